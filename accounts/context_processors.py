@@ -1,0 +1,24 @@
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts import roles
+
+
+def navigation(request: HttpRequest) -> dict:
+    """The left navigation: only the sections the person may use."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "unread_notifications": 0}
+    items = [("requests", _("Requests"), reverse("tickets:my_requests"))]
+    if roles.is_agent(user):
+        items.append(("queue", _("Queue"), reverse("tickets:queue")))
+    items.append(("customers", _("Customers & tags"), reverse("crm_tags:index")))
+    items.append(("campaigns", _("Campaigns"), reverse("campaigns:index")))
+    if roles.can_view_dashboards(user):
+        items.append(("dashboards", _("Dashboards"), reverse("analytics:index")))
+    items.append(("kb", _("Knowledge base"), reverse("knowledge_base:index")))
+    if roles.can_use_admin(user):
+        items.append(("admin", _("Admin"), reverse("admin:index")))
+    unread = user.notifications.filter(read_at__isnull=True).count()
+    return {"nav_items": items, "unread_notifications": unread, "user_role": roles.role_of(user)}

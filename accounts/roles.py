@@ -1,0 +1,53 @@
+"""Roles and the predicates every app uses to ask what a person may do. One place, reused everywhere."""
+
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.models import User
+
+REQUESTER, AGENT, MANAGER, ADMIN = "requester", "agent", "manager", "admin"
+ROLES = (REQUESTER, AGENT, MANAGER, ADMIN)
+
+# The permissions (all on accounts.User) each role's group carries; admin also gets Django admin rights.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    REQUESTER: [],
+    AGENT: ["work_queue"],
+    MANAGER: ["work_queue", "manage_support", "view_dashboards"],
+    ADMIN: [],
+}
+ADMIN_MODEL_PERMISSIONS = [
+    ("accounts", "user"),
+    ("accounts", "team"),
+    ("auth", "group"),
+]
+
+
+def role_of(user: User | AnonymousUser) -> str | None:
+    """The strongest role a person holds, or None."""
+    if not user.is_authenticated:
+        return None
+    names = {group.name for group in user.groups.all()}
+    for role in (MANAGER, AGENT, ADMIN, REQUESTER):
+        if role in names:
+            return role
+    return None
+
+
+def is_agent(user: User | AnonymousUser) -> bool:
+    """Support staff (agents and managers) who work the queue."""
+    return user.is_authenticated and user.has_perm("accounts.work_queue")
+
+
+def is_manager(user: User | AnonymousUser) -> bool:
+    return user.is_authenticated and user.has_perm("accounts.manage_support")
+
+
+def can_view_pii(user: User | AnonymousUser) -> bool:
+    return user.is_authenticated and user.has_perm("accounts.view_pii")
+
+
+def can_view_dashboards(user: User | AnonymousUser) -> bool:
+    return user.is_authenticated and user.has_perm("accounts.view_dashboards")
+
+
+def can_use_admin(user: User | AnonymousUser) -> bool:
+    return user.is_authenticated and user.is_active and user.is_staff

@@ -1,0 +1,141 @@
+"""Writes for people, notifications and the shared audit trail."""
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from accounts.models import AuditEntry, Notification, Team, User
+from accounts.roles import ADMIN, ADMIN_MODEL_PERMISSIONS, ROLES
+
+log = logging.getLogger(__name__)
+
+
+class UnknownRole(ValueError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    obj: Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    changes: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one row to the audit trail (call inside the transaction that made the change)."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    return AuditEntry.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        changes=changes or {},
+    )
+
+
+def notify(
+    *,
+    recipients: Iterable[User],
+    verb: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    email: bool = True,
+    chat: bool = False,
+) -> list[Notification]:
+    """Create in-app notifications; e-mail (and the team-chat webhook) go out from Celery after commit."""
+    from accounts import tasks  # tasks import services; keep the cycle out of module load
+
+    unique = {user.pk: user for user in recipients if user is not None and user.pk and user.is_active}
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(recipient=user, verb=verb, title=title[:300], body=body, url=url)
+            for user in unique.values()
+        ]
+    )
+    ids = [n.pk for n in notifications]
+    if email and ids:
+        transaction.on_commit(lambda: tasks.send_notification_emails.delay(ids))
+    if chat:
+        transaction.on_commit(lambda: tasks.post_chat_message.delay(f"{title}\n{url}".strip()))
+    return notifications
+
+
+def notification_mark_read(*, user: User, notification_id: int | None = None) -> int:
+    """Mark one (or, without an id, all) of a person's notifications read; returns how many changed."""
+    qs = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_id is not None:
+        qs = qs.filter(pk=notification_id)
+    return qs.update(read_at=timezone.now())
+
+
+def role_groups_ensure() -> dict[str, Group]:
+    """Create the four role groups with their permissions (idempotent; also run by a data migration)."""
+    from accounts.roles import ROLE_PERMISSIONS
+
+    groups = {}
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        perms = list(
+            Permission.objects.filter(content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role])
+        )
+        if role == ADMIN:
+            for app_label, model in ADMIN_MODEL_PERMISSIONS:
+                perms += list(
+                    Permission.objects.filter(
+                        content_type__app_label=app_label,
+                        content_type__model=model,
+                        codename__regex=r"^(add|change|delete|view)_(user|team|group)$",
+                    )
+                )
+        group.permissions.set(perms)
+        groups[role] = group
+    return groups
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    role: str,
+    team_name: str,
+    password: str,
+    email: str = "",
+    pii: bool = False,
+    display_name: str = "",
+    language: str = "zh-hans",
+) -> User:
+    """Create (or update) a user with one role and a team; all or nothing."""
+    if role not in ROLES:
+        raise UnknownRole(role)
+    team, _ = Team.objects.get_or_create(name=team_name)
+    user = User.objects.filter(username=username).first() or User(username=username)
+    user.email = email or user.email
+    user.team = team
+    user.display_name = display_name or user.display_name
+    user.language = language
+    user.is_staff = role == ADMIN
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    groups = role_groups_ensure()
+    user.groups.set([groups[role]])
+    pii_perm = Permission.objects.get(content_type__app_label="accounts", codename="view_pii")
+    if pii:
+        user.user_permissions.add(pii_perm)
+    else:
+        user.user_permissions.remove(pii_perm)
+    audit_record(
+        actor=None, action="user.create", obj=user, changes={"role": role, "team": team.name, "pii": pii}
+    )
+    log.info("user %s saved with role %s in team %s", username, role, team.name)
+    return user

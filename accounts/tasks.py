@@ -1,0 +1,57 @@
+import logging
+
+import requests
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.utils import timezone
+
+from accounts.models import Notification
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5)
+def send_notification_emails(notification_ids: list[int]) -> int:
+    """E-mail each notification once (re-read, so a retry never sends twice)."""
+    sent = 0
+    pending = Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True).select_related(
+        "recipient"
+    )
+    for notification in pending:
+        if not notification.recipient.email:
+            continue
+        link = f"{settings.SITE_URL}{notification.url}" if notification.url else ""
+        send_mail(
+            subject=f"[MarTech Hub] {notification.title}",
+            message=f"{notification.body}\n\n{link}".strip(),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[notification.recipient.email],
+        )
+        Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())
+        sent += 1
+    return sent
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(requests.ConnectionError, requests.Timeout),
+    retry_backoff=True,
+    max_retries=5,
+)
+def post_chat_message(text: str) -> bool:
+    """Post to the team-chat webhook when one is configured."""
+    if not settings.CHAT_WEBHOOK_URL:
+        return False
+    response = requests.post(settings.CHAT_WEBHOOK_URL, json={"text": text}, timeout=5)
+    response.raise_for_status()
+    return True
+
+
+@shared_task
+def worker_heartbeat() -> str:
+    """Beat's proof of life: the time the last periodic run reached a worker."""
+    now = timezone.now().isoformat()
+    cache.set("beat:last_heartbeat", now, timeout=None)
+    return now

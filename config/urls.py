@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.views import home
+from config.health import healthz
+
+api_v1 = [
+    path("", include("accounts.api_urls")),
+    path("", include("tickets.api_urls")),
+    path("", include("crm_tags.api_urls")),
+    path("", include("campaigns.api_urls")),
+    path("", include("analytics.api_urls")),
+    path("", include("knowledge_base.api_urls")),
+]
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("requests/", include("tickets.urls")),
+    path("customers/", include("crm_tags.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("dashboards/", include("analytics.urls")),
+    path("kb/", include("knowledge_base.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
