@@ -136,6 +136,11 @@ LANGUAGE_COOKIE_NAME = "martech_language"
 STATIC_URL = "/static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".data" / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.staticfinders.PackagedFilesFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -238,6 +243,7 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # Every periodic job lives here, in code; apps add theirs to this one table.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 30.0},
+    "campaigns-follow-dates": {"task": "campaigns.tasks.follow_dates", "schedule": 900.0},
 }
 
 # E-mail and notifications ----------------------------------------------------------------------
