@@ -1,1 +1,136 @@
-# Create your models here.
+"""Report jobs (CSV/XLSX exports run on Celery) and scheduled e-mail reports with their delivery log."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class ReportJob(models.Model):
+    """One export: queued → running → done | failed, written by a Celery task with progress."""
+
+    class Kind(models.TextChoices):
+        TICKETS = "tickets", _("Tickets")
+        SLA_BREACHES = "sla_breaches", _("SLA breaches")
+        CAMPAIGN_METRICS = "campaign_metrics", _("Campaign metrics")
+        TAG_MEMBERS = "tag_members", _("Tag members")
+        CUSTOMERS = "customers", _("Customers")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_jobs")
+    kind = models.CharField(_("report"), max_length=20, choices=Kind.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    format = models.CharField(_("format"), max_length=4, choices=Format.choices, default=Format.CSV)
+    # sha256 of owner, kind, normalised params and format: the same request while one is active joins it.
+    dedupe_key = models.CharField(max_length=64)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress %"), default=0)
+    rows = models.PositiveBigIntegerField(_("rows written"), default=0)
+    total_rows = models.PositiveBigIntegerField(null=True, blank=True)
+    truncated = models.BooleanField(_("cut at the spreadsheet's row limit"), default=False)
+    file = models.FileField(max_length=300, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("report job")
+        verbose_name_plural = _("report jobs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(status__in=["queued", "running"]),
+                name="reportjob_one_active_per_key",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="reportjob_progress_le_100"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="reportjob_owner_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="reportjob_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.format} #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class ReportSubscription(models.Model):
+    """A manager's weekly e-mail report (support operations or campaigns)."""
+
+    class Kind(models.TextChoices):
+        SUPPORT_WEEKLY = "support_weekly", _("Weekly support report")
+        CAMPAIGN_WEEKLY = "campaign_weekly", _("Weekly campaign report")
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_subscriptions"
+    )
+    kind = models.CharField(_("report"), max_length=20, choices=Kind.choices)
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices, default=Weekday.MONDAY)
+    hour = models.PositiveSmallIntegerField(_("hour (your time zone)"), default=8)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sent_at = models.DateTimeField(_("last sent"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "id"]
+        verbose_name = _("report subscription")
+        verbose_name_plural = _("report subscriptions")
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "kind"], name="reportsub_owner_kind"),
+            models.CheckConstraint(condition=Q(hour__lte=23), name="reportsub_hour_0_23"),
+        ]
+        indexes = [models.Index(fields=["active", "weekday"], name="reportsub_active_weekday")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.kind}"
+
+
+class ReportDelivery(models.Model):
+    """One attempt to e-mail a scheduled report: sent, or failed with the reason (never silent)."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    subscription = models.ForeignKey(ReportSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    period_start = models.DateField(_("from"))
+    period_end = models.DateField(_("to"))
+    recipient = models.CharField(_("recipient"), max_length=254, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("attempted"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("report delivery")
+        verbose_name_plural = _("report deliveries")
+        indexes = [models.Index(fields=["subscription", "-created_at"], name="reportdelivery_sub_created")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.status} {self.created_at:%Y-%m-%d}"

@@ -224,6 +224,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+    },
 }
 
 # Celery ---------------------------------------------------------------------------------------
@@ -243,7 +246,9 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # Every periodic job lives here, in code; apps add theirs to this one table.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 30.0},
+    "kb-stale-articles": {"task": "knowledge_base.tasks.flag_stale_articles", "schedule": 86400.0},
     "campaigns-follow-dates": {"task": "campaigns.tasks.follow_dates", "schedule": 900.0},
+    "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
 }
 
 # E-mail and notifications ----------------------------------------------------------------------

@@ -1,1 +1,251 @@
-# Create your models here.
+"""Customers, their events, and tags computed from rules (or uploaded by hand)."""
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Customer(models.Model):
+    """One person; optional contact fields are NULL (not "") when unknown, so `is_null` is exact."""
+
+    external_id = models.CharField(_("external id"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    email = models.CharField(_("email"), max_length=254, null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, null=True, blank=True)
+    city = models.CharField(_("city"), max_length=100, null=True, blank=True)
+    gender = models.CharField(_("gender"), max_length=16, null=True, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    signup_at = models.DateTimeField(_("signup time"), null=True, blank=True)
+    source_channel = models.CharField(_("source channel"), max_length=64, null=True, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [
+            models.Index(fields=["city"], name="crm_customer_city"),
+            models.Index(fields=["signup_at"], name="crm_customer_signup"),
+            GinIndex(fields=["name"], name="crm_customer_name_trgm", opclasses=["gin_trgm_ops"]),
+            GinIndex(fields=["email"], name="crm_customer_email_trgm", opclasses=["gin_trgm_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})" if self.name else self.external_id
+
+
+class Event(models.Model):
+    """Something a customer did: a page view, an order (with an amount), a redeemed coupon..."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(_("event type"), max_length=64)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
+    channel = models.CharField(_("channel"), max_length=64, blank=True, default="")
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            # Timeline of one customer, and per-customer windows in rule leaves.
+            models.Index(fields=["customer", "event_type", "occurred_at"], name="crm_event_cust_type_at"),
+            # Windowed rule leaves scan one type's window without touching the heap.
+            models.Index(
+                fields=["event_type", "occurred_at"],
+                include=["customer_id", "amount"],
+                name="crm_event_type_at_cover",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class CustomerEventTotal(models.Model):
+    """Lifetime aggregates per customer and event type, kept exact in every import's transaction.
+
+    All-time rule leaves read these instead of every event (falling back to the events of the
+    customers whose last event is after `as_of`, so back-tests stay exact).
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    event_type = models.CharField(max_length=64)
+    events = models.BigIntegerField(default=0)
+    amount_count = models.BigIntegerField(default=0)
+    amount_sum = models.DecimalField(max_digits=20, decimal_places=2, null=True)
+    amount_min = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    amount_max = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event_type", "customer"], name="crm_total_type_customer")
+        ]
+
+
+class TagCategory(models.Model):
+    """A branch of the tag tree (category → tag)."""
+
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("tag category")
+        verbose_name_plural = _("tag categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    """A customer tag: computed by a rule (versions, gray release) or a manually uploaded list."""
+
+    class Kind(models.TextChoices):
+        RULE = "rule", _("Rule")
+        MANUAL = "manual", _("Manual")
+
+    class Schedule(models.TextChoices):
+        NONE = "none", _("Only on publish and import")
+        HOURLY = "hourly", _("Hourly")
+        DAILY = "daily", _("Daily")
+
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    category = models.ForeignKey(
+        TagCategory,
+        verbose_name=_("category"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tags",
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.RULE)
+    current_version = models.ForeignKey(
+        "TagVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rollout_percent = models.PositiveSmallIntegerField(_("rollout %"), default=0)
+    schedule = models.CharField(_("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.HOURLY)
+    members_count = models.PositiveIntegerField(default=0)
+    last_built_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        indexes = [models.Index(fields=["category", "name"], name="crm_tag_category_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TagVersion(models.Model):
+    """One immutable rule definition of a tag; publishing points the tag at one of them."""
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    depends_on = models.JSONField(default=list, help_text="slugs of the tags this rule reads")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tag", "-number"]
+        constraints = [models.UniqueConstraint(fields=["tag", "number"], name="crm_tagversion_number")]
+
+    def __str__(self) -> str:
+        return f"{self.tag.slug} v{self.number}"
+
+
+class TagMembership(models.Model):
+    """A customer currently in a tag, since when."""
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_memberships")
+    since = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-since"]
+        constraints = [models.UniqueConstraint(fields=["tag", "customer"], name="crm_membership_tag_customer")]
+        indexes = [models.Index(fields=["customer", "tag"], name="crm_membership_customer")]
+
+
+class TagBuild(models.Model):
+    """One recompute of a tag's membership: when, how long, what changed, and whether it failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    class Trigger(models.TextChoices):
+        PUBLISH = "publish", _("Publish")
+        ROLLBACK = "rollback", _("Rollback")
+        SCHEDULE = "schedule", _("Schedule")
+        IMPORT = "import", _("Import")
+        MANUAL = "manual", _("Manual")
+        UPLOAD = "upload", _("Upload")
+        DEPENDENCY = "dependency", _("Dependency")
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="builds")
+    version = models.ForeignKey(TagVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rollout_percent = models.PositiveSmallIntegerField(default=100)
+    as_of = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    entered = models.PositiveIntegerField(default=0)
+    exited = models.PositiveIntegerField(default=0)
+    members = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tag", "-created_at"], name="crm_build_tag_created")]
+
+    def __str__(self) -> str:
+        return f"{self.tag.slug} build {self.pk} ({self.status})"
+
+
+class TagMembershipChange(models.Model):
+    """History: a customer entered or exited a tag in a build (with the rule version)."""
+
+    class Change(models.TextChoices):
+        ENTERED = "entered", _("Entered")
+        EXITED = "exited", _("Exited")
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="history")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    change = models.CharField(max_length=8, choices=Change.choices)
+    version = models.PositiveIntegerField(null=True, blank=True, help_text="rule version number")
+    build = models.ForeignKey(TagBuild, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tag", "created_at"], name="crm_history_tag_at"),
+            models.Index(fields=["customer", "created_at"], name="crm_history_customer_at"),
+        ]

@@ -15,6 +15,14 @@ celery_app.conf.task_always_eager = True
 celery_app.conf.task_eager_propagates = True
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_dirs() -> None:
+    from django.conf import settings
+
+    for path in (settings.STATIC_ROOT, settings.MEDIA_ROOT):
+        os.makedirs(path, exist_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_clean_cache(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

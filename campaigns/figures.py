@@ -1,0 +1,102 @@
+"""Marketing figures, defined once: used by the campaign page, the API, reviews and the analytics dashboards.
+
+Two halves:
+- `totals_annotations()`: SQL `Sum` expressions over `DailyMetric` fields, for `.aggregate()` or
+  `.values(...).annotate()` on a DailyMetric queryset (prefix them for another model).
+- `ratios(totals, budget=None)`: the ratios computed from those totals; any zero (or missing)
+  denominator gives None, never an error. Ratios are fractions (0.25 means 25 %).
+
+ROI = (revenue - spend) / spend; ROAS = revenue / spend; CAC = spend / conversions;
+CTR = clicks / impressions; CVR = conversions / clicks; cost per lead = spend / leads;
+budget used = spend / budget.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import DecimalField, Sum, Value
+from django.db.models.functions import Coalesce
+
+MONEY_FIELDS = ("spend", "revenue")
+COUNT_FIELDS = ("impressions", "clicks", "leads", "conversions")
+TOTAL_FIELDS = MONEY_FIELDS + COUNT_FIELDS
+RATIO_FIELDS = ("roi", "roas", "cac", "ctr", "cvr", "cost_per_lead", "budget_used_pct")
+FUNNEL_STEPS = ("impressions", "clicks", "leads", "conversions")
+
+
+def totals_annotations(prefix: str = "") -> dict[str, Any]:
+    """`{name: Sum(...)}` for spend, revenue, impressions, clicks, leads, conversions (0 when no rows).
+
+    `prefix` points at DailyMetric from another model, e.g. `totals_annotations("daily_metrics__")`
+    on a Campaign queryset.
+    """
+    annotations: dict[str, Any] = {}
+    for name in MONEY_FIELDS:
+        annotations[name] = Coalesce(
+            Sum(f"{prefix}{name}"),
+            Value(Decimal("0")),
+            output_field=DecimalField(max_digits=18, decimal_places=2),
+        )
+    for name in COUNT_FIELDS:
+        annotations[name] = Coalesce(Sum(f"{prefix}{name}"), Value(0))
+    return annotations
+
+
+def _divide(numerator: Any, denominator: Any) -> float | None:
+    if numerator is None or denominator is None:
+        return None
+    denominator = Decimal(str(denominator))
+    if denominator == 0:
+        return None
+    return float(Decimal(str(numerator)) / denominator)
+
+
+def roi(*, revenue: Any, spend: Any) -> float | None:
+    """(revenue - spend) / spend."""
+    if revenue is None or spend is None:
+        return None
+    return _divide(Decimal(str(revenue)) - Decimal(str(spend)), spend)
+
+
+def ratios(totals: Mapping[str, Any], budget: Any = None) -> dict[str, float | None]:
+    """Every ratio from a totals mapping (missing totals count as 0); None on a zero denominator."""
+    spend = totals.get("spend") or 0
+    revenue = totals.get("revenue") or 0
+    impressions = totals.get("impressions") or 0
+    clicks = totals.get("clicks") or 0
+    leads = totals.get("leads") or 0
+    conversions = totals.get("conversions") or 0
+    return {
+        "roi": roi(revenue=revenue, spend=spend),
+        "roas": _divide(revenue, spend),
+        "cac": _divide(spend, conversions),
+        "ctr": _divide(clicks, impressions),
+        "cvr": _divide(conversions, clicks),
+        "cost_per_lead": _divide(spend, leads),
+        "budget_used_pct": _divide(spend, budget) if budget is not None else None,
+    }
+
+
+def figures(totals: Mapping[str, Any], budget: Any = None) -> dict[str, Any]:
+    """Totals as plain numbers (money as float) plus every ratio: the shape the API and pages use."""
+    out: dict[str, Any] = {}
+    for name in MONEY_FIELDS:
+        out[name] = float(totals.get(name) or 0)
+    for name in COUNT_FIELDS:
+        out[name] = int(totals.get(name) or 0)
+    out.update(ratios(totals, budget))
+    return out
+
+
+def funnel(totals: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Impressions → clicks → leads → conversions, each step with its rate from the step before."""
+    steps: list[dict[str, Any]] = []
+    previous: Any = None
+    for name in FUNNEL_STEPS:
+        value = int(totals.get(name) or 0)
+        steps.append(
+            {"step": name, "value": value, "rate": _divide(value, previous) if previous is not None else None}
+        )
+        previous = value
+    return steps

@@ -1,0 +1,677 @@
+"""Writes for campaigns: one transaction each, audited, side effects after commit."""
+
+import datetime as dt
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.selectors import managers
+from accounts.services import audit_record, notify
+from campaigns import permissions
+from campaigns.abtest import VariantCounts, evaluate
+from campaigns.models import (
+    ABTest,
+    ABVariant,
+    Campaign,
+    CampaignReview,
+    CampaignTask,
+    Conversion,
+    DailyMetric,
+    Touchpoint,
+    UtmLink,
+    channel_validator,
+)
+from campaigns.utm import build_utm_url, normalise
+from config.csv_import import ErrorCollector, read_rows
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = ["date", "channel", "spend", "impressions", "clicks", "leads", "conversions", "revenue"]
+TOUCHPOINT_COLUMNS = ["customer_external_id", "occurred_at", "channel"]
+TOUCHPOINT_OPTIONAL = ["utm_source", "utm_medium", "utm_campaign"]
+CONVERSION_COLUMNS = ["customer_external_id", "occurred_at", "revenue"]
+PLAN_FIELDS = (
+    "name",
+    "objective",
+    "kpi_targets",
+    "channels",
+    "budget",
+    "start_date",
+    "end_date",
+    "audience_include",
+    "audience_include_mode",
+    "audience_exclude",
+)
+
+
+class TransitionNotAllowed(PermissionDenied):
+    def __init__(self, current: str, to: str) -> None:
+        super().__init__(
+            _("A campaign cannot go from %(current)s to %(to)s.") % {"current": current, "to": to}
+        )
+
+
+def _clean_channels(channels: list[str]) -> list[str]:
+    seen: list[str] = []
+    for channel in channels:
+        value = normalise(channel).replace(" ", "_")
+        if value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (dt.date, Decimal)):
+        return str(value)
+    return value
+
+
+# Campaigns -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def campaign_create(*, by: User, team_id: int | None = None, **fields: Any) -> Campaign:
+    """Draft a campaign (status planning) owned by `by`, for their team (staff may name another team)."""
+    if not permissions.can_create_campaign(by):
+        raise PermissionDenied(_("You need a team to draft a campaign."))
+    team = team_id if (team_id and permissions.sees_all_campaigns(by)) else by.team_id
+    data = {k: v for k, v in fields.items() if k in PLAN_FIELDS or k == "code"}
+    data["channels"] = _clean_channels(data.get("channels") or [])
+    campaign = Campaign(owner=by, team_id=team, status=Campaign.Status.PLANNING, **data)
+    campaign.code = (campaign.code or "").strip().lower()
+    campaign.full_clean()
+    campaign.save()
+    audit_record(
+        actor=by,
+        action="campaign.create",
+        obj=campaign,
+        changes={
+            k: _json_value(getattr(campaign, k)) for k in ("code", "name", "budget", "start_date", "end_date")
+        },
+    )
+    log.info("campaign %s created by %s", campaign.code, by.username)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, by: User, **fields: Any) -> Campaign:
+    """Change the plan (name, objective, KPIs, channels, budget, dates, audience)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not permissions.can_edit_campaign(by, campaign):
+        raise PermissionDenied(_("You cannot change this campaign."))
+    changes: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key not in PLAN_FIELDS:
+            continue
+        if key == "channels":
+            value = _clean_channels(value or [])
+        old = getattr(campaign, key)
+        if old != value:
+            changes[key] = [_json_value(old), _json_value(value)]
+            setattr(campaign, key, value)
+    if not changes:
+        return campaign
+    campaign.full_clean()
+    campaign.save()
+    audit_record(actor=by, action="campaign.update", obj=campaign, changes=changes)
+    if "budget" in changes:
+        _budget_warnings(campaign)
+    return campaign
+
+
+def _target_status_for_dates(campaign: Campaign, today: dt.date) -> str:
+    if campaign.status == Campaign.Status.APPROVED and campaign.start_date <= today:
+        return Campaign.Status.COMPLETED if campaign.end_date < today else Campaign.Status.RUNNING
+    if campaign.status == Campaign.Status.RUNNING and campaign.end_date < today:
+        return Campaign.Status.COMPLETED
+    return campaign.status
+
+
+@transaction.atomic
+def campaign_approve(*, campaign: Campaign, by: User) -> Campaign:
+    """A manager approves a campaign in planning; it starts running on its start date."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not permissions.can_approve_campaign(by, campaign):
+        if campaign.status != Campaign.Status.PLANNING:
+            raise TransitionNotAllowed(campaign.status, Campaign.Status.APPROVED)
+        raise PermissionDenied(_("Only a manager can approve a campaign."))
+    campaign.status = Campaign.Status.APPROVED
+    campaign.approved_by = by
+    campaign.approved_at = timezone.now()
+    campaign.status = _target_status_for_dates(campaign, timezone.localdate())
+    campaign.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
+    audit_record(
+        actor=by, action="campaign.approve", obj=campaign, changes={"status": ["planning", campaign.status]}
+    )
+    notify(
+        recipients=[campaign.owner],
+        verb="campaign.approved",
+        title=_("Campaign %(name)s was approved") % {"name": campaign.name},
+        url=campaign.get_absolute_url(),
+    )
+    log.info("campaign %s approved by %s", campaign.code, by.username)
+    return campaign
+
+
+MANUAL_TRANSITIONS = {
+    Campaign.Status.APPROVED: {Campaign.Status.RUNNING, Campaign.Status.COMPLETED},
+    Campaign.Status.RUNNING: {Campaign.Status.COMPLETED},
+    Campaign.Status.COMPLETED: {Campaign.Status.RUNNING},
+}
+
+
+@transaction.atomic
+def campaign_set_status(*, campaign: Campaign, to: str, by: User) -> Campaign:
+    """Move between running and completed by hand; from then on the dates no longer drive it."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not permissions.can_change_status(by, campaign) or to not in MANUAL_TRANSITIONS.get(
+        campaign.status, ()
+    ):
+        raise TransitionNotAllowed(campaign.status, to)
+    old = campaign.status
+    campaign.status = to
+    campaign.status_manual = True
+    campaign.save(update_fields=["status", "status_manual", "updated_at"])
+    audit_record(
+        actor=by, action="campaign.status", obj=campaign, changes={"status": [old, to], "manual": True}
+    )
+    return campaign
+
+
+def campaigns_follow_dates(*, today: dt.date | None = None) -> int:
+    """Approved campaigns start running on their start date and complete after their end date.
+
+    Campaigns whose status was set by hand are left alone. Returns how many changed.
+    """
+    today = today or timezone.localdate()
+    due = Campaign.objects.filter(status_manual=False).filter(
+        Q(status=Campaign.Status.APPROVED, start_date__lte=today)
+        | Q(status=Campaign.Status.RUNNING, end_date__lt=today)
+    )
+    changed = 0
+    for campaign_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+            target = _target_status_for_dates(campaign, today)
+            if target == campaign.status or campaign.status_manual:
+                continue
+            old = campaign.status
+            campaign.status = target
+            campaign.save(update_fields=["status", "updated_at"])
+            audit_record(
+                actor=None, action="campaign.status", obj=campaign, changes={"status": [old, target]}
+            )
+            changed += 1
+    log.info("campaign dates followed on %s: %s changed", today, changed)
+    return changed
+
+
+# Budget warnings -------------------------------------------------------------------------------
+
+
+def _budget_warnings(campaign: Campaign) -> None:
+    """Warn owner and managers once when spend reaches 80 % and once at 100 % of the budget (in a transaction)."""
+    from campaigns.selectors import campaign_spend
+
+    if not campaign.budget:
+        return
+    spend = campaign_spend(campaign=campaign)
+    used = spend / campaign.budget
+    now = timezone.now()
+    recipients = [campaign.owner, *managers()]
+    for threshold, field in ((Decimal("1"), "budget_warned_100_at"), (Decimal("0.8"), "budget_warned_80_at")):
+        if used >= threshold and getattr(campaign, field) is None:
+            setattr(campaign, field, now)
+            campaign.save(update_fields=[field])
+            audit_record(
+                actor=None,
+                action="campaign.budget_warning",
+                obj=campaign,
+                changes={"threshold": str(threshold), "spend": str(spend), "budget": str(campaign.budget)},
+            )
+            notify(
+                recipients=recipients,
+                verb="campaign.budget",
+                title=_("%(name)s has used %(pct)s%% of its budget")
+                % {"name": campaign.name, "pct": int(threshold * 100)},
+                body=_("Spend %(spend)s of budget %(budget)s.") % {"spend": spend, "budget": campaign.budget},
+                url=campaign.get_absolute_url(),
+            )
+            log.info("campaign %s budget warning at %s", campaign.code, threshold)
+
+
+# Imports ---------------------------------------------------------------------------------------
+
+
+def _parse_decimal(value: str, column: str, row: int, errors: ErrorCollector) -> Decimal | None:
+    try:
+        number = Decimal((value or "").strip().replace(",", ""))
+    except InvalidOperation:
+        errors.add(row, column, _("Not a number."))
+        return None
+    if not number.is_finite() or number < 0:
+        errors.add(row, column, _("Must be zero or more."))
+        return None
+    if number.as_tuple().exponent < -2 or abs(number) >= Decimal("1e12"):
+        errors.add(row, column, _("Use at most 2 decimal places and less than 10^12."))
+        return None
+    return number
+
+
+def _parse_count(value: str, column: str, row: int, errors: ErrorCollector) -> int | None:
+    text = (value or "").strip().replace(",", "")
+    if not text.isdigit():
+        errors.add(row, column, _("Must be a whole number, zero or more."))
+        return None
+    return int(text)
+
+
+def _parse_channel(value: str, row: int, errors: ErrorCollector) -> str | None:
+    channel = normalise(value).replace(" ", "_")
+    try:
+        channel_validator(channel)
+    except ValidationError:
+        errors.add(row, "channel", _("Use lower-case letters, digits, dots, hyphens and underscores."))
+        return None
+    if len(channel) > 40:
+        errors.add(row, "channel", _("At most 40 characters."))
+        return None
+    return channel
+
+
+def _parse_moment(value: str, row: int, errors: ErrorCollector) -> dt.datetime | None:
+    text = (value or "").strip()
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text)
+        moment = dt.datetime.combine(day, dt.time()) if day else None
+    if moment is None:
+        errors.add(row, "occurred_at", _("Not a date and time (use 2026-06-18T10:30:00+08:00)."))
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+@transaction.atomic
+def metrics_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
+    """Import daily metrics from CSV, all or nothing; the days in the file replace what was stored for them."""
+    _header, rows = read_rows(upload, METRIC_COLUMNS)
+    errors = ErrorCollector()
+    records: list[DailyMetric] = []
+    seen: dict[tuple[dt.date, str], int] = {}
+    for number, record in rows:
+        if None in record:
+            errors.add(number, "", _("This row has more cells than the header."))
+            continue
+        day = parse_date((record.get("date") or "").strip()) if record.get("date") else None
+        if day is None:
+            errors.add(number, "date", _("Not a date (use YYYY-MM-DD)."))
+        channel = _parse_channel(record.get("channel") or "", number, errors)
+        money = {c: _parse_decimal(record.get(c) or "", c, number, errors) for c in ("spend", "revenue")}
+        counts = {
+            c: _parse_count(record.get(c) or "", c, number, errors)
+            for c in ("impressions", "clicks", "leads", "conversions")
+        }
+        if day is not None and channel is not None:
+            if (day, channel) in seen:
+                errors.add(
+                    number,
+                    "channel",
+                    _("Same date and channel as row %(row)s.") % {"row": seen[(day, channel)]},
+                )
+            seen[(day, channel)] = number
+        if errors.full:
+            break
+        if not errors.errors:
+            records.append(DailyMetric(campaign=campaign, date=day, channel=channel, **money, **counts))
+    errors.raise_if_any()
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    days = sorted({r.date for r in records})
+    replaced, _deleted = DailyMetric.objects.filter(campaign=campaign, date__in=days).delete()
+    DailyMetric.objects.bulk_create(records, batch_size=1000)
+    audit_record(
+        actor=by,
+        action="campaign.metrics_import",
+        obj=campaign,
+        changes={
+            "rows": len(records),
+            "replaced": replaced,
+            "from": days[0].isoformat() if days else None,
+            "to": days[-1].isoformat() if days else None,
+        },
+    )
+    _budget_warnings(campaign)
+    log.info("campaign %s: %s metric rows imported, %s replaced", campaign.code, len(records), replaced)
+    return len(records)
+
+
+@transaction.atomic
+def touchpoints_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
+    """Import touchpoints from CSV, all or nothing (appended to those already stored)."""
+    _header, rows = read_rows(upload, TOUCHPOINT_COLUMNS)
+    errors = ErrorCollector()
+    records: list[Touchpoint] = []
+    for number, record in rows:
+        if None in record:
+            errors.add(number, "", _("This row has more cells than the header."))
+            continue
+        customer = (record.get("customer_external_id") or "").strip()
+        if not customer or len(customer) > 100:
+            errors.add(number, "customer_external_id", _("Required, at most 100 characters."))
+        moment = _parse_moment(record.get("occurred_at") or "", number, errors)
+        channel = _parse_channel(record.get("channel") or "", number, errors)
+        utm = {c: normalise(record.get(c) or "")[:100] for c in TOUCHPOINT_OPTIONAL}
+        if errors.full:
+            break
+        if not errors.errors:
+            records.append(
+                Touchpoint(
+                    campaign=campaign,
+                    customer_external_id=customer,
+                    occurred_at=moment,
+                    channel=channel,
+                    **utm,
+                )
+            )
+    errors.raise_if_any()
+    Touchpoint.objects.bulk_create(records, batch_size=2000)
+    audit_record(actor=by, action="campaign.touchpoints_import", obj=campaign, changes={"rows": len(records)})
+    log.info("campaign %s: %s touchpoints imported", campaign.code, len(records))
+    return len(records)
+
+
+@transaction.atomic
+def conversions_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
+    """Import conversions from CSV, all or nothing (appended to those already stored)."""
+    _header, rows = read_rows(upload, CONVERSION_COLUMNS)
+    errors = ErrorCollector()
+    records: list[Conversion] = []
+    for number, record in rows:
+        if None in record:
+            errors.add(number, "", _("This row has more cells than the header."))
+            continue
+        customer = (record.get("customer_external_id") or "").strip()
+        if not customer or len(customer) > 100:
+            errors.add(number, "customer_external_id", _("Required, at most 100 characters."))
+        moment = _parse_moment(record.get("occurred_at") or "", number, errors)
+        revenue = _parse_decimal(record.get("revenue") or "", "revenue", number, errors)
+        if errors.full:
+            break
+        if not errors.errors:
+            records.append(
+                Conversion(
+                    campaign=campaign, customer_external_id=customer, occurred_at=moment, revenue=revenue
+                )
+            )
+    errors.raise_if_any()
+    Conversion.objects.bulk_create(records, batch_size=2000)
+    audit_record(actor=by, action="campaign.conversions_import", obj=campaign, changes={"rows": len(records)})
+    log.info("campaign %s: %s conversions imported", campaign.code, len(records))
+    return len(records)
+
+
+# Tasks -----------------------------------------------------------------------------------------
+
+
+def _require_edit(by: User, campaign: Campaign) -> None:
+    if not permissions.can_edit_campaign(by, campaign):
+        raise PermissionDenied(_("You cannot change this campaign."))
+
+
+@transaction.atomic
+def task_create(
+    *, campaign: Campaign, by: User, title: str, owner: User | None = None, due_date: dt.date | None = None
+) -> CampaignTask:
+    """Add a task to a campaign's plan."""
+    _require_edit(by, campaign)
+    task = CampaignTask(campaign=campaign, title=title.strip(), owner=owner, due_date=due_date)
+    task.full_clean()
+    task.save()
+    audit_record(
+        actor=by,
+        action="campaign.task_create",
+        obj=task,
+        changes={"campaign": campaign.code, "title": task.title, "due_date": _json_value(due_date)},
+    )
+    if owner is not None and owner != by:
+        notify(
+            recipients=[owner],
+            verb="campaign.task",
+            title=_("New task in %(campaign)s: %(title)s") % {"campaign": campaign.name, "title": task.title},
+            url=campaign.get_absolute_url(),
+        )
+    return task
+
+
+@transaction.atomic
+def task_set_done(*, task: CampaignTask, by: User, done: bool) -> CampaignTask:
+    """Tick a task off (or reopen it)."""
+    task = CampaignTask.objects.select_for_update().select_related("campaign").get(pk=task.pk)
+    _require_edit(by, task.campaign)
+    if task.done == done:
+        return task
+    task.done = done
+    task.done_at = timezone.now() if done else None
+    task.save(update_fields=["done", "done_at"])
+    audit_record(actor=by, action="campaign.task_done" if done else "campaign.task_reopen", obj=task)
+    return task
+
+
+@transaction.atomic
+def task_delete(*, task: CampaignTask, by: User) -> None:
+    """Remove a task from the plan."""
+    _require_edit(by, task.campaign)
+    audit_record(actor=by, action="campaign.task_delete", obj=task, changes={"title": task.title})
+    task.delete()
+
+
+# UTM links -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def utm_link_create(
+    *,
+    campaign: Campaign,
+    by: User,
+    url: str,
+    source: str,
+    medium: str,
+    utm_campaign: str = "",
+    content: str = "",
+    term: str = "",
+) -> UtmLink:
+    """Build a UTM-tagged link (campaign defaults to the code) and keep it with the campaign."""
+    _require_edit(by, campaign)
+    values = {
+        "source": normalise(source),
+        "medium": normalise(medium),
+        "utm_campaign": normalise(utm_campaign) or campaign.code,
+        "content": normalise(content),
+        "term": normalise(term),
+    }
+    tagged = build_utm_url(
+        url=url,
+        source=values["source"],
+        medium=values["medium"],
+        campaign=values["utm_campaign"],
+        content=values["content"],
+        term=values["term"],
+    )
+    link = UtmLink(campaign=campaign, base_url=url.strip(), url=tagged, created_by=by, **values)
+    link.full_clean()
+    link.save()
+    audit_record(
+        actor=by, action="campaign.utm_link", obj=link, changes={"campaign": campaign.code, "url": tagged}
+    )
+    return link
+
+
+# A/B tests -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ab_test_create(
+    *, campaign: Campaign, by: User, name: str, variants: list[dict[str, Any]], min_sample: int | None = None
+) -> ABTest:
+    """Create an A/B test with its variants (the first is the control)."""
+    _require_edit(by, campaign)
+    if len(variants) < 2:
+        raise ValidationError({"variants": _("An A/B test needs at least two variants.")})
+    names = [str(v["name"]).strip() for v in variants]
+    if len(set(names)) != len(names):
+        raise ValidationError({"variants": _("Variant names must differ.")})
+    for v in variants:
+        if int(v.get("conversions", 0)) > int(v.get("exposures", 0)):
+            raise ValidationError({"variants": _("Conversions cannot exceed exposures.")})
+    test = ABTest(campaign=campaign, name=name.strip(), min_sample=min_sample or 1000, created_by=by)
+    test.full_clean()
+    test.save()
+    ABVariant.objects.bulk_create(
+        [
+            ABVariant(
+                test=test,
+                name=n,
+                position=i,
+                exposures=int(v.get("exposures", 0)),
+                conversions=int(v.get("conversions", 0)),
+            )
+            for i, (n, v) in enumerate(zip(names, variants, strict=True))
+        ]
+    )
+    audit_record(
+        actor=by,
+        action="campaign.ab_test_create",
+        obj=test,
+        changes={"campaign": campaign.code, "name": test.name, "variants": names},
+    )
+    return test
+
+
+@transaction.atomic
+def ab_variant_update(*, variant: ABVariant, by: User, exposures: int, conversions: int) -> ABVariant:
+    """Enter a variant's current exposures and conversions."""
+    variant = ABVariant.objects.select_for_update().select_related("test__campaign").get(pk=variant.pk)
+    _require_edit(by, variant.test.campaign)
+    if conversions > exposures or exposures < 0 or conversions < 0:
+        raise ValidationError({"conversions": _("Conversions cannot exceed exposures.")})
+    old = [variant.exposures, variant.conversions]
+    variant.exposures, variant.conversions = exposures, conversions
+    variant.save(update_fields=["exposures", "conversions"])
+    audit_record(
+        actor=by,
+        action="campaign.ab_variant",
+        obj=variant,
+        changes={"counts": [old, [exposures, conversions]]},
+    )
+    return variant
+
+
+def ab_test_result(test: ABTest) -> dict[str, Any]:
+    """The statistics for a test whose variants are loaded (prefetch `variants`)."""
+    counts = [VariantCounts(v.name, v.exposures, v.conversions) for v in test.variants.all()]
+    return evaluate(counts, test.min_sample)
+
+
+# Review ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def review_save(*, campaign: Campaign, by: User, what_worked: str, what_to_improve: str) -> CampaignReview:
+    """Write (or edit) the review; the first save freezes the figures and marks the campaign reviewed."""
+    from campaigns.selectors import campaign_summary
+
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not permissions.can_review_campaign(by, campaign):
+        raise TransitionNotAllowed(campaign.status, Campaign.Status.REVIEWED)
+    review = CampaignReview.objects.filter(campaign=campaign).first()
+    created = review is None
+    if review is None:
+        review = CampaignReview(campaign=campaign, author=by, figures=campaign_summary(campaign=campaign))
+        review.figures["frozen_at"] = timezone.now().isoformat()
+    review.what_worked = what_worked.strip()
+    review.what_to_improve = what_to_improve.strip()
+    review.full_clean()
+    review.save()
+    old = campaign.status
+    if campaign.status != Campaign.Status.REVIEWED:
+        campaign.status = Campaign.Status.REVIEWED
+        campaign.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=by,
+        action="campaign.review" if created else "campaign.review_edit",
+        obj=campaign,
+        changes={"status": [old, campaign.status]},
+    )
+    return review
+
+
+def _review_markdown(campaign: Campaign, review: CampaignReview) -> str:
+    f = review.figures
+
+    def pct(value: Any) -> str:
+        return "—" if value is None else f"{value * 100:.1f}%"
+
+    def num(value: Any) -> str:
+        return "—" if value is None else f"{value:,.2f}"
+
+    lines = [
+        f"## {_('Figures at review time')}",
+        "",
+        f"| {_('Spend')} | {_('Revenue')} | ROI | ROAS | CAC | CTR | CVR | {_('Budget used')} |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {num(f.get('spend'))} | {num(f.get('revenue'))} | {pct(f.get('roi'))} | {num(f.get('roas'))} "
+        f"| {num(f.get('cac'))} | {pct(f.get('ctr'))} | {pct(f.get('cvr'))} | {pct(f.get('budget_used_pct'))} |",
+        "",
+        f"## {_('What worked')}",
+        "",
+        review.what_worked,
+        "",
+        f"## {_('What to improve')}",
+        "",
+        review.what_to_improve,
+    ]
+    return "\n".join(lines)
+
+
+def knowledge_base_available() -> bool:
+    try:
+        from knowledge_base import services as kb_services
+    except ImportError:
+        return False
+    return hasattr(kb_services, "article_create")
+
+
+@transaction.atomic
+def review_publish(*, campaign: Campaign, by: User) -> Any:
+    """Publish the review to the knowledge base as a retrospective article; returns the article."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not permissions.can_publish_review(by, campaign):
+        raise PermissionDenied(_("Only a reviewed campaign can be published."))
+    if not knowledge_base_available():
+        raise PermissionDenied(_("The knowledge base is not available."))
+    from knowledge_base import services as kb_services
+
+    review = CampaignReview.objects.select_for_update().get(campaign=campaign)
+    article = kb_services.article_create(
+        author=by,
+        title=_("Retrospective: %(name)s") % {"name": campaign.name},
+        summary=(review.what_worked.splitlines() or [""])[0][:300],
+        body=_review_markdown(campaign, review),
+        kind="retrospective",
+        language=getattr(by, "language", "zh-hans") or "zh-hans",
+        related_campaign=campaign,
+    )
+    review.kb_article_id = article.pk
+    review.published_at = timezone.now()
+    review.save(update_fields=["kb_article_id", "published_at"])
+    audit_record(actor=by, action="campaign.review_publish", obj=campaign, changes={"article": article.pk})
+    return article

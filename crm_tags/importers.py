@@ -1,0 +1,307 @@
+"""Bulk loading of customers and events: validate every row, COPY into a staging table, then merge
+set-based (INSERT ... ON CONFLICT) and bring the per-customer totals up to date — all in the caller's
+transaction, so a file with any bad row writes nothing and the totals never drift.
+"""
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import IO
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.csv_import import MAX_ERRORS, ErrorCollector, RowError, read_rows
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_COLUMNS = [
+    "external_id",
+    "name",
+    "email",
+    "phone",
+    "city",
+    "gender",
+    "birth_date",
+    "signup_at",
+    "source_channel",
+]
+EVENT_COLUMNS = ["customer_external_id", "event_type", "occurred_at", "amount", "channel"]
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+MAX_AMOUNT = Decimal("999999999999.99")
+LIMITS = {"external_id": 64, "name": 200, "email": 254, "phone": 32, "city": 100, "gender": 16}
+LIMITS |= {"source_channel": 64, "channel": 64, "customer_external_id": 64}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    created: int = 0
+    updated: int = 0
+    customers: int = 0
+
+
+def parse_timestamp(value: str) -> datetime:
+    """ISO 8601, or a plain date meaning midnight in the default time zone."""
+    if len(value) == 10:
+        parsed = datetime.combine(date.fromisoformat(value), time.min)
+    else:
+        parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+    return parsed
+
+
+def _check_shape(number: int, record: dict, errors: ErrorCollector) -> bool:
+    if None in record or any(v is None for v in record.values()):
+        errors.add(number, "", _("The row has a different number of cells than the header."))
+        return False
+    return True
+
+
+def _too_long(number: int, record: dict, columns: list[str], errors: ErrorCollector) -> bool:
+    bad = False
+    for column in columns:
+        limit = LIMITS.get(column)
+        if limit and len(record[column]) > limit:
+            errors.add(number, column, _("Longer than %(limit)d characters.") % {"limit": limit})
+            bad = True
+    return bad
+
+
+def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
+    """Load customers (new external ids are created, known ones updated). Call inside a transaction."""
+    header, rows = read_rows(upload, CUSTOMER_COLUMNS)
+    extras = [h for h in header if h not in CUSTOMER_COLUMNS]
+    errors = ErrorCollector()
+    seen: dict[str, int] = {}
+    count = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE crm_stage_customers (row_no int, external_id text, name text, email text, "
+            "phone text, city text, gender text, birth_date date, signup_at timestamptz, "
+            "source_channel text, attributes jsonb) ON COMMIT DROP"
+        )
+        with cursor.copy(
+            "COPY crm_stage_customers (row_no, external_id, name, email, phone, city, gender, birth_date, "
+            "signup_at, source_channel, attributes) FROM STDIN"
+        ) as copy:
+            for number, record in rows:
+                count += 1
+                if errors.full or not _check_shape(number, record, errors):
+                    continue
+                values = {k: record[k].strip() for k in CUSTOMER_COLUMNS}
+                bad = _too_long(number, record, CUSTOMER_COLUMNS, errors)
+                external_id = values["external_id"]
+                if not external_id:
+                    errors.add(number, "external_id", _("Required."))
+                    bad = True
+                elif external_id in seen:
+                    errors.add(
+                        number,
+                        "external_id",
+                        _("Duplicate external id in the file (first on row %(row)d).")
+                        % {"row": seen[external_id]},
+                    )
+                    bad = True
+                else:
+                    seen[external_id] = number
+                if values["email"] and not EMAIL.match(values["email"]):
+                    errors.add(number, "email", _("Not an e-mail address."))
+                    bad = True
+                birth_date = signup_at = None
+                if values["birth_date"]:
+                    try:
+                        birth_date = date.fromisoformat(values["birth_date"])
+                    except ValueError:
+                        errors.add(number, "birth_date", _("Not a date (YYYY-MM-DD)."))
+                        bad = True
+                if values["signup_at"]:
+                    try:
+                        signup_at = parse_timestamp(values["signup_at"])
+                    except ValueError:
+                        errors.add(number, "signup_at", _("Not an ISO 8601 date or date-time."))
+                        bad = True
+                if bad or errors.errors:
+                    continue
+                attributes = {k: record[k] for k in extras if record[k] != ""}
+                copy.write_row(
+                    (
+                        number,
+                        external_id,
+                        values["name"],
+                        values["email"] or None,
+                        values["phone"] or None,
+                        values["city"] or None,
+                        values["gender"] or None,
+                        birth_date,
+                        signup_at,
+                        values["source_channel"] or None,
+                        json.dumps(attributes, ensure_ascii=False),
+                    )
+                )
+        errors.raise_if_any()
+        cursor.execute(
+            "WITH merged AS (INSERT INTO crm_tags_customer (external_id, name, email, phone, city, gender, birth_date, "
+            "signup_at, source_channel, attributes, created_at, updated_at) "
+            "SELECT external_id, name, email, phone, city, gender, birth_date, signup_at, source_channel, "
+            "attributes, now(), now() FROM crm_stage_customers "
+            "ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, "
+            "phone = EXCLUDED.phone, city = EXCLUDED.city, gender = EXCLUDED.gender, "
+            "birth_date = EXCLUDED.birth_date, signup_at = EXCLUDED.signup_at, "
+            "source_channel = EXCLUDED.source_channel, "
+            "attributes = crm_tags_customer.attributes || EXCLUDED.attributes, updated_at = now() "
+            "RETURNING (xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM merged"
+        )
+        created = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE crm_stage_customers")
+    log.info("imported %s customers (%s new)", count, created)
+    return ImportResult(rows=count, created=created, updated=count - created)
+
+
+def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
+    """Load events for known customers and update their lifetime totals. Call inside a transaction."""
+    header, rows = read_rows(upload, EVENT_COLUMNS)
+    extras = [h for h in header if h not in EVENT_COLUMNS]
+    errors = ErrorCollector()
+    count = 0
+    tz = timezone.get_default_timezone()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE crm_stage_events (row_no int, customer_external_id text, event_type text, "
+            "occurred_at timestamptz, amount numeric, channel text, properties jsonb) ON COMMIT DROP"
+        )
+        with cursor.copy(
+            "COPY crm_stage_events (row_no, customer_external_id, event_type, occurred_at, amount, channel, "
+            "properties) FROM STDIN"
+        ) as copy:
+            for number, record in rows:
+                count += 1
+                if errors.full or not _check_shape(number, record, errors):
+                    continue
+                bad = _too_long(number, record, EVENT_COLUMNS, errors)
+                external_id = record["customer_external_id"].strip()
+                if not external_id:
+                    errors.add(number, "customer_external_id", _("Required."))
+                    bad = True
+                event_type = record["event_type"].strip()
+                if not EVENT_TYPE.match(event_type):
+                    errors.add(number, "event_type", _("Use letters, digits, _ . - (at most 64)."))
+                    bad = True
+                raw_at = record["occurred_at"].strip()
+                occurred_at = None
+                try:
+                    if len(raw_at) == 10:
+                        occurred_at = datetime.combine(date.fromisoformat(raw_at), time.min, tz)
+                    else:
+                        occurred_at = datetime.fromisoformat(raw_at)
+                        if occurred_at.tzinfo is None:
+                            occurred_at = occurred_at.replace(tzinfo=tz)
+                except ValueError:
+                    errors.add(number, "occurred_at", _("Not an ISO 8601 date or date-time."))
+                    bad = True
+                raw_amount = record["amount"].strip()
+                amount = None
+                if raw_amount:
+                    try:
+                        amount = Decimal(raw_amount)
+                        if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+                            raise InvalidOperation
+                        amount = amount.quantize(Decimal("0.01"))
+                    except InvalidOperation:
+                        errors.add(number, "amount", _("Not a number."))
+                        bad = True
+                if bad or errors.errors:
+                    continue
+                properties = (
+                    json.dumps({k: record[k] for k in extras if record[k] != ""}, ensure_ascii=False)
+                    if extras
+                    else "{}"
+                )
+                copy.write_row(
+                    (number, external_id, event_type, occurred_at, amount, record["channel"].strip(), properties)
+                )
+        if not errors.errors:
+            # unknown customers, named by row, set-based
+            cursor.execute(
+                "SELECT s.row_no, s.customer_external_id FROM crm_stage_events s "
+                "LEFT JOIN crm_tags_customer c ON c.external_id = s.customer_external_id "
+                "WHERE c.id IS NULL ORDER BY s.row_no LIMIT %s",
+                [MAX_ERRORS],
+            )
+            for row_no, external_id in cursor.fetchall():
+                errors.add(
+                    row_no, "customer_external_id", _("Unknown customer %(id)s.") % {"id": external_id}
+                )
+        errors.errors.sort(key=lambda e: e.row)
+        errors.raise_if_any()
+        cursor.execute(
+            "CREATE TEMP TABLE crm_stage_events_ids ON COMMIT DROP AS "
+            "SELECT c.id AS customer_id, s.event_type, s.occurred_at, s.amount, s.channel, s.properties "
+            "FROM crm_stage_events s JOIN crm_tags_customer c ON c.external_id = s.customer_external_id"
+        )
+        cursor.execute(
+            "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "
+            "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids"
+        )
+        cursor.execute(
+            "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, amount_sum, "
+            "amount_min, amount_max, first_at, last_at) "
+            "SELECT customer_id, event_type, count(*), count(amount), sum(amount), min(amount), max(amount), "
+            "min(occurred_at), max(occurred_at) FROM crm_stage_events_ids GROUP BY customer_id, event_type "
+            "ON CONFLICT (event_type, customer_id) DO UPDATE SET "
+            "events = crm_tags_customereventtotal.events + EXCLUDED.events, "
+            "amount_count = crm_tags_customereventtotal.amount_count + EXCLUDED.amount_count, "
+            "amount_sum = CASE WHEN crm_tags_customereventtotal.amount_sum IS NULL THEN EXCLUDED.amount_sum "
+            "WHEN EXCLUDED.amount_sum IS NULL THEN crm_tags_customereventtotal.amount_sum "
+            "ELSE crm_tags_customereventtotal.amount_sum + EXCLUDED.amount_sum END, "
+            "amount_min = LEAST(crm_tags_customereventtotal.amount_min, EXCLUDED.amount_min), "
+            "amount_max = GREATEST(crm_tags_customereventtotal.amount_max, EXCLUDED.amount_max), "
+            "first_at = LEAST(crm_tags_customereventtotal.first_at, EXCLUDED.first_at), "
+            "last_at = GREATEST(crm_tags_customereventtotal.last_at, EXCLUDED.last_at)"
+        )
+        cursor.execute("SELECT count(DISTINCT customer_id) FROM crm_stage_events_ids")
+        customers = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE crm_stage_events_ids, crm_stage_events")
+    log.info("imported %s events for %s customers", count, customers)
+    return ImportResult(rows=count, created=count, customers=customers)
+
+
+def import_member_ids(upload: IO[bytes] | IO[str]) -> list[int]:
+    """Customer ids of an uploaded list (column external_id) for a manual tag; unknown ids reject it."""
+    _header, rows = read_rows(upload, ["external_id"])
+    errors = ErrorCollector()
+    wanted: dict[str, int] = {}
+    for number, record in rows:
+        if errors.full or not _check_shape(number, record, errors):
+            continue
+        value = record["external_id"].strip()
+        if not value:
+            errors.add(number, "external_id", _("Required."))
+        else:
+            wanted.setdefault(value, number)
+    errors.raise_if_any()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT x.ext, c.id FROM unnest(%s::text[]) AS x(ext) "
+            "LEFT JOIN crm_tags_customer c ON c.external_id = x.ext",
+            [list(wanted)],
+        )
+        found = cursor.fetchall()
+    missing = sorted((wanted[ext], ext) for ext, cid in found if cid is None)
+    if missing:
+        raise_rejected(
+            [RowError(row=r, column="external_id", message=_("Unknown customer %(id)s.") % {"id": e}) for r, e in missing]
+        )
+    return [cid for _ext, cid in found]
+
+
+def raise_rejected(errors: list[RowError]) -> None:
+    from config.csv_import import ImportRejected
+
+    raise ImportRejected(errors)

@@ -1,0 +1,576 @@
+"""The tag rule language: validation (errors named by their path in the tree) and the SQL compiler.
+
+A rule compiles to ONE parameterised statement that returns the ids of matching customers. Every
+leaf is a two-valued predicate (a comparison with a missing value is false, never NULL), so `not`
+is the exact complement. `as_of` ends every window: leaves ignore events after it and
+`window_days: N` covers `(as_of - N days, as_of]`.
+
+Semantics of event leaves over the events of type T (in the window, up to `as_of`):
+count = number of events; sum = sum of the non-null amounts (0 when none);
+avg / min / max over the non-null amounts, NULL (so false) when none;
+days_since_last = as_of - the last event, infinite when there is none (only > and >= match).
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+GROUPS = ("all", "any", "not")
+TEXT_FIELDS = ("external_id", "name", "email", "phone", "city", "gender", "source_channel")
+DATE_FIELDS = ("birth_date",)
+DATETIME_FIELDS = ("signup_at",)
+BUILTIN_FIELDS = TEXT_FIELDS + DATE_FIELDS + DATETIME_FIELDS
+ATTR_OPS = ("=", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "is_null", "between")
+NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=", "between")
+AGGS = ("count", "sum", "avg", "min", "max", "days_since_last")
+EVENT_FIELDS = ("amount",)
+ATTRIBUTE_KEY = re.compile(r"^attributes\.([A-Za-z0-9_\-]{1,64})$")
+EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+MAX_DEPTH = 20
+MAX_LIST = 1000
+MAX_WINDOW_DAYS = 3660
+SQL_OPS = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+
+
+@dataclass(frozen=True)
+class RuleError:
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class RuleInvalid(ValueError):
+    """A rule that does not validate; `errors` name each problem's path in the tree."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.path or '(root)'}: {e.message}" for e in errors))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def parse_datetime_value(value: str) -> datetime:
+    """ISO 8601 date-time, or a plain date (midnight); naive values are in the default time zone."""
+    if len(value) == 10:
+        parsed = datetime.combine(date.fromisoformat(value), time.min)
+    else:
+        parsed = datetime.fromisoformat(value)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+    return parsed
+
+
+def _check_scalar(kind: str, value: Any, op: str) -> str | None:
+    """None when `value` suits a field of `kind` (text/date/datetime/json), else the reason."""
+    if kind == "text":
+        return None if isinstance(value, str) else "expects a text value"
+    if kind in ("date", "datetime"):
+        if not isinstance(value, str):
+            return "expects a date as text (YYYY-MM-DD)"
+        try:
+            if kind == "date":
+                date.fromisoformat(value)
+            else:
+                parse_datetime_value(value)
+        except ValueError:
+            return "is not a valid ISO 8601 date" if kind == "date" else "is not a valid ISO 8601 date-time"
+        return None
+    # a free attribute (JSON): numbers and text compare; booleans only for equality
+    if isinstance(value, bool):
+        return None if op in ("=", "!=", "in", "not_in") else "booleans only work with = != in not_in"
+    if _is_number(value) or isinstance(value, str):
+        return None
+    return "expects a number, text or boolean"
+
+
+def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
+    for key in node:
+        if key not in ("attr", "op", "value"):
+            errors.append(RuleError(_join(path, key), f"unknown field {key!r} in an attribute condition"))
+    name = node.get("attr")
+    kind = ""
+    if not isinstance(name, str):
+        errors.append(RuleError(_join(path, "attr"), "must be a field name"))
+    elif name in TEXT_FIELDS:
+        kind = "text"
+    elif name in DATE_FIELDS:
+        kind = "date"
+    elif name in DATETIME_FIELDS:
+        kind = "datetime"
+    elif ATTRIBUTE_KEY.match(name):
+        kind = "json"
+    else:
+        errors.append(
+            RuleError(
+                _join(path, "attr"),
+                f"unknown field {name!r}; use one of {', '.join(BUILTIN_FIELDS)} or attributes.<key>",
+            )
+        )
+    op = node.get("op")
+    if op not in ATTR_OPS:
+        errors.append(RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(ATTR_OPS)}"))
+        return
+    if "value" not in node:
+        errors.append(RuleError(_join(path, "value"), "is required"))
+        return
+    value = node["value"]
+    vpath = _join(path, "value")
+    if op == "is_null":
+        if not isinstance(value, bool):
+            errors.append(RuleError(vpath, "must be true or false for is_null"))
+        return
+    if op == "contains" and kind in ("date", "datetime"):
+        errors.append(RuleError(_join(path, "op"), "contains only works on text and attributes"))
+        return
+    if op == "contains":
+        if not isinstance(value, str):
+            errors.append(RuleError(vpath, "must be text for contains"))
+        return
+    if op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            errors.append(RuleError(vpath, f"must be a non-empty list for {op}"))
+            return
+        if len(value) > MAX_LIST:
+            errors.append(RuleError(vpath, f"may hold at most {MAX_LIST} values"))
+            return
+        for index, item in enumerate(value):
+            reason = _check_scalar(kind, item, op) if kind else None
+            if reason:
+                errors.append(RuleError(f"{vpath}[{index}]", reason))
+        return
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            errors.append(RuleError(vpath, "must be a list of two values [low, high] for between"))
+            return
+        for index, item in enumerate(value):
+            reason = _check_scalar(kind, item, op) if kind else None
+            if reason:
+                errors.append(RuleError(f"{vpath}[{index}]", reason))
+        if kind == "json" and not errors and (_is_number(value[0]) != _is_number(value[1])):
+            errors.append(RuleError(vpath, "both ends must be numbers or both text"))
+        return
+    reason = _check_scalar(kind, value, op) if kind else None
+    if reason:
+        errors.append(RuleError(vpath, reason))
+
+
+def _validate_event(node: dict, path: str, errors: list[RuleError]) -> None:
+    allowed = ("event", "agg", "field", "window_days", "op", "value")
+    for key in node:
+        if key not in allowed:
+            errors.append(RuleError(_join(path, key), f"unknown field {key!r} in an event condition"))
+    event = node.get("event")
+    if not isinstance(event, str) or not EVENT_TYPE.match(event):
+        errors.append(RuleError(_join(path, "event"), "must be an event type such as page_view or order"))
+    agg = node.get("agg")
+    if agg not in AGGS:
+        errors.append(RuleError(_join(path, "agg"), f"unknown aggregate {agg!r}; use one of {'|'.join(AGGS)}"))
+    if "field" in node:
+        if agg in ("count", "days_since_last"):
+            errors.append(RuleError(_join(path, "field"), f"{agg} takes no field"))
+        elif node["field"] not in EVENT_FIELDS:
+            errors.append(RuleError(_join(path, "field"), f"unknown field {node['field']!r}; use amount"))
+    elif agg in ("sum", "avg", "min", "max"):
+        errors.append(RuleError(_join(path, "field"), f"{agg} needs a field (amount)"))
+    if "window_days" in node:
+        window = node["window_days"]
+        if agg == "days_since_last":
+            errors.append(RuleError(_join(path, "window_days"), "days_since_last takes no window"))
+        elif not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW_DAYS:
+            errors.append(
+                RuleError(_join(path, "window_days"), f"must be a whole number of days from 1 to {MAX_WINDOW_DAYS}")
+            )
+    op = node.get("op")
+    if op not in NUMERIC_OPS:
+        errors.append(RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(NUMERIC_OPS)}"))
+        return
+    if "value" not in node:
+        errors.append(RuleError(_join(path, "value"), "is required"))
+        return
+    value = node["value"]
+    if op == "between":
+        if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
+            errors.append(RuleError(_join(path, "value"), "must be a list of two numbers [low, high]"))
+    elif not _is_number(value):
+        errors.append(RuleError(_join(path, "value"), "must be a number"))
+
+
+def _validate_tag(node: dict, path: str, errors: list[RuleError], known_tags: set[str] | None) -> None:
+    for key in node:
+        if key not in ("tag", "has"):
+            errors.append(RuleError(_join(path, key), f"unknown field {key!r} in a tag condition"))
+    slug = node.get("tag")
+    if not isinstance(slug, str) or not slug:
+        errors.append(RuleError(_join(path, "tag"), "must be a tag slug"))
+    elif known_tags is not None and slug not in known_tags:
+        errors.append(RuleError(_join(path, "tag"), f"unknown tag {slug!r}"))
+    if "has" in node and not isinstance(node["has"], bool):
+        errors.append(RuleError(_join(path, "has"), "must be true or false"))
+
+
+def _validate_node(
+    node: Any, path: str, depth: int, errors: list[RuleError], known_tags: set[str] | None
+) -> None:
+    if depth > MAX_DEPTH:
+        errors.append(RuleError(path, f"is nested deeper than {MAX_DEPTH} levels"))
+        return
+    if not isinstance(node, dict):
+        errors.append(RuleError(path, "must be an object (a group or a condition)"))
+        return
+    kinds = [k for k in ("all", "any", "not", "attr", "event", "tag") if k in node]
+    if len(kinds) != 1:
+        message = (
+            "must have exactly one of all, any, not, attr, event, tag"
+            if not kinds
+            else f"mixes {', '.join(kinds)}; use one per object"
+        )
+        errors.append(RuleError(path, message))
+        return
+    kind = kinds[0]
+    if kind in ("all", "any"):
+        for key in node:
+            if key != kind:
+                errors.append(RuleError(_join(path, key), f"unknown field {key!r} in a group"))
+        children = node[kind]
+        if not isinstance(children, list) or not children:
+            errors.append(RuleError(_join(path, kind), "must be a non-empty list of conditions"))
+            return
+        for index, child in enumerate(children):
+            _validate_node(child, f"{_join(path, kind)}[{index}]", depth + 1, errors, known_tags)
+    elif kind == "not":
+        for key in node:
+            if key != "not":
+                errors.append(RuleError(_join(path, key), f"unknown field {key!r} in a not group"))
+        _validate_node(node["not"], _join(path, "not"), depth + 1, errors, known_tags)
+    elif kind == "attr":
+        _validate_attr(node, path, errors)
+    elif kind == "event":
+        _validate_event(node, path, errors)
+    else:
+        _validate_tag(node, path, errors, known_tags)
+
+
+def validate_rule(definition: Any, *, known_tags: set[str] | None = None) -> list[RuleError]:
+    """Every problem of a rule tree, each with its path (`all[1].op`); empty when the rule is valid."""
+    errors: list[RuleError] = []
+    _validate_node(definition, "", 0, errors, known_tags)
+    return errors
+
+
+def rule_dependencies(definition: Any) -> list[str]:
+    """The slugs of the tags a (valid) rule reads, sorted."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if "tag" in node and isinstance(node["tag"], str):
+            found.add(node["tag"])
+        for key in ("all", "any"):
+            if isinstance(node.get(key), list):
+                for child in node[key]:
+                    walk(child)
+        if "not" in node:
+            walk(node["not"])
+
+    walk(definition)
+    return sorted(found)
+
+
+# --- compiler ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """One per-customer aggregate subquery over events of one type (and window)."""
+
+    alias: str
+    event: str
+    window_days: int | None
+    columns: set[str] = field(default_factory=set)
+    inner: bool = False
+
+
+@dataclass
+class CompiledRule:
+    """`sql` selects `customer_id` (plus labelled value columns when compiled with values)."""
+
+    sql: str
+    params: list[Any]
+    labels: list[str]
+
+
+class _Compiler:
+    def __init__(self, as_of: datetime, with_values: bool) -> None:
+        self.as_of = as_of
+        self.with_values = with_values
+        self.sources: dict[tuple[str, int | None], _Source] = {}
+        self.uses_customer = False
+        self.values: list[tuple[str, str, list[Any]]] = []  # (label, sql, params)
+        self.cid = "c.id"
+
+    # sources
+    def source(self, event: str, window: int | None, columns: set[str]) -> _Source:
+        key = (event, window)
+        if key not in self.sources:
+            self.sources[key] = _Source(alias=f"e{len(self.sources)}", event=event, window_days=window)
+        self.sources[key].columns |= columns
+        return self.sources[key]
+
+    def source_sql(self, src: _Source) -> tuple[str, list[Any]]:
+        agg = {
+            "n": ("count(*)", "events"),
+            "s": ("sum(amount)", "amount_sum"),
+            "ac": ("count(amount)", "amount_count"),
+            "mn": ("min(amount)", "amount_min"),
+            "mx": ("max(amount)", "amount_max"),
+            "last": ("max(occurred_at)", "last_at"),
+        }
+        cols = sorted(src.columns) or ["n"]
+        raw_cols = ", ".join(f"{agg[c][0]} AS {c}" for c in cols)
+        if src.window_days is not None:
+            start = self.as_of - timedelta(days=src.window_days)
+            sql = (
+                f"SELECT customer_id, {raw_cols} FROM crm_tags_event "  # noqa: S608
+                "WHERE event_type = %s AND occurred_at > %s AND occurred_at <= %s GROUP BY customer_id"
+            )
+            return sql, [src.event, start, self.as_of]
+        # all time: the exact lifetime totals, except for customers with events after as_of
+        total_cols = ", ".join(f"{agg[c][1]} AS {c}" for c in cols)
+        sql = (
+            f"SELECT customer_id, {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
+            "WHERE event_type = %s AND last_at <= %s "
+            f"UNION ALL SELECT customer_id, {raw_cols} FROM crm_tags_event "
+            "WHERE event_type = %s AND occurred_at <= %s AND customer_id IN ("
+            "SELECT customer_id FROM crm_tags_customereventtotal WHERE event_type = %s AND last_at > %s"
+            ") GROUP BY customer_id"
+        )
+        return sql, [src.event, self.as_of, src.event, self.as_of, src.event, self.as_of]
+
+    # nodes -> (boolean SQL that is never NULL, params)
+    def node(self, node: dict, top_and: bool = False) -> tuple[str, list[Any]]:
+        if "all" in node or "any" in node:
+            key = "all" if "all" in node else "any"
+            parts = [self.node(child, top_and=top_and and key == "all") for child in node[key]]
+            joiner = " AND " if key == "all" else " OR "
+            return "(" + joiner.join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+        if "not" in node:
+            sql, params = self.node(node["not"])
+            return f"(NOT {sql})", params
+        if "attr" in node:
+            return self.attr(node)
+        if "event" in node:
+            return self.event(node, top_and)
+        return self.tag(node)
+
+    def tag(self, node: dict) -> tuple[str, list[Any]]:
+        exists = (
+            "EXISTS (SELECT 1 FROM crm_tags_tagmembership m WHERE m.customer_id = {cid} AND m.tag_id = "
+            "(SELECT t.id FROM crm_tags_tag t WHERE t.slug = %s))"
+        )
+        sql = exists if node.get("has", True) else f"NOT {exists}"
+        self.value_column(f"tag:{node['tag']}", exists, [node["tag"]])
+        return sql, [node["tag"]]
+
+    def value_column(self, label: str, sql: str, params: list[Any]) -> None:
+        if self.with_values and label not in {v[0] for v in self.values}:
+            self.values.append((label, sql, params))
+
+    def attr(self, node: dict) -> tuple[str, list[Any]]:
+        self.uses_customer = True
+        name, op, value = node["attr"], node["op"], node.get("value")
+        match = ATTRIBUTE_KEY.match(name)
+        if match:
+            return self.json_attr(match.group(1), name, op, value)
+        column = f"c.{name}"
+        kind = "text" if name in TEXT_FIELDS else ("date" if name in DATE_FIELDS else "datetime")
+        self.value_column(name, f"{column}::text", [])
+        if op == "is_null":
+            return (f"({column} IS NULL)" if value else f"({column} IS NOT NULL)"), []
+
+        def conv(v: Any) -> Any:
+            if kind == "date":
+                return date.fromisoformat(v)
+            if kind == "datetime":
+                return parse_datetime_value(v)
+            return v
+
+        ordered = f'{column} COLLATE "C"' if kind == "text" else column
+        if op == "contains":
+            return f"COALESCE(strpos({column}, %s) > 0, false)", [value]
+        if op == "in":
+            return f"COALESCE({column} = ANY(%s), false)", [[conv(v) for v in value]]
+        if op == "not_in":
+            return f"COALESCE({column} <> ALL(%s), false)", [[conv(v) for v in value]]
+        if op == "between":
+            return f"COALESCE({ordered} >= %s AND {ordered} <= %s, false)", [conv(value[0]), conv(value[1])]
+        return f"COALESCE({ordered} {SQL_OPS[op]} %s, false)", [conv(value)]
+
+    def json_attr(self, key: str, label: str, op: str, value: Any) -> tuple[str, list[Any]]:
+        j = "(c.attributes -> %s)"
+        present = f"({j} IS NOT NULL AND jsonb_typeof({j}) <> 'null')"
+        self.value_column(label, "c.attributes ->> %s", [key])
+        if op == "is_null":
+            return (f"(NOT {present})" if value else present), [key, key]
+        if op == "=":
+            return f"COALESCE({j} = %s, false)", [key, Jsonb(value)]
+        if op == "!=":
+            return f"({present} AND {j} <> %s)", [key, key, key, Jsonb(value)]
+        scalar = f"COALESCE(jsonb_typeof({j}) IN ('string', 'number', 'boolean'), false)"
+        if op == "in":
+            return f"({scalar} AND jsonb_build_array({j}) <@ %s)", [key, key, Jsonb(value)]
+        if op == "not_in":
+            return (
+                f"({present} AND NOT ({scalar} AND jsonb_build_array({j}) <@ %s))",
+                [key, key, key, key, Jsonb(value)],
+            )
+        if op == "contains":
+            return (
+                f"(COALESCE(jsonb_typeof({j}) = 'string' AND strpos(c.attributes ->> %s, %s) > 0, false) OR "
+                f"COALESCE(jsonb_typeof({j}) = 'array' AND {j} @> jsonb_build_array(%s::text), false))",
+                [key, key, value, key, key, value],
+            )
+        ends = value if op == "between" else [value]
+        if _is_number(ends[0]):
+            typed = "number"
+            expr = f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN (c.attributes ->> %s)::numeric END)"
+            conv = [Decimal(str(v)) for v in ends]
+        else:
+            typed = "string"
+            expr = f'(CASE WHEN jsonb_typeof({j}) = \'string\' THEN (c.attributes ->> %s) END) COLLATE "C"'
+            conv = list(ends)
+        del typed
+        eparams = [key, key]
+        if op == "between":
+            return f"COALESCE({expr} >= %s AND {expr} <= %s, false)", [*eparams, conv[0], *eparams, conv[1]]
+        return f"COALESCE({expr} {SQL_OPS[op]} %s, false)", [*eparams, conv[0]]
+
+    def event(self, node: dict, top_and: bool) -> tuple[str, list[Any]]:
+        agg, op, value = node["agg"], node["op"], node["value"]
+        window = node.get("window_days")
+        label = f"{node['event']}_{agg}" + (f"_{window}d" if window else "")
+        if agg == "days_since_last":
+            src = self.source(node["event"], None, {"last"})
+            last = f"{src.alias}.last"
+            self.value_column(label, f"round(extract(epoch FROM (%s - {last})) / 86400, 2)", [self.as_of])
+            if op == "between":
+                lo, hi = (self.as_of - timedelta(days=v) for v in value)
+                return f"COALESCE({last} >= %s AND {last} <= %s, false)", [hi, lo]
+            cutoff = self.as_of - timedelta(days=value)
+            # days since = as_of - last; compare it with N days by comparing last with as_of - N days
+            flipped = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "=", "!=": "<>"}[op]
+            if op in (">", ">="):
+                return f"({last} IS NULL OR {last} {flipped} %s)", [cutoff]
+            return f"COALESCE({last} {flipped} %s, false)", [cutoff]
+        ends = [Decimal(str(v)) for v in (value if op == "between" else [value])]
+        if agg == "avg":
+            src = self.source(node["event"], window, {"s", "ac"})
+            s, ac = f"{src.alias}.s", f"{src.alias}.ac"
+            self.value_column(label, f"round({s} / NULLIF({ac}, 0), 2)", [])
+            # compare sum with value * count: exact, no rounding of the average
+            if op == "between":
+                sql = f"COALESCE({ac} > 0 AND {s} >= %s * {ac} AND {s} <= %s * {ac}, false)"
+            else:
+                sql = f"COALESCE({ac} > 0 AND {s} {SQL_OPS[op]} %s * {ac}, false)"
+            strict = True
+        else:
+            column = {"count": "n", "sum": "s", "min": "mn", "max": "mx"}[agg]
+            src = self.source(node["event"], window, {column})
+            ref = f"{src.alias}.{column}"
+            expr = f"COALESCE({ref}, 0)" if agg in ("count", "sum") else ref
+            self.value_column(label, expr, [])
+            if op == "between":
+                sql = f"COALESCE({expr} >= %s AND {expr} <= %s, false)"
+            else:
+                sql = f"COALESCE({expr} {SQL_OPS[op]} %s, false)"
+            strict = agg in ("min", "max") or not _compare(Decimal(0), op, ends)
+        if top_and and strict:
+            # false for anyone without such events: drive the query from this aggregate
+            src.inner = True
+        return sql, list(ends)
+
+    def compile(self, definition: dict, extra_where: str = "", extra_params: list | None = None) -> CompiledRule:
+        where, where_params = self.node(definition, top_and=True)
+        inner = [s for s in self.sources.values() if s.inner]
+        outer = [s for s in self.sources.values() if not s.inner]
+        from_sql: list[str] = []
+        from_params: list[Any] = []
+        if inner:
+            self.cid = f"{inner[0].alias}.customer_id"
+            for index, src in enumerate(inner):
+                sub, params = self.source_sql(src)
+                if index == 0:
+                    from_sql.append(f"({sub}) {src.alias}")
+                else:
+                    from_sql.append(f"JOIN ({sub}) {src.alias} ON {src.alias}.customer_id = {self.cid}")
+                from_params += params
+            if self.uses_customer:
+                from_sql.append(f"JOIN crm_tags_customer c ON c.id = {self.cid}")
+        else:
+            from_sql.append("crm_tags_customer c")
+        for src in outer:
+            sub, params = self.source_sql(src)
+            from_sql.append(f"LEFT JOIN ({sub}) {src.alias} ON {src.alias}.customer_id = {self.cid}")
+            from_params += params
+        where = where.replace("{cid}", self.cid)
+        select = [f"{self.cid} AS customer_id"]
+        select_params: list[Any] = []
+        labels: list[str] = []
+        for label, sql, params in self.values:
+            select.append(sql.replace("{cid}", self.cid))
+            select_params += params
+            labels.append(label)
+        sql = f"SELECT {', '.join(select)} FROM {' '.join(from_sql)} WHERE {where}"  # noqa: S608
+        params = select_params + from_params + where_params
+        if extra_where:
+            sql += " AND " + extra_where.replace("{cid}", self.cid)
+            params += extra_params or []
+        return CompiledRule(sql=sql, params=params, labels=labels)
+
+
+def _compare(left: Decimal, op: str, ends: list[Decimal]) -> bool:
+    if op == "between":
+        return ends[0] <= left <= ends[1]
+    return {
+        "=": left == ends[0],
+        "!=": left != ends[0],
+        ">": left > ends[0],
+        ">=": left >= ends[0],
+        "<": left < ends[0],
+        "<=": left <= ends[0],
+    }[op]
+
+
+def compile_rule(
+    definition: dict,
+    *,
+    as_of: datetime | None = None,
+    with_values: bool = False,
+    rollout: tuple[int, int] | None = None,
+) -> CompiledRule:
+    """One SQL statement selecting `customer_id` of every customer the (validated) rule matches.
+
+    `rollout=(tag_id, percent)` keeps only the gray group: hash(tag id, customer id) mod 100 < P.
+    """
+    compiler = _Compiler(as_of or timezone.now(), with_values)
+    if rollout is not None and rollout[1] < 100:
+        return compiler.compile(definition, *gray_filter(rollout[0], rollout[1]))
+    return compiler.compile(definition)
+
+
+def gray_filter(tag_id: int, percent: int) -> tuple[str, list[Any]]:
+    """SQL (with `{cid}` for the customer id column) true for the stable P % gray group of a tag."""
+    return "mod(mod(hashint8extended({cid}::bigint, %s::bigint), 100) + 100, 100) < %s", [tag_id, percent]

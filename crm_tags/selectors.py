@@ -1,0 +1,289 @@
+"""Reads for customers and tags, scoped to the person asking (contact data masked without view_pii)."""
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from psycopg import errors as pg_errors
+
+from accounts.models import User
+from config.masking import mask_email, mask_phone
+from crm_tags import permissions
+from crm_tags.models import Customer, Event, Tag, TagBuild, TagCategory, TagMembership
+from crm_tags.rules import compile_rule
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SAMPLE = 20
+
+
+class PreviewCancelled(RuntimeError):
+    """The preview ran past its statement timeout or was cancelled by its requester."""
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+def mask_customers(customers: Iterable[Customer], *, user: User | AnonymousUser) -> None:
+    """Set `email_shown` / `phone_shown` on each customer: masked unless the viewer has view_pii."""
+    pii = permissions.can_view_pii(user)
+    for customer in customers:
+        customer.email_shown = customer.email if pii else mask_email(customer.email)
+        customer.phone_shown = customer.phone if pii else mask_phone(customer.phone)
+
+
+def customers_for_user(*, user: User | AnonymousUser, q: str = "", tag: str = "") -> QuerySet[Customer]:
+    """Customers a person may list, searched by external id / name / e-mail and filtered by a tag slug."""
+    if not permissions.can_view_customers(user):
+        return Customer.objects.none()
+    qs = Customer.objects.all()
+    q = q.strip()
+    if q:
+        search = Q(external_id=q) | Q(name__icontains=q)
+        if permissions.can_view_pii(user):
+            search |= Q(email__icontains=q) | Q(phone=q)
+        qs = qs.filter(search)
+    if tag:
+        qs = qs.filter(
+            Exists(TagMembership.objects.filter(customer=OuterRef("pk"), tag__slug=tag)),
+        )
+    return qs.order_by("external_id")
+
+
+def customer_get_for_user(*, user: User | AnonymousUser, external_id: str) -> Customer:
+    """One customer by external id (404 when missing or out of reach), contact masked as needed."""
+    if not permissions.can_view_customers(user):
+        raise Http404
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        raise Http404
+    mask_customers([customer], user=user)
+    return customer
+
+
+def customer_tags(*, customer: Customer) -> QuerySet[TagMembership]:
+    """The customer's current tags with the date each was gained."""
+    return TagMembership.objects.filter(customer=customer).select_related("tag", "tag__category").order_by("-since")
+
+
+def customer_events(*, customer: Customer) -> QuerySet[Event]:
+    """The customer's events, newest first (paginate it)."""
+    return Event.objects.filter(customer=customer).order_by("-occurred_at", "-id")
+
+
+# --- tags ------------------------------------------------------------------------------------------
+
+
+def tags_visible_to(user: User | AnonymousUser) -> QuerySet[Tag]:
+    """Tags a person may see (every tag for anyone signed in; contact data is what stays masked)."""
+    if not user.is_authenticated:
+        return Tag.objects.none()
+    return Tag.objects.select_related("category", "current_version").order_by("name")
+
+
+def tag_get_for_user(*, user: User | AnonymousUser, slug: str) -> Tag:
+    """One tag by slug, 404 outside the person's reach."""
+    tag = tags_visible_to(user).filter(slug=slug).first()
+    if tag is None:
+        raise Http404
+    return tag
+
+
+def tag_tree(*, user: User | AnonymousUser) -> list[tuple[TagCategory | None, list[Tag]]]:
+    """Categories with their tags (tags without a category last). Two queries."""
+    tags = list(tags_visible_to(user))
+    categories = list(
+        TagCategory.objects.prefetch_related(Prefetch("tags", queryset=Tag.objects.none()))
+        if False
+        else TagCategory.objects.all()
+    )
+    tree: list[tuple[TagCategory | None, list[Tag]]] = []
+    for category in categories:
+        members = [t for t in tags if t.category_id == category.pk]
+        tree.append((category, members))
+    loose = [t for t in tags if t.category_id is None]
+    if loose:
+        tree.append((None, loose))
+    return tree
+
+
+def tag_builds(*, tag: Tag) -> QuerySet[TagBuild]:
+    """A tag's builds, newest first."""
+    return TagBuild.objects.filter(tag=tag).select_related("version", "created_by").order_by("-created_at", "-id")
+
+
+def tag_build_get(*, tag: Tag, build_id: int) -> TagBuild:
+    build = tag_builds(tag=tag).filter(pk=build_id).first()
+    if build is None:
+        raise Http404
+    return build
+
+
+def tag_members(*, tag: Tag) -> QuerySet[TagMembership]:
+    """Members of a tag with their customer, in external-id order."""
+    return TagMembership.objects.filter(tag=tag).select_related("customer").order_by("customer__external_id")
+
+
+def tag_members_rows(*, tag: Tag, user: User | AnonymousUser) -> Iterator[list[Any]]:
+    """All members as CSV rows (external id, name, email, phone, city, since), masked unless view_pii."""
+    pii = permissions.can_view_pii(user)
+    qs = (
+        TagMembership.objects.filter(tag=tag)
+        .order_by("customer__external_id")
+        .values_list(
+            "customer__external_id",
+            "customer__name",
+            "customer__email",
+            "customer__phone",
+            "customer__city",
+            "since",
+        )
+    )
+    for external_id, name, email, phone, city, since in qs.iterator(chunk_size=5000):
+        yield [
+            external_id,
+            name,
+            email if pii else mask_email(email),
+            phone if pii else mask_phone(phone),
+            city or "",
+            since.isoformat(),
+        ]
+
+
+def audience_count(*, include: list[str], include_mode: str = "any", exclude: Iterable[str] = ()) -> int:
+    """Customers in any (or all) of the include tags and in none of the exclude tags. One query."""
+    include = sorted(set(include))
+    exclude = sorted(set(exclude))
+    if not include:
+        return 0
+    if include_mode == "all":
+        inner = (
+            "SELECT m.customer_id FROM crm_tags_tagmembership m JOIN crm_tags_tag t ON t.id = m.tag_id "
+            "WHERE t.slug = ANY(%s) GROUP BY m.customer_id HAVING count(DISTINCT m.tag_id) = %s"
+        )
+        params: list[Any] = [include, len(include)]
+    else:
+        inner = (
+            "SELECT DISTINCT m.customer_id FROM crm_tags_tagmembership m JOIN crm_tags_tag t ON t.id = m.tag_id "
+            "WHERE t.slug = ANY(%s)"
+        )
+        params = [include]
+    sql = (
+        f"SELECT count(*) FROM ({inner}) x WHERE NOT EXISTS ("  # noqa: S608
+        "SELECT 1 FROM crm_tags_tagmembership m2 JOIN crm_tags_tag t2 ON t2.id = m2.tag_id "
+        "WHERE t2.slug = ANY(%s) AND m2.customer_id = x.customer_id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, exclude])
+        return cursor.fetchone()[0]
+
+
+# --- preview ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Preview:
+    matched: int
+    total: int
+    share: float
+    enter: int
+    exit: int
+    sample: list[dict[str, Any]]
+    as_of: datetime
+    rollout_percent: int
+
+
+def _preview_key(user: User | AnonymousUser, preview_id: str) -> str:
+    return f"crm-preview:{getattr(user, 'pk', 0)}:{preview_id}"
+
+
+def tag_preview(
+    *,
+    tag: Tag,
+    definition: dict,
+    user: User | AnonymousUser,
+    as_of: datetime | None = None,
+    rollout_percent: int = 100,
+    preview_id: str = "",
+) -> Preview:
+    """What a (validated) rule would match: counts, share, enter/exit against the current membership,
+    and a sample with the values behind each match. Bounded by a statement timeout; cancellable by id.
+    """
+    as_of = as_of or timezone.now()
+    rollout = (tag.pk, rollout_percent)
+    counted = compile_rule(definition, as_of=as_of, rollout=rollout)
+    valued = compile_rule(definition, as_of=as_of, with_values=True, rollout=rollout)
+    timeout = int(getattr(settings, "CRM_PREVIEW_TIMEOUT_MS", 60_000))
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true), pg_backend_pid()", [str(timeout)])
+            pid = cursor.fetchone()[1]
+            if preview_id:
+                cache.set(_preview_key(user, preview_id), pid, timeout=timeout // 1000 + 5)
+            cursor.execute(
+                f"WITH m AS MATERIALIZED ({counted.sql}) SELECT "  # noqa: S608
+                "(SELECT count(*) FROM m), (SELECT count(*) FROM crm_tags_customer), "
+                "(SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM crm_tags_tagmembership t "
+                "WHERE t.tag_id = %s AND t.customer_id = m.customer_id)), "
+                "(SELECT count(*) FROM crm_tags_tagmembership t WHERE t.tag_id = %s "
+                "AND NOT EXISTS (SELECT 1 FROM m WHERE m.customer_id = t.customer_id))",
+                [*counted.params, tag.pk, tag.pk],
+            )
+            matched, total, enter, exit_ = cursor.fetchone()
+            cursor.execute(
+                f"SELECT c.external_id, s.* FROM ({valued.sql} LIMIT {PREVIEW_SAMPLE}) s "  # noqa: S608
+                "JOIN crm_tags_customer c ON c.id = s.customer_id ORDER BY c.external_id",
+                valued.params,
+            )
+            rows = cursor.fetchall()
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, pg_errors.QueryCanceled):
+            raise PreviewCancelled(str(exc.__cause__)) from exc
+        raise
+    finally:
+        if preview_id:
+            cache.delete(_preview_key(user, preview_id))
+    sample = [
+        {"external_id": row[0], "values": {label: _plain(v) for label, v in zip(valued.labels, row[2:], strict=True)}}
+        for row in rows
+    ]
+    return Preview(
+        matched=matched,
+        total=total,
+        share=round(matched / total, 4) if total else 0.0,
+        enter=enter,
+        exit=exit_,
+        sample=sample,
+        as_of=as_of,
+        rollout_percent=rollout_percent,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly sample values (numbers stay numbers)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def preview_cancel(*, user: User | AnonymousUser, preview_id: str) -> bool:
+    """Cancel a running preview started by the same person; True when one was running."""
+    pid = cache.get(_preview_key(user, preview_id))
+    if not pid:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+        return bool(cursor.fetchone()[0])

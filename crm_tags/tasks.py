@@ -1,0 +1,43 @@
+"""Celery entry points for tag builds (thin: they call services)."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crm_tags import services
+from crm_tags.models import Tag, TagBuild
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def run_tag_build(build_id: int) -> None:
+    """Run one queued build (re-read: it may be gone)."""
+    build = TagBuild.objects.select_related("version").filter(pk=build_id, status=TagBuild.Status.QUEUED).first()
+    if build is None:
+        return
+    services.tag_build_run(build=build)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def rebuild_all_tags(trigger: str = TagBuild.Trigger.MANUAL, as_of: str | None = None) -> None:
+    """Rebuild every published rule tag in dependency order (after imports, or by an operator)."""
+    services.tags_rebuild_all(trigger=trigger, as_of=parse_datetime(as_of) if as_of else None)
+
+
+@shared_task(acks_late=True)
+def scheduled_rebuilds() -> None:
+    """Hourly from beat: rebuild hourly tags, and daily tags not built in the last day, in dependency order."""
+    now = timezone.now()
+    due = Tag.objects.filter(kind=Tag.Kind.RULE, current_version__isnull=False).filter(
+        Q(schedule=Tag.Schedule.HOURLY)
+        | Q(schedule=Tag.Schedule.DAILY, last_built_at__isnull=True)
+        | Q(schedule=Tag.Schedule.DAILY, last_built_at__lte=now - timedelta(hours=23, minutes=30))
+    )
+    tags = list(due.select_related("current_version"))
+    log.info("scheduled rebuild of %s tags", len(tags))
+    services.tags_rebuild_all(trigger=TagBuild.Trigger.SCHEDULE, tags=tags)

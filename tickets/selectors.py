@@ -1,0 +1,235 @@
+"""Reads for tickets, always scoped to the person asking: outside their reach is a 404."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models.functions import Upper
+from django.http import Http404, QueryDict
+
+from accounts import roles
+from accounts.models import User
+from tickets import permissions
+from tickets.models import (
+    Attachment,
+    CannedReply,
+    Comment,
+    SavedView,
+    SlaPolicy,
+    Ticket,
+    TicketEvent,
+    TicketLink,
+)
+
+S = Ticket.Status
+KEY_RE = re.compile(r"^[A-Za-z]+-\d+$")
+def tickets_visible_to(*, user: User | AnonymousUser) -> QuerySet[Ticket]:
+    """Every ticket for support staff; the person's own team's tickets for everyone else."""
+    if roles.is_agent(user):
+        return Ticket.objects.all()
+    if not user.is_authenticated or user.team_id is None:
+        return Ticket.objects.none()
+    return Ticket.objects.filter(team_id=user.team_id)
+
+
+def ticket_get_for_user(*, user: User | AnonymousUser, key: str) -> Ticket:
+    """One ticket by key, or Http404 when it does not exist or is outside the person's reach."""
+    ticket = (
+        tickets_visible_to(user=user)
+        .select_related("requester", "assignee", "team", "campaign")
+        .filter(key__iexact=key)
+        .first()
+    )
+    if ticket is None:
+        raise Http404("No such request.")
+    return ticket
+
+
+@dataclass
+class TicketFilters:
+    """The queue's filters, read from query parameters (the page and the API share them)."""
+
+    status: list[str] = field(default_factory=list)
+    type: list[str] = field(default_factory=list)
+    urgency: list[str] = field(default_factory=list)
+    sla_state: list[str] = field(default_factory=list)
+    assignee: str = ""
+    team: int | None = None
+    campaign: int | None = None
+    q: str = ""
+
+    @classmethod
+    def from_params(cls, params: QueryDict | dict[str, Any], *, default_open: bool) -> TicketFilters:
+        def many(name: str, allowed: list[str]) -> list[str]:
+            values = params.getlist(name) if hasattr(params, "getlist") else [params.get(name) or ""]
+            split = [part for value in values for part in str(value).split(",") if part]
+            return [value for value in split if value in allowed]
+
+        def number(name: str) -> int | None:
+            value = str(params.get(name) or "")
+            return int(value) if value.isdigit() else None
+
+        status = many("status", [*S.values, "open", "done", "all"])
+        if not status and default_open:
+            status = ["open"]
+        expanded: list[str] = []
+        for value in status:
+            if value == "open":
+                expanded += list(Ticket.OPEN_STATUSES)
+            elif value == "done":
+                expanded += list(Ticket.DONE_STATUSES)
+            elif value == "all":
+                expanded = []
+                break
+            else:
+                expanded.append(value)
+        return cls(
+            status=sorted(set(expanded)),
+            type=many("type", Ticket.Type.values),
+            urgency=many("urgency", Ticket.Urgency.values),
+            sla_state=many("sla_state", Ticket.SlaState.values),
+            assignee=str(params.get("assignee") or "")[:150],
+            team=number("team"),
+            campaign=number("campaign"),
+            q=str(params.get("q") or "").strip()[:200],
+        )
+
+    def apply(self, qs: QuerySet[Ticket], *, user: User, with_status: bool = True) -> QuerySet[Ticket]:
+        if with_status and self.status:
+            qs = qs.filter(status__in=self.status)
+        if self.type:
+            qs = qs.filter(type__in=self.type)
+        if self.urgency:
+            qs = qs.filter(urgency__in=self.urgency)
+        if self.sla_state:
+            qs = qs.filter(sla_state__in=self.sla_state)
+        if self.assignee == "me":
+            qs = qs.filter(assignee=user)
+        elif self.assignee == "none":
+            qs = qs.filter(assignee__isnull=True)
+        elif self.assignee:
+            qs = qs.filter(assignee__username=self.assignee)
+        if self.team is not None:
+            qs = qs.filter(team_id=self.team)
+        if self.campaign is not None:
+            qs = qs.filter(campaign_id=self.campaign)
+        if self.q:
+            if KEY_RE.match(self.q):
+                qs = qs.filter(key=self.q.upper())
+            else:
+                # UPPER(title) LIKE '%…%' is what the trigram index covers
+                qs = qs.alias(title_upper=Upper("title")).filter(title_upper__contains=self.q.upper())
+        return qs
+
+
+def _list_rows(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    return qs.select_related("team", "requester", "assignee")
+
+
+def ticket_queue_for_agent(*, user: User, filters: TicketFilters) -> QuerySet[Ticket]:
+    """The support queue: filtered, most urgent SLA deadline first (no deadline last)."""
+    if not permissions.can_work(user):
+        return Ticket.objects.none()
+    qs = filters.apply(Ticket.objects.all(), user=user)
+    return _list_rows(qs).order_by(F("sla_due").asc(nulls_last=True), "id")
+
+
+def ticket_list_for_user(*, user: User, filters: TicketFilters) -> QuerySet[Ticket]:
+    """The API list: the queue's filters over what the person may see, newest first unless agent."""
+    qs = filters.apply(tickets_visible_to(user=user), user=user)
+    return _list_rows(qs).order_by(F("sla_due").asc(nulls_last=True), "id")
+
+
+def queue_status_counts(*, user: User, filters: TicketFilters) -> dict[str, int]:
+    """How many tickets per status match the other filters (the queue's header), in one GROUP BY."""
+    qs = filters.apply(tickets_visible_to(user=user), user=user, with_status=False)
+    rows = qs.order_by().values("status").annotate(n=Count("id"))
+    counts = dict.fromkeys(S.values, 0)
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+MY_CHIPS = {
+    "open": [s for s in Ticket.OPEN_STATUSES if s not in (S.WAITING_ON_REQUESTER, S.AWAITING_ACCEPTANCE)],
+    "waiting": [S.WAITING_ON_REQUESTER, S.AWAITING_ACCEPTANCE],
+    "done": list(Ticket.DONE_STATUSES),
+}
+
+
+def tickets_for_my_team(*, user: User, chip: str = "") -> QuerySet[Ticket]:
+    """The person's team's requests (also for agents: what their own team filed), recently updated first."""
+    if not user.is_authenticated or user.team_id is None:
+        return Ticket.objects.none()
+    qs = Ticket.objects.filter(team_id=user.team_id)
+    if chip in MY_CHIPS:
+        qs = qs.filter(status__in=MY_CHIPS[chip])
+    return _list_rows(qs).order_by("-updated_at", "-id")
+
+
+def my_team_chip_counts(*, user: User) -> dict[str, int]:
+    """Counts for the chips on "My team's requests" (one query)."""
+    if user.team_id is None:
+        return dict.fromkeys(MY_CHIPS, 0)
+    aggregates = {chip: Count("id", filter=Q(status__in=statuses)) for chip, statuses in MY_CHIPS.items()}
+    return Ticket.objects.filter(team_id=user.team_id).aggregate(**aggregates)
+
+
+def comments_for_user(*, user: User, ticket: Ticket) -> QuerySet[Comment]:
+    """The conversation; internal notes only for support staff."""
+    qs = Comment.objects.filter(ticket=ticket).select_related("author")
+    if not permissions.can_see_internal(user):
+        qs = qs.filter(internal=False)
+    return qs.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id"))).order_by(
+        "created_at", "id"
+    )
+
+
+def events_for_user(*, user: User, ticket: Ticket) -> QuerySet[TicketEvent]:
+    """The audit trail; entries about internal notes and plans only for support staff."""
+    qs = TicketEvent.objects.filter(ticket=ticket).select_related("actor")
+    if not permissions.can_see_internal(user):
+        qs = qs.filter(internal=False)
+    return qs.order_by("created_at", "id")
+
+
+def attachments_for_ticket(*, user: User, ticket: Ticket) -> QuerySet[Attachment]:
+    """Files on the ticket itself and on the comments the person may see."""
+    qs = Attachment.objects.filter(ticket=ticket).select_related("uploaded_by")
+    if not permissions.can_see_internal(user):
+        qs = qs.filter(Q(comment__isnull=True) | Q(comment__internal=False))
+    return qs.order_by("created_at", "id")
+
+
+def attachment_get_for_user(*, user: User, pk: int) -> Attachment:
+    """One attachment the person may download, or Http404."""
+    attachment = Attachment.objects.select_related("ticket", "comment").filter(pk=pk).first()
+    if attachment is None or not permissions.can_view(user, attachment.ticket):
+        raise Http404("No such file.")
+    if attachment.comment is not None and attachment.comment.internal and not permissions.can_see_internal(user):
+        raise Http404("No such file.")
+    return attachment
+
+
+def links_for_ticket(*, ticket: Ticket) -> list[TicketLink]:
+    """Links in both directions."""
+    return list(
+        TicketLink.objects.filter(Q(source=ticket) | Q(target=ticket))
+        .select_related("source", "target")
+        .order_by("id")
+    )
+
+
+def canned_replies() -> QuerySet[CannedReply]:
+    return CannedReply.objects.order_by("title")
+
+
+def saved_views_for_user(*, user: User) -> QuerySet[SavedView]:
+    return SavedView.objects.filter(user=user).order_by("name")
+
+
+def sla_policies() -> QuerySet[SlaPolicy]:
+    return SlaPolicy.objects.select_related("calendar").order_by("urgency")
