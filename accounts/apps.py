@@ -1,6 +1,17 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_role_groups(sender: AppConfig, **kwargs) -> None:
+    # The data migration makes them; after a test flush (or a manual delete) this puts them back.
+    from accounts.services import role_groups_ensure
+
+    role_groups_ensure()
 
 
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
+
+    def ready(self) -> None:
+        post_migrate.connect(_ensure_role_groups, sender=self)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from accounts.models import AuditEntry, Notification, Team, User
+from accounts.models import AuditEntry, Notification, OutboxMessage, Team, User
 from accounts.roles import ADMIN, ADMIN_MODEL_PERMISSIONS, ROLES
 
 log = logging.getLogger(__name__)
@@ -139,3 +139,27 @@ def user_create(
     )
     log.info("user %s saved with role %s in team %s", username, role, team.name)
     return user
+
+
+def outbox_flush(*, batch: int = 500) -> int:
+    """Send kept tasks in order; a row is deleted only once its message reached the broker."""
+    from config.celery import BROKER_ERRORS
+    from config.celery import app as celery_app
+
+    sent = 0
+    while True:
+        with transaction.atomic():
+            rows = list(OutboxMessage.objects.select_for_update(skip_locked=True).order_by("id")[:batch])
+            if not rows:
+                return sent
+            for row in rows:
+                try:
+                    celery_app.send_task(row.task_name, args=row.args, kwargs=row.kwargs, **row.options)
+                except BROKER_ERRORS as exc:
+                    OutboxMessage.objects.filter(pk=row.pk).update(
+                        attempts=row.attempts + 1, error=str(exc)[:500]
+                    )
+                    log.warning("outbox flush stopped: broker still unreachable (%s)", exc)
+                    return sent
+                row.delete()
+                sent += 1

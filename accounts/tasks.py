@@ -55,3 +55,11 @@ def worker_heartbeat() -> str:
     now = timezone.now().isoformat()
     cache.set("beat:last_heartbeat", now, timeout=None)
     return now
+
+
+@shared_task(acks_late=True)
+def flush_outbox(batch: int = 500) -> int:
+    """Re-send tasks that were kept while the broker was down; stops at the first failure."""
+    from accounts.services import outbox_flush
+
+    return outbox_flush(batch=batch)

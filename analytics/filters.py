@@ -104,9 +104,13 @@ class DashboardFilterForm(BootstrapFormMixin, forms.Form):
     team = forms.TypedChoiceField(label=_("Team"), required=False, coerce=int, empty_value=None)
     channel = forms.CharField(label=_("Channel"), required=False, max_length=40)
     campaign = forms.CharField(label=_("Campaign code"), required=False, max_length=60)
-    urgency = forms.ChoiceField(label=_("Urgency"), required=False, choices=[("", _("Any urgency")), *URGENCIES])
+    urgency = forms.ChoiceField(
+        label=_("Urgency"), required=False, choices=[("", _("Any urgency")), *URGENCIES]
+    )
 
-    def __init__(self, data: QueryDict | dict | None = None, *, tz: str = settings.TIME_ZONE, **kwargs: Any) -> None:
+    def __init__(
+        self, data: QueryDict | dict | None = None, *, tz: str = settings.TIME_ZONE, **kwargs: Any
+    ) -> None:
         super().__init__(data, **kwargs)
         today = timezone.now().astimezone(zoneinfo.ZoneInfo(tz)).date()
         self.tz = tz

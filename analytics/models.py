@@ -6,25 +6,34 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
+class ReportKind(models.TextChoices):
+    """What a report job exports."""
+
+    TICKETS = "tickets", _("Tickets")
+    SLA_BREACHES = "sla_breaches", _("SLA breaches")
+    CAMPAIGN_METRICS = "campaign_metrics", _("Campaign metrics")
+    TAG_MEMBERS = "tag_members", _("Tag members")
+    CUSTOMERS = "customers", _("Customers")
+
+
+class ReportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "XLSX"
+
+
+class ReportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
 class ReportJob(models.Model):
     """One export: queued → running → done | failed, written by a Celery task with progress."""
 
-    class Kind(models.TextChoices):
-        TICKETS = "tickets", _("Tickets")
-        SLA_BREACHES = "sla_breaches", _("SLA breaches")
-        CAMPAIGN_METRICS = "campaign_metrics", _("Campaign metrics")
-        TAG_MEMBERS = "tag_members", _("Tag members")
-        CUSTOMERS = "customers", _("Customers")
-
-    class Format(models.TextChoices):
-        CSV = "csv", "CSV"
-        XLSX = "xlsx", "XLSX"
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+    Kind = ReportKind
+    Format = ReportFormat
+    Status = ReportStatus
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 

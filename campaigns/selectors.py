@@ -155,20 +155,10 @@ def ab_test_get(*, campaign: Campaign, test_id: int) -> ABTest:
 
 
 def campaign_linked_tickets(*, campaign: Campaign, user: User) -> list[Any]:
-    """Tickets linked to the campaign that the person may see (empty while tickets has no link)."""
-    if not hasattr(campaign, "tickets"):
-        return []
-    try:
-        from tickets import selectors as ticket_selectors
-    except ImportError:
-        return []
-    finder = getattr(ticket_selectors, "tickets_for_user", None) or getattr(
-        ticket_selectors, "ticket_list_for_user", None
-    )
-    qs = campaign.tickets.all()
-    if finder is not None:
-        qs = finder(user=user).filter(campaign=campaign)
-    return list(qs.order_by("-id")[:50])
+    """Tickets linked to the campaign that the person may see (the tickets app's own scoping)."""
+    from tickets.selectors import tickets_for_user
+
+    return list(tickets_for_user(user=user).filter(campaign=campaign).order_by("-id")[:50])
 
 
 def audience_available() -> bool:

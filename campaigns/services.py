@@ -38,6 +38,8 @@ METRIC_COLUMNS = ["date", "channel", "spend", "impressions", "clicks", "leads", 
 TOUCHPOINT_COLUMNS = ["customer_external_id", "occurred_at", "channel"]
 TOUCHPOINT_OPTIONAL = ["utm_source", "utm_medium", "utm_campaign"]
 CONVERSION_COLUMNS = ["customer_external_id", "occurred_at", "revenue"]
+# Codes that would shadow the campaign pages' own addresses.
+RESERVED_CODES = {"new", "calendar", "utm", "audience-size", "export"}
 PLAN_FIELDS = (
     "name",
     "objective",
@@ -87,6 +89,8 @@ def campaign_create(*, by: User, team_id: int | None = None, **fields: Any) -> C
     data["channels"] = _clean_channels(data.get("channels") or [])
     campaign = Campaign(owner=by, team_id=team, status=Campaign.Status.PLANNING, **data)
     campaign.code = (campaign.code or "").strip().lower()
+    if campaign.code in RESERVED_CODES:
+        raise ValidationError({"code": _("This code is reserved; choose another.")})
     campaign.full_clean()
     campaign.save()
     audit_record(
@@ -289,10 +293,13 @@ def _parse_channel(value: str, row: int, errors: ErrorCollector) -> str | None:
 
 def _parse_moment(value: str, row: int, errors: ErrorCollector) -> dt.datetime | None:
     text = (value or "").strip()
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        moment = dt.datetime.combine(day, dt.time()) if day else None
+    try:
+        moment = parse_datetime(text)
+        if moment is None:
+            day = parse_date(text)
+            moment = dt.datetime.combine(day, dt.time()) if day else None
+    except ValueError:
+        moment = None
     if moment is None:
         errors.add(row, "occurred_at", _("Not a date and time (use 2026-06-18T10:30:00+08:00)."))
         return None
@@ -312,7 +319,10 @@ def metrics_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User 
         if None in record:
             errors.add(number, "", _("This row has more cells than the header."))
             continue
-        day = parse_date((record.get("date") or "").strip()) if record.get("date") else None
+        try:
+            day = parse_date((record.get("date") or "").strip())
+        except ValueError:
+            day = None
         if day is None:
             errors.add(number, "date", _("Not a date (use YYYY-MM-DD)."))
         channel = _parse_channel(record.get("channel") or "", number, errors)

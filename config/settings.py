@@ -92,10 +92,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="martech"),
         "TIMEOUT": 300,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
 
@@ -226,6 +227,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "TicketEventKindEnum": "tickets.models.TicketEvent.Kind",
+        "ReportKindEnum": "analytics.models.ReportKind",
+        "ReportStatusEnum": "analytics.models.ReportStatus",
+        "ReportFormatEnum": "analytics.models.ReportFormat",
     },
 }
 
@@ -240,14 +246,30 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# A request never hangs on a dead broker: a couple of quick retries, then the outbox keeps the message.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_SEND_TASK_EVENTS = True
 # Every periodic job lives here, in code; apps add theirs to this one table.
 CELERY_BEAT_SCHEDULE = {
+    "tickets-sla-scan": {"task": "tickets.tasks.sla_scan", "schedule": 60.0},
+    "tickets-auto-close": {"task": "tickets.tasks.auto_close_resolved", "schedule": 3600.0},
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 30.0},
+    "outbox-flush": {"task": "accounts.tasks.flush_outbox", "schedule": 15.0},
     "kb-stale-articles": {"task": "knowledge_base.tasks.flag_stale_articles", "schedule": 86400.0},
     "campaigns-follow-dates": {"task": "campaigns.tasks.follow_dates", "schedule": 900.0},
+    "analytics-send-scheduled-reports": {"task": "analytics.tasks.send_scheduled_reports", "schedule": 3600.0},
+    "analytics-fail-stale-report-jobs": {"task": "analytics.tasks.fail_stale_report_jobs", "schedule": 300.0},
     "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
 }
 

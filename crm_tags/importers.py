@@ -224,7 +224,15 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
                     else "{}"
                 )
                 copy.write_row(
-                    (number, external_id, event_type, occurred_at, amount, record["channel"].strip(), properties)
+                    (
+                        number,
+                        external_id,
+                        event_type,
+                        occurred_at,
+                        amount,
+                        record["channel"].strip(),
+                        properties,
+                    )
                 )
         if not errors.errors:
             # unknown customers, named by row, set-based
@@ -296,7 +304,10 @@ def import_member_ids(upload: IO[bytes] | IO[str]) -> list[int]:
     missing = sorted((wanted[ext], ext) for ext, cid in found if cid is None)
     if missing:
         raise_rejected(
-            [RowError(row=r, column="external_id", message=_("Unknown customer %(id)s.") % {"id": e}) for r, e in missing]
+            [
+                RowError(row=r, column="external_id", message=_("Unknown customer %(id)s.") % {"id": e})
+                for r, e in missing
+            ]
         )
     return [cid for _ext, cid in found]
 

@@ -133,7 +133,9 @@ class Tag(models.Model):
         "TagVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     rollout_percent = models.PositiveSmallIntegerField(_("rollout %"), default=0)
-    schedule = models.CharField(_("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.HOURLY)
+    schedule = models.CharField(
+        _("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.HOURLY
+    )
     members_count = models.PositiveIntegerField(default=0)
     last_built_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -181,7 +183,9 @@ class TagMembership(models.Model):
 
     class Meta:
         ordering = ["-since"]
-        constraints = [models.UniqueConstraint(fields=["tag", "customer"], name="crm_membership_tag_customer")]
+        constraints = [
+            models.UniqueConstraint(fields=["tag", "customer"], name="crm_membership_tag_customer")
+        ]
         indexes = [models.Index(fields=["customer", "tag"], name="crm_membership_customer")]
 
 
@@ -204,7 +208,9 @@ class TagBuild(models.Model):
         DEPENDENCY = "dependency", _("Dependency")
 
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="builds")
-    version = models.ForeignKey(TagVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    version = models.ForeignKey(
+        TagVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     rollout_percent = models.PositiveSmallIntegerField(default=100)
     as_of = models.DateTimeField(null=True, blank=True)
     trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.MANUAL)

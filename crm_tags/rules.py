@@ -121,7 +121,9 @@ def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
         )
     op = node.get("op")
     if op not in ATTR_OPS:
-        errors.append(RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(ATTR_OPS)}"))
+        errors.append(
+            RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(ATTR_OPS)}")
+        )
         return
     if "value" not in node:
         errors.append(RuleError(_join(path, "value"), "is required"))
@@ -177,7 +179,9 @@ def _validate_event(node: dict, path: str, errors: list[RuleError]) -> None:
         errors.append(RuleError(_join(path, "event"), "must be an event type such as page_view or order"))
     agg = node.get("agg")
     if agg not in AGGS:
-        errors.append(RuleError(_join(path, "agg"), f"unknown aggregate {agg!r}; use one of {'|'.join(AGGS)}"))
+        errors.append(
+            RuleError(_join(path, "agg"), f"unknown aggregate {agg!r}; use one of {'|'.join(AGGS)}")
+        )
     if "field" in node:
         if agg in ("count", "days_since_last"):
             errors.append(RuleError(_join(path, "field"), f"{agg} takes no field"))
@@ -191,11 +195,15 @@ def _validate_event(node: dict, path: str, errors: list[RuleError]) -> None:
             errors.append(RuleError(_join(path, "window_days"), "days_since_last takes no window"))
         elif not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW_DAYS:
             errors.append(
-                RuleError(_join(path, "window_days"), f"must be a whole number of days from 1 to {MAX_WINDOW_DAYS}")
+                RuleError(
+                    _join(path, "window_days"), f"must be a whole number of days from 1 to {MAX_WINDOW_DAYS}"
+                )
             )
     op = node.get("op")
     if op not in NUMERIC_OPS:
-        errors.append(RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(NUMERIC_OPS)}"))
+        errors.append(
+            RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(NUMERIC_OPS)}")
+        )
         return
     if "value" not in node:
         errors.append(RuleError(_join(path, "value"), "is required"))
@@ -450,7 +458,7 @@ class _Compiler:
             conv = [Decimal(str(v)) for v in ends]
         else:
             typed = "string"
-            expr = f'(CASE WHEN jsonb_typeof({j}) = \'string\' THEN (c.attributes ->> %s) END) COLLATE "C"'
+            expr = f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN (c.attributes ->> %s) END) COLLATE \"C\""
             conv = list(ends)
         del typed
         eparams = [key, key]
@@ -502,7 +510,9 @@ class _Compiler:
             src.inner = True
         return sql, list(ends)
 
-    def compile(self, definition: dict, extra_where: str = "", extra_params: list | None = None) -> CompiledRule:
+    def compile(
+        self, definition: dict, extra_where: str = "", extra_params: list | None = None
+    ) -> CompiledRule:
         where, where_params = self.node(definition, top_and=True)
         inner = [s for s in self.sources.values() if s.inner]
         outer = [s for s in self.sources.values() if not s.inner]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from psycopg import errors as pg_errors
@@ -72,7 +72,11 @@ def customer_get_for_user(*, user: User | AnonymousUser, external_id: str) -> Cu
 
 def customer_tags(*, customer: Customer) -> QuerySet[TagMembership]:
     """The customer's current tags with the date each was gained."""
-    return TagMembership.objects.filter(customer=customer).select_related("tag", "tag__category").order_by("-since")
+    return (
+        TagMembership.objects.filter(customer=customer)
+        .select_related("tag", "tag__category")
+        .order_by("-since")
+    )
 
 
 def customer_events(*, customer: Customer) -> QuerySet[Event]:
@@ -101,11 +105,7 @@ def tag_get_for_user(*, user: User | AnonymousUser, slug: str) -> Tag:
 def tag_tree(*, user: User | AnonymousUser) -> list[tuple[TagCategory | None, list[Tag]]]:
     """Categories with their tags (tags without a category last). Two queries."""
     tags = list(tags_visible_to(user))
-    categories = list(
-        TagCategory.objects.prefetch_related(Prefetch("tags", queryset=Tag.objects.none()))
-        if False
-        else TagCategory.objects.all()
-    )
+    categories = list(TagCategory.objects.all())
     tree: list[tuple[TagCategory | None, list[Tag]]] = []
     for category in categories:
         members = [t for t in tags if t.category_id == category.pk]
@@ -118,7 +118,11 @@ def tag_tree(*, user: User | AnonymousUser) -> list[tuple[TagCategory | None, li
 
 def tag_builds(*, tag: Tag) -> QuerySet[TagBuild]:
     """A tag's builds, newest first."""
-    return TagBuild.objects.filter(tag=tag).select_related("version", "created_by").order_by("-created_at", "-id")
+    return (
+        TagBuild.objects.filter(tag=tag)
+        .select_related("version", "created_by")
+        .order_by("-created_at", "-id")
+    )
 
 
 def tag_build_get(*, tag: Tag, build_id: int) -> TagBuild:
@@ -225,7 +229,9 @@ def tag_preview(
     timeout = int(getattr(settings, "CRM_PREVIEW_TIMEOUT_MS", 60_000))
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('statement_timeout', %s, true), pg_backend_pid()", [str(timeout)])
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true), pg_backend_pid()", [str(timeout)]
+            )
             pid = cursor.fetchone()[1]
             if preview_id:
                 cache.set(_preview_key(user, preview_id), pid, timeout=timeout // 1000 + 5)
@@ -253,7 +259,10 @@ def tag_preview(
         if preview_id:
             cache.delete(_preview_key(user, preview_id))
     sample = [
-        {"external_id": row[0], "values": {label: _plain(v) for label, v in zip(valued.labels, row[2:], strict=True)}}
+        {
+            "external_id": row[0],
+            "values": {label: _plain(v) for label, v in zip(valued.labels, row[2:], strict=True)},
+        }
         for row in rows
     ]
     return Preview(

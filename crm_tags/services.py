@@ -88,10 +88,13 @@ def tag_create(
     category_obj = None
     if category:
         category_obj = (
-            TagCategory.objects.filter(slug=category).first() or TagCategory.objects.filter(name=category).first()
+            TagCategory.objects.filter(slug=category).first()
+            or TagCategory.objects.filter(name=category).first()
         )
         if category_obj is None:
-            category_obj = TagCategory.objects.create(slug=slugify(category)[:64] or "category", name=category)
+            category_obj = TagCategory.objects.create(
+                slug=slugify(category)[:64] or "category", name=category
+            )
     tag = Tag.objects.create(
         slug=slug,
         name=name,
@@ -213,7 +216,10 @@ def tag_publish(
     if version is None:
         raise TagError(_("Version %(n)s does not exist.") % {"n": version_number})
     rule_check(tag=tag, definition=version.definition)
-    old = {"version": tag.current_version.number if tag.current_version else None, "percent": tag.rollout_percent}
+    old = {
+        "version": tag.current_version.number if tag.current_version else None,
+        "percent": tag.rollout_percent,
+    }
     tag.current_version = version
     tag.rollout_percent = rollout_percent
     tag.save(update_fields=["current_version", "rollout_percent", "updated_at"])
@@ -354,7 +360,12 @@ def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild
         build.refresh_from_db()
         return build
     log.info(
-        "tag %s built in %.2fs: %s members, +%s -%s", build.tag_id, build.seconds, build.members, build.entered, build.exited
+        "tag %s built in %.2fs: %s members, +%s -%s",
+        build.tag_id,
+        build.seconds,
+        build.members,
+        build.entered,
+        build.exited,
     )
     if queue_dependents:
         _queue_dependents(tag)
@@ -393,11 +404,15 @@ def tags_in_dependency_order(tags: list[Tag]) -> list[Tag]:
     return ordered
 
 
-def tags_rebuild_all(*, trigger: str, tags: list[Tag] | None = None, as_of: datetime | None = None) -> list[TagBuild]:
+def tags_rebuild_all(
+    *, trigger: str, tags: list[Tag] | None = None, as_of: datetime | None = None
+) -> list[TagBuild]:
     """Rebuild published rule tags now, one after another in dependency order."""
     if tags is None:
         tags = list(
-            Tag.objects.filter(kind=Tag.Kind.RULE, current_version__isnull=False).select_related("current_version")
+            Tag.objects.filter(kind=Tag.Kind.RULE, current_version__isnull=False).select_related(
+                "current_version"
+            )
         )
     builds = []
     for tag in tags_in_dependency_order(tags):

@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def run_tag_build(build_id: int) -> None:
     """Run one queued build (re-read: it may be gone)."""
-    build = TagBuild.objects.select_related("version").filter(pk=build_id, status=TagBuild.Status.QUEUED).first()
+    build = (
+        TagBuild.objects.select_related("version").filter(pk=build_id, status=TagBuild.Status.QUEUED).first()
+    )
     if build is None:
         return
     services.tag_build_run(build=build)

@@ -5,4 +5,16 @@ from crm_tags import views
 app_name = "crm_tags"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("c/<str:external_id>/", views.customer_detail, name="customer_detail"),
+    path("tags/", views.tag_list, name="tag_list"),
+    path("tags/new/", views.tag_create, name="tag_create"),
+    path("tags/<slug:slug>/", views.tag_detail, name="tag_detail"),
+    path("tags/<slug:slug>/versions/", views.tag_version_save, name="tag_version_save"),
+    path("tags/<slug:slug>/preview/", views.tag_preview, name="tag_preview"),
+    path("tags/<slug:slug>/publish/", views.tag_publish, name="tag_publish"),
+    path("tags/<slug:slug>/rollback/", views.tag_rollback, name="tag_rollback"),
+    path("tags/<slug:slug>/builds/", views.tag_builds, name="tag_builds"),
+    path("tags/<slug:slug>/members/", views.tag_members, name="tag_members"),
+    path("tags/<slug:slug>/members.csv", views.tag_members_csv, name="tag_members_csv"),
+    path("tags/<slug:slug>/upload/", views.tag_upload, name="tag_upload"),
 ]

@@ -1,8 +1,319 @@
+"""Customer and tag pages (HTML + htmx). Thin: forms in, services and selectors do the work."""
+
+import json
+import logging
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from config.csv_import import ImportRejected
+from crm_tags import forms, permissions, selectors, services
+from crm_tags.api import members_csv_response
+from crm_tags.models import Tag, TagVersion
+from crm_tags.rules import AGGS, ATTR_OPS, BUILTIN_FIELDS, NUMERIC_OPS, RuleInvalid
+
+log = logging.getLogger(__name__)
+
+STARTER_RULE = {
+    "all": [
+        {"event": "page_view", "agg": "count", "window_days": 30, "op": ">=", "value": 5},
+    ]
+}
+
+
+def _require_editor(request: HttpRequest) -> None:
+    if not permissions.can_edit_tags(request.user):
+        raise PermissionDenied
+
+
+# --- customers ------------------------------------------------------------------------------------
 
 
 @login_required
+@require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "crm_tags/index.html", {"nav_active": "customers"})
+    """Customers: search and tag filter; contact data masked without view_pii."""
+    tags = list(selectors.tags_visible_to(request.user))
+    form = forms.CustomerFilterForm(request.GET or None, tags=tags)
+    q = tag = ""
+    if form.is_valid():
+        q, tag = form.cleaned_data["q"], form.cleaned_data["tag"]
+    page = Paginator(selectors.customers_for_user(user=request.user, q=q, tag=tag), 25).get_page(request.GET.get("page"))
+    selectors.mask_customers(page.object_list, user=request.user)
+    context = {"nav_active": "customers", "form": form, "page": page, "q": q, "tag": tag}
+    if request.htmx:
+        return render(request, "crm_tags/partials/customer_rows.html", context)
+    return render(request, "crm_tags/index.html", context)
+
+
+@login_required
+@require_GET
+def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
+    """A customer: attributes (masked as needed), tags with since-dates, the event timeline."""
+    customer = selectors.customer_get_for_user(user=request.user, external_id=external_id)
+    events = Paginator(selectors.customer_events(customer=customer), 50).get_page(request.GET.get("page"))
+    context = {
+        "nav_active": "customers",
+        "customer": customer,
+        "memberships": list(selectors.customer_tags(customer=customer)),
+        "events": events,
+    }
+    if request.htmx:
+        return render(request, "crm_tags/partials/event_timeline.html", context)
+    return render(request, "crm_tags/customer_detail.html", context)
+
+
+# --- tags -----------------------------------------------------------------------------------------
+
+
+def _tag_context(request: HttpRequest, tag: Tag | None = None) -> dict[str, Any]:
+    return {
+        "nav_active": "customers",
+        "tree": selectors.tag_tree(user=request.user),
+        "current_tag": tag,
+        "can_edit": permissions.can_edit_tags(request.user),
+    }
+
+
+@login_required
+@require_GET
+def tag_list(request: HttpRequest) -> HttpResponse:
+    """The tag tree, and a form to add a tag (agents)."""
+    context = _tag_context(request) | {"form": forms.TagCreateForm()}
+    return render(request, "crm_tags/tag_list.html", context)
+
+
+@login_required
+@require_POST
+def tag_create(request: HttpRequest) -> HttpResponse:
+    _require_editor(request)
+    form = forms.TagCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            tag = services.tag_create(**form.cleaned_data, by=request.user)
+        except services.TagError as exc:
+            form.add_error("slug", str(exc))
+        else:
+            messages.success(request, _("Tag %(name)s created.") % {"name": tag.name})
+            return redirect("crm_tags:tag_detail", slug=tag.slug)
+    return render(request, "crm_tags/tag_list.html", _tag_context(request) | {"form": form}, status=422)
+
+
+def _builder_i18n() -> dict[str, Any]:
+    return {
+        "all": _("All of (AND)"),
+        "any": _("Any of (OR)"),
+        "not": _("Not"),
+        "addCondition": _("Add condition"),
+        "addGroup": _("Add group"),
+        "remove": _("Remove"),
+        "event": _("Event"),
+        "attr": _("Attribute"),
+        "tag": _("Tag"),
+        "eventType": _("Event type"),
+        "aggregate": _("Aggregate"),
+        "window": _("Window (days, empty = all time)"),
+        "operator": _("Operator"),
+        "value": _("Value"),
+        "field": _("Field"),
+        "attribute": _("Attribute name"),
+        "has": _("has"),
+        "hasNot": _("has not"),
+        "conditionKind": _("Condition kind"),
+        "groupMode": _("Group mode"),
+        "badJson": _("The JSON is not valid; the builder keeps the last valid rule."),
+        "aggs": list(AGGS),
+        "attrOps": list(ATTR_OPS),
+        "numericOps": list(NUMERIC_OPS),
+        "fields": list(BUILTIN_FIELDS),
+    }
+
+
+def _tag_page(request: HttpRequest, tag: Tag, *, rule_form: forms.RuleForm | None = None,
+              rule_errors: list[dict] | None = None, status: int = 200) -> HttpResponse:
+    versions = list(tag.versions.all())
+    latest: TagVersion | None = versions[0] if versions else None
+    if rule_form is None:
+        definition = latest.definition if latest else STARTER_RULE
+        rule_form = forms.RuleForm(initial={"definition": json.dumps(definition, ensure_ascii=False, indent=2)})
+    publish_form = forms.PublishForm(
+        tag=tag,
+        initial={
+            "version": latest.number if latest else None,
+            "rollout_percent": tag.rollout_percent or 10,
+        },
+    )
+    builds = list(selectors.tag_builds(tag=tag)[:10])
+    context = _tag_context(request, tag) | {
+        "tag": tag,
+        "versions": versions,
+        "rule_form": rule_form,
+        "rule_errors": rule_errors or [],
+        "publish_form": publish_form,
+        "upload_form": forms.UploadForm(),
+        "builds": builds,
+        "has_active": any(b.status in ("queued", "running") for b in builds),
+        "known_tags": [t.slug for node in selectors.tag_tree(user=request.user) for t in node[1] if t.pk != tag.pk],
+        "builder_i18n": _builder_i18n(),
+        "can_release_all": permissions.can_release(request.user, 100),
+    }
+    return render(request, "crm_tags/tag_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A tag: rule builder, preview, release controls and build history."""
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    return _tag_page(request, tag)
+
+
+@login_required
+@require_POST
+def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
+    _require_editor(request)
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    form = forms.RuleForm(request.POST)
+    if not form.is_valid():
+        return _tag_page(request, tag, rule_form=form, status=422)
+    try:
+        version = services.tag_version_create(tag=tag, definition=form.cleaned_data["definition"], by=request.user)
+    except RuleInvalid as exc:
+        return _tag_page(request, tag, rule_form=form, rule_errors=[e.as_dict() for e in exc.errors], status=422)
+    except services.TagError as exc:
+        form.add_error(None, str(exc))
+        return _tag_page(request, tag, rule_form=form, status=422)
+    messages.success(request, _("Saved version %(n)d.") % {"n": version.number})
+    return redirect("crm_tags:tag_detail", slug=tag.slug)
+
+
+@login_required
+@require_POST
+def tag_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """htmx: the preview panel for the rule in the form."""
+    _require_editor(request)
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    form = forms.RuleForm(request.POST)
+    context: dict[str, Any] = {"tag": tag, "form": form}
+    if not form.is_valid():
+        return render(request, "crm_tags/partials/preview.html", context, status=422)
+    try:
+        services.rule_check(tag=tag, definition=form.cleaned_data["definition"])
+        context["preview"] = selectors.tag_preview(
+            tag=tag,
+            definition=form.cleaned_data["definition"],
+            user=request.user,
+            as_of=form.cleaned_data["as_of"],
+            preview_id=form.cleaned_data["preview_id"],
+        )
+    except RuleInvalid as exc:
+        context["rule_errors"] = [e.as_dict() for e in exc.errors]
+        return render(request, "crm_tags/partials/preview.html", context, status=422)
+    except selectors.PreviewCancelled:
+        context["cancelled"] = True
+    if "preview" in context:
+        context["labels"] = list(context["preview"].sample[0]["values"]) if context["preview"].sample else []
+    return render(request, "crm_tags/partials/preview.html", context)
+
+
+@login_required
+@require_POST
+def tag_publish(request: HttpRequest, slug: str) -> HttpResponse:
+    """Release a version at P % (P = 100 needs a manager); the build runs on Celery."""
+    _require_editor(request)
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    form = forms.PublishForm(request.POST, tag=tag)
+    if not form.is_valid():
+        messages.error(request, _("Choose a version and a percentage from 0 to 100."))
+        return redirect("crm_tags:tag_detail", slug=tag.slug)
+    try:
+        build = services.tag_publish(
+            tag=tag,
+            version_number=form.cleaned_data["version"],
+            rollout_percent=form.cleaned_data["rollout_percent"],
+            by=request.user,
+        )
+    except PermissionDenied:
+        messages.error(request, _("Only a manager may release a tag to everyone."))
+        return redirect("crm_tags:tag_detail", slug=tag.slug)
+    except (services.TagError, RuleInvalid) as exc:
+        messages.error(request, str(exc))
+        return redirect("crm_tags:tag_detail", slug=tag.slug)
+    messages.success(
+        request,
+        _("Version %(v)d released to %(p)d %%; build %(b)d queued.")
+        % {"v": form.cleaned_data["version"], "p": form.cleaned_data["rollout_percent"], "b": build.pk},
+    )
+    return redirect("crm_tags:tag_detail", slug=tag.slug)
+
+
+@login_required
+@require_POST
+def tag_rollback(request: HttpRequest, slug: str) -> HttpResponse:
+    _require_editor(request)
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    try:
+        services.tag_rollback(tag=tag, version_number=int(request.POST.get("version", "0")), by=request.user)
+    except PermissionDenied:
+        messages.error(request, _("Only a manager may release a tag to everyone."))
+    except (ValueError, services.TagError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Rolled back; a build is queued."))
+    return redirect("crm_tags:tag_detail", slug=tag.slug)
+
+
+@login_required
+@require_GET
+def tag_builds(request: HttpRequest, slug: str) -> HttpResponse:
+    """htmx: the build history (polled while a build is queued or running)."""
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    tag.refresh_from_db()
+    builds = list(selectors.tag_builds(tag=tag)[:10])
+    has_active = any(b.status in ("queued", "running") for b in builds)
+    return render(request, "crm_tags/partials/builds.html", {"tag": tag, "builds": builds, "has_active": has_active})
+
+
+@login_required
+@require_GET
+def tag_members(request: HttpRequest, slug: str) -> HttpResponse:
+    """A tag's members (masked without view_pii), with a CSV export."""
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    page = Paginator(selectors.tag_members(tag=tag), 50).get_page(request.GET.get("page"))
+    selectors.mask_customers([m.customer for m in page.object_list], user=request.user)
+    context = _tag_context(request, tag) | {"tag": tag, "page": page}
+    return render(request, "crm_tags/tag_members.html", context)
+
+
+@login_required
+@require_GET
+def tag_members_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    return members_csv_response(tag, request.user)
+
+
+@login_required
+@require_POST
+def tag_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """Replace a manual tag's members with an uploaded list of external ids."""
+    _require_editor(request)
+    tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+    form = forms.UploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            build = services.tag_members_upload(tag=tag, upload=form.cleaned_data["file"], by=request.user)
+        except ImportRejected as exc:
+            for error in exc.errors[:20]:
+                messages.error(request, _("Row %(row)d: %(message)s") % {"row": error.row, "message": error.message})
+        except services.TagError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("%(n)d members uploaded.") % {"n": build.members})
+    return redirect("crm_tags:tag_detail", slug=tag.slug)

@@ -40,4 +40,6 @@ class ArticleForm(BootstrapFormMixin, forms.ModelForm):
 
 
 class SendBackForm(BootstrapFormMixin, forms.Form):
-    note = forms.CharField(label=_("What needs to change"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        label=_("What needs to change"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )

@@ -71,7 +71,9 @@ class Article(models.Model):
     summary = models.CharField(_("summary"), max_length=500, blank=True)
     body = models.TextField(_("body (Markdown)"), blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.FAQ)
-    language = models.CharField(_("language"), max_length=10, choices=Language.choices, default=Language.ZH_HANS)
+    language = models.CharField(
+        _("language"), max_length=10, choices=Language.choices, default=Language.ZH_HANS
+    )
     category = models.ForeignKey(
         Category,
         verbose_name=_("category"),
@@ -137,6 +139,16 @@ class Article(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args, **kwargs) -> None:
+        # The index is updated on every save: segmented text here, the generated tsvector in Postgres.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None:
+            self.refresh_search_text()
+        elif {"title", "summary", "body"} & set(update_fields):
+            self.refresh_search_text()
+            kwargs["update_fields"] = set(update_fields) | {"search_title", "search_summary", "search_body"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("knowledge_base:article", args=[self.pk])
 
@@ -145,14 +157,6 @@ class Article(models.Model):
         self.search_title = segment(self.title)
         self.search_summary = segment(self.summary)
         self.search_body = segment(self.body)
-
-    def save(self, *args, **kwargs) -> None:
-        # The index is updated on every save: segmented text here, the generated tsvector in Postgres.
-        self.refresh_search_text()
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and {"title", "summary", "body"} & set(update_fields):
-            kwargs["update_fields"] = set(update_fields) | {"search_title", "search_summary", "search_body"}
-        super().save(*args, **kwargs)
 
 
 class ArticleVersion(models.Model):

@@ -26,7 +26,7 @@ STOP_WORDS = frozenset(
 SHORT_QUERY_CHARS = 20
 TRIGRAM_MIN_SCORE = 0.35
 SNIPPET_CHARS = 160
-_MARKDOWN_NOISE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)|[#*_`>|\[\]~]+|-{3,}")
+_MARKDOWN_NOISE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)|[#*_`|\[\]~]+|-{3,}|^\s*>+", re.MULTILINE)
 _SPACES = re.compile(r"\s+")
 
 
@@ -113,7 +113,8 @@ def search_articles(base: QuerySet[Article], text: str, *, prefer_any: bool = Fa
             .annotate(score=SearchRank(F("search_vector"), query))
             .order_by("-score", "-published_at", "-id")
         )
-        if match_all and len(modes) > 1 and not qs.exists():
+        is_last = match_all is modes[-1] and len(text) > SHORT_QUERY_CHARS
+        if not is_last and not qs.exists():
             continue
         return ArticleSearch(text, qs, terms, stems, "all" if match_all else "any")
     if text and len(text) <= SHORT_QUERY_CHARS:
@@ -123,7 +124,9 @@ def search_articles(base: QuerySet[Article], text: str, *, prefer_any: bool = Fa
             .order_by("-score", "-id")
         )
         return ArticleSearch(text, qs, [text], stems, "similar")
-    return ArticleSearch(text, base.none().annotate(score=Value(0.0, output_field=FloatField())), terms, stems)
+    return ArticleSearch(
+        text, base.none().annotate(score=Value(0.0, output_field=FloatField())), terms, stems
+    )
 
 
 def plain_text(markdown: str) -> str:

@@ -3,16 +3,18 @@
 import difflib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import is_agent
 from knowledge_base import permissions
-from knowledge_base.models import Article, ArticleVersion, Category, HelpfulVote
+from knowledge_base.models import STALE_AFTER_DAYS, Article, ArticleVersion, Category, HelpfulVote
 from knowledge_base.search import ArticleSearch, query_words, search_articles
 
 log = logging.getLogger(__name__)
@@ -213,10 +215,13 @@ def version_diff(*, old: ArticleVersion, new: ArticleVersion) -> list[FieldDiff]
 
 
 def stale_articles_for_owner(*, user: User | AnonymousUser) -> QuerySet[Article]:
-    """Published articles flagged stale that this person owns (managers see every owner's)."""
+    """Published articles not reviewed for 180 days (or flagged) that this person owns; managers see all."""
     from accounts.roles import is_manager
 
-    qs = Article.objects.filter(status=Status.PUBLISHED, stale_flagged_at__isnull=False)
+    cutoff = timezone.now() - timedelta(days=STALE_AFTER_DAYS)
+    qs = Article.objects.filter(status=Status.PUBLISHED).filter(
+        Q(stale_flagged_at__isnull=False) | Q(reviewed_at__lt=cutoff)
+    )
     if not is_manager(user):
         qs = qs.filter(owner_id=user.pk) if is_agent(user) else qs.none()
     return qs.select_related("owner", "category").order_by("reviewed_at", "id")

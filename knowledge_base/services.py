@@ -108,7 +108,10 @@ def article_update(*, article: Article, by: User, **fields: Any) -> Article:
         if name == "tags":
             value = [t.strip()[:40] for t in (value or []) if t.strip()]
         if old != value:
-            changes[name] = [str(old) if name == "category" else old, str(value) if name == "category" else value]
+            changes[name] = [
+                str(old) if name == "category" else old,
+                str(value) if name == "category" else value,
+            ]
             setattr(article, name, value)
     if not changes:
         return article
@@ -132,7 +135,10 @@ def _transition(
         setattr(article, name, value)
     article.save(update_fields=["status", "updated_at", *extra])
     audit_record(
-        actor=by, action=action, obj=article, changes={"status": [old, to], **({"note": note} if note else {})}
+        actor=by,
+        action=action,
+        obj=article,
+        changes={"status": [old, to], **({"note": note} if note else {})},
     )
     log.info("article %s %s -> %s by %s", article.pk, old, to, by.pk)
     return article
@@ -288,7 +294,9 @@ def article_record_view(*, article: Article) -> None:
 
 
 @transaction.atomic
-def deflection_record(*, user: User, article: Article, query: str = "", source: str = "suggestion") -> Deflection:
+def deflection_record(
+    *, user: User, article: Article, query: str = "", source: str = "suggestion"
+) -> Deflection:
     """A requester says the article solved the problem: no ticket will be filed."""
     if article.status != Status.PUBLISHED:
         raise ArticleActionNotAllowed(_("Only published articles can solve a request."))

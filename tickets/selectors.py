@@ -27,6 +27,8 @@ from tickets.models import (
 
 S = Ticket.Status
 KEY_RE = re.compile(r"^[A-Za-z]+-\d+$")
+
+
 def tickets_visible_to(*, user: User | AnonymousUser) -> QuerySet[Ticket]:
     """Every ticket for support staff; the person's own team's tickets for everyone else."""
     if roles.is_agent(user):
@@ -34,6 +36,11 @@ def tickets_visible_to(*, user: User | AnonymousUser) -> QuerySet[Ticket]:
     if not user.is_authenticated or user.team_id is None:
         return Ticket.objects.none()
     return Ticket.objects.filter(team_id=user.team_id)
+
+
+def tickets_for_user(*, user: User | AnonymousUser) -> QuerySet[Ticket]:
+    """What the person may see (other apps filter this further, e.g. by campaign)."""
+    return tickets_visible_to(user=user).select_related("team", "requester", "assignee")
 
 
 def ticket_get_for_user(*, user: User | AnonymousUser, key: str) -> Ticket:
@@ -209,7 +216,11 @@ def attachment_get_for_user(*, user: User, pk: int) -> Attachment:
     attachment = Attachment.objects.select_related("ticket", "comment").filter(pk=pk).first()
     if attachment is None or not permissions.can_view(user, attachment.ticket):
         raise Http404("No such file.")
-    if attachment.comment is not None and attachment.comment.internal and not permissions.can_see_internal(user):
+    if (
+        attachment.comment is not None
+        and attachment.comment.internal
+        and not permissions.can_see_internal(user)
+    ):
         raise Http404("No such file.")
     return attachment
 

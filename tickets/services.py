@@ -25,14 +25,18 @@ from tickets import permissions, sla
 from tickets.models import (
     AssignmentCursor,
     Attachment,
+    BusinessCalendar,
     Comment,
+    Holiday,
     SatisfactionRating,
     SavedView,
+    SlaPolicy,
     SolutionPlan,
     Ticket,
     TicketCounter,
     TicketEvent,
     TicketLink,
+    WorkingHours,
 )
 
 log = logging.getLogger(__name__)
@@ -786,6 +790,75 @@ def auto_close_resolved(*, now: datetime | None = None) -> int:
         except TransitionError as exc:
             log.warning("auto-close skipped %s: %s", ticket.pk, exc)
     return closed
+
+
+@transaction.atomic
+def sla_policy_update(
+    *,
+    policy: SlaPolicy,
+    by: User,
+    first_response_minutes: int,
+    resolution_minutes: int,
+    calendar: BusinessCalendar,
+) -> SlaPolicy:
+    """A manager changes an urgency's targets (new tickets and urgency changes use them)."""
+    if not permissions.can_edit_sla(by):
+        raise PermissionDenied(_("Only managers edit SLA policies."))
+    old = {
+        "first_response_minutes": policy.first_response_minutes,
+        "resolution_minutes": policy.resolution_minutes,
+        "calendar": policy.calendar_id,
+    }
+    policy.first_response_minutes, policy.resolution_minutes, policy.calendar = (
+        first_response_minutes,
+        resolution_minutes,
+        calendar,
+    )
+    policy.full_clean()
+    policy.save()
+    audit_record(
+        actor=by,
+        action="sla.policy_update",
+        obj=policy,
+        changes={
+            "old": old,
+            "new": {
+                "first_response_minutes": first_response_minutes,
+                "resolution_minutes": resolution_minutes,
+                "calendar": calendar.pk,
+            },
+        },
+    )
+    return policy
+
+
+@transaction.atomic
+def calendar_update(
+    *,
+    calendar: BusinessCalendar,
+    by: User,
+    timezone_name: str,
+    hours: list[tuple[int, Any, Any]],
+    holidays: list[tuple[date, str]],
+) -> BusinessCalendar:
+    """A manager replaces a calendar's zone, working hours and holidays."""
+    if not permissions.can_edit_sla(by):
+        raise PermissionDenied(_("Only managers edit business calendars."))
+    calendar.timezone = timezone_name
+    calendar.save(update_fields=["timezone"])
+    calendar.hours.all().delete()
+    WorkingHours.objects.bulk_create(
+        WorkingHours(calendar=calendar, weekday=d, start=s, end=e) for d, s, e in hours
+    )
+    calendar.holidays.all().delete()
+    Holiday.objects.bulk_create(Holiday(calendar=calendar, date=d, name=n) for d, n in dict(holidays).items())
+    audit_record(
+        actor=by,
+        action="sla.calendar_update",
+        obj=calendar,
+        changes={"timezone": timezone_name, "hours": len(hours), "holidays": len(holidays)},
+    )
+    return calendar
 
 
 def intake_from_im(*, sender: str, text: str) -> Ticket:

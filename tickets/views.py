@@ -1,18 +1,579 @@
+"""Request pages (HTML + htmx). Views stay thin: forms in, services and selectors do the work."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
-from accounts import roles
+from accounts.models import User
+from config.markdown import render_markdown
+from tickets import forms, permissions, selectors, services
+from tickets.models import BusinessCalendar, SolutionPlan, Ticket, TicketLink
+
+log = logging.getLogger(__name__)
+S = Ticket.Status
+
+TRANSITION_LABELS: dict[str, str] = {
+    S.TRIAGED: _("Triage"),
+    S.ANALYSIS: _("Start analysis"),
+    S.IN_PROGRESS: _("Start work"),
+    S.WAITING_ON_REQUESTER: _("Ask the requester"),
+    S.TESTING: _("Move to testing"),
+    S.AWAITING_ACCEPTANCE: _("Deliver for acceptance"),
+    S.RESOLVED: _("Accept delivered work"),
+    S.REJECTED: _("Reject request"),
+    S.CANCELLED: _("Cancel request"),
+}
+NEEDS_REASON = {S.REJECTED}
 
 
-@login_required
-def my_requests(request: HttpRequest) -> HttpResponse:
-    return render(request, "tickets/my_requests.html", {"nav_active": "requests"})
-
-
-@login_required
-def queue(request: HttpRequest) -> HttpResponse:
-    if not roles.is_agent(request.user):
+def _require_agent(request: HttpRequest) -> None:
+    if not permissions.can_work(request.user):
         raise PermissionDenied
-    return render(request, "tickets/queue.html", {"nav_active": "queue"})
+
+
+def _apply_errors(form: Any, exc: DjangoValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- requester pages --------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def my_requests(request: HttpRequest) -> HttpResponse:
+    """My team's requests with chips open / waiting on me / done."""
+    chip = request.GET.get("chip", "")
+    if chip not in selectors.MY_CHIPS:
+        chip = ""
+    page = Paginator(selectors.tickets_for_my_team(user=request.user, chip=chip), 25).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "nav_active": "requests",
+        "page": page,
+        "chip": chip,
+        "chip_counts": selectors.my_team_chip_counts(user=request.user),
+    }
+    if request.htmx:
+        return render(request, "tickets/partials/my_requests_table.html", context)
+    return render(request, "tickets/my_requests.html", context)
+
+
+@login_required
+def ticket_new(request: HttpRequest) -> HttpResponse:
+    """The "New request" form."""
+    form = forms.TicketCreateForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            ticket = services.ticket_create(
+                requester=request.user,
+                title=data["title"],
+                description=data["description"],
+                type=data["type"],
+                urgency=data["urgency"],
+                campaign=data["campaign"],
+                requested_due=data["requested_due"],
+                files=data["attachments"],
+            )
+        except DjangoValidationError as exc:
+            form.add_error("attachments" if exc.code in ("too_large", "bad_type") else None, exc.messages)
+        else:
+            messages.success(request, _("Request %(key)s filed.") % {"key": ticket.key})
+            return redirect(ticket)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "tickets/new.html", {"nav_active": "requests", "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def markdown_preview(request: HttpRequest) -> HttpResponse:
+    """Rendered, sanitised Markdown for the description preview (htmx)."""
+    html = render_markdown(request.POST.get("description", "") or request.POST.get("body", ""))
+    # render_markdown's output is sanitised by its allow-list
+    return HttpResponse(format_html('<div class="markdown-body">{}</div>', mark_safe(html)))  # noqa: S308
+
+
+# --- the queue --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    """The agents' queue: counts per status, filters, sorted by SLA due, bulk actions, saved views."""
+    _require_agent(request)
+    filters = selectors.TicketFilters.from_params(request.GET, default_open=True)
+    page = Paginator(selectors.ticket_queue_for_agent(user=request.user, filters=filters), 50).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "nav_active": "queue",
+        "page": page,
+        "filters": filters,
+        "params": request.GET,
+        "query": query.urlencode(),
+        "counts": selectors.queue_status_counts(user=request.user, filters=filters),
+        "statuses": S.choices,
+        "types": Ticket.Type.choices,
+        "urgencies": Ticket.Urgency.choices,
+        "sla_states": Ticket.SlaState.choices,
+        "saved_views": selectors.saved_views_for_user(user=request.user),
+        "bulk_form": forms.BulkForm(),
+        "agents": forms.assignee_field().queryset,
+        "teams": _teams(),
+        "campaigns": _campaigns(request.user),
+    }
+    if request.htmx and request.htmx.target == "queue-results":
+        return render(request, "tickets/partials/queue_results.html", context)
+    return render(request, "tickets/queue.html", context)
+
+
+def _teams() -> Any:
+    from accounts.selectors import teams
+
+    return teams()
+
+
+def _campaigns(user: User) -> Any:
+    from campaigns.selectors import campaigns_for_user
+
+    return campaigns_for_user(user=user).only("id", "name").order_by("name")[:200]
+
+
+@login_required
+@require_POST
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """Assign or move the checked tickets."""
+    _require_agent(request)
+    form = forms.BulkForm(request.POST)
+    keys = [k for k in request.POST.getlist("keys") if k]
+    back = reverse("tickets:queue") + (
+        "?" + request.POST.get("query", "") if request.POST.get("query") else ""
+    )
+    if not keys:
+        messages.warning(request, _("Tick at least one request first."))
+        return redirect(back)
+    if not form.is_valid():
+        messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+        return redirect(back)
+    tickets = list(selectors.tickets_visible_to(user=request.user).filter(key__in=keys))
+    if form.cleaned_data["action"] == "assign":
+        count = services.bulk_assign(tickets=tickets, by=request.user, assignee=form.cleaned_data["assignee"])
+        messages.success(request, _("%(n)s requests assigned.") % {"n": count})
+    else:
+        moved, errors = services.bulk_transition(
+            tickets=tickets, by=request.user, to=form.cleaned_data["to"], note=form.cleaned_data["note"]
+        )
+        messages.success(request, _("%(n)s requests moved.") % {"n": moved})
+        for error in errors[:10]:
+            messages.warning(request, error)
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def saved_view_save_view(request: HttpRequest) -> HttpResponse:
+    _require_agent(request)
+    form = forms.SavedViewForm(request.POST)
+    if form.is_valid():
+        view = services.saved_view_save(user=request.user, **form.cleaned_data)
+        messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
+        return redirect(reverse("tickets:queue") + ("?" + view.query if view.query else ""))
+    messages.error(request, _("Give the view a name."))
+    return redirect("tickets:queue")
+
+
+@login_required
+@require_POST
+def saved_view_delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
+    _require_agent(request)
+    if not services.saved_view_delete(user=request.user, view_id=view_id):
+        raise Http404
+    return redirect("tickets:queue")
+
+
+# --- the ticket page ----------------------------------------------------------------------------------
+
+
+def _detail_context(request: HttpRequest, ticket: Ticket, **forms_in: Any) -> dict[str, Any]:
+    user = request.user
+    is_agent = permissions.can_work(user)
+    plan = SolutionPlan.objects.filter(ticket=ticket).select_related("reviewed_by", "author").first()
+    retrospective = getattr(ticket, "retrospective", None) if hasattr(ticket, "retrospective") else None
+    rating = getattr(ticket, "rating", None) if hasattr(ticket, "rating") else None
+    allowed = permissions.allowed_transitions(user, ticket)
+    steps = []
+    for to in allowed:
+        label = TRANSITION_LABELS.get(to, S(to).label)
+        if ticket.status == S.AWAITING_ACCEPTANCE and to == S.IN_PROGRESS:
+            label = _("Reject delivered work")
+        elif ticket.status == S.RESOLVED and to == S.IN_PROGRESS:
+            label = _("Reopen")
+        elif ticket.status == S.WAITING_ON_REQUESTER:
+            label = _("Resume")
+        needs = []
+        if ticket.status == S.NEW and to == S.TRIAGED:
+            needs = ["feasibility", "feasibility_note", "assignee"]
+        elif to == S.WAITING_ON_REQUESTER:
+            needs = ["note"]
+        elif to in NEEDS_REASON or (
+            to == S.IN_PROGRESS and ticket.status in (S.AWAITING_ACCEPTANCE, S.RESOLVED)
+        ):
+            needs = ["reason"]
+        form = forms.TransitionForm(initial={"to": to}, prefix=f"t-{to}")
+        steps.append({"to": to, "label": label, "needs": needs, "form": form})
+    context = {
+        "nav_active": "queue" if is_agent else "requests",
+        "ticket": ticket,
+        "is_agent": is_agent,
+        "is_manager": permissions.can_approve_plan(user),
+        "steps": steps,
+        "comments": selectors.comments_for_user(user=user, ticket=ticket),
+        "events": selectors.events_for_user(user=user, ticket=ticket),
+        "files": selectors.attachments_for_ticket(user=user, ticket=ticket).filter(comment__isnull=True),
+        "links": selectors.links_for_ticket(ticket=ticket),
+        "plan": plan,
+        "rating": rating,
+        "retrospective": retrospective,
+        "description_html": render_markdown(ticket.description),
+        "comment_form": forms.CommentForm(can_note=is_agent),
+        "can_rate": permissions.can_rate(user, ticket) and rating is None,
+        "watching": ticket.watchers.filter(pk=user.pk).exists(),
+    }
+    if is_agent:
+        context.update(
+            {
+                "triage_form": forms.TriageForm(instance=ticket, user=user),
+                "assign_form": forms.AssignForm(
+                    initial={"assignee": ticket.assignee.username if ticket.assignee else None}
+                ),
+                "plan_form": forms.PlanForm(initial=forms.PlanForm.initial_from(plan)),
+                "review_form": forms.PlanReviewForm(),
+                "link_form": forms.LinkForm(),
+                "retro_form": forms.RetrospectiveForm(instance=retrospective),
+                "canned_replies": selectors.canned_replies(),
+            }
+        )
+    if context["can_rate"]:
+        context["rating_form"] = forms.RatingForm()
+    context.update(forms_in)
+    return context
+
+
+def _render_ticket(request: HttpRequest, ticket: Ticket, status: int = 200, **forms_in: Any) -> HttpResponse:
+    """The whole page, or for htmx just the ticket body (every action re-renders it in place)."""
+    ticket = selectors.ticket_get_for_user(user=request.user, key=ticket.key)
+    context = _detail_context(request, ticket, **forms_in)
+    if request.htmx:
+        return render(request, "tickets/partials/ticket_body.html", context)
+    return render(request, "tickets/detail.html", context, status=status)
+
+
+def _after_action(request: HttpRequest, ticket: Ticket, message: str = "") -> HttpResponse:
+    if request.htmx:
+        return _render_ticket(request, ticket)
+    if message:
+        messages.success(request, message)
+    return redirect(ticket)
+
+
+@login_required
+@require_GET
+def ticket_detail(request: HttpRequest, key: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    return _render_ticket(request, ticket)
+
+
+@login_required
+@require_POST
+def ticket_transition_view(request: HttpRequest, key: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    to = request.POST.get("to", "")
+    form = forms.TransitionForm(request.POST, prefix=f"t-{to}" if f"t-{to}-to" in request.POST else None)
+    if not form.is_valid():
+        messages.error(request, _("Check the form."))
+        return _after_action(request, ticket)
+    data = form.cleaned_data
+    try:
+        services.ticket_transition(
+            ticket=ticket,
+            to=data["to"],
+            by=request.user,
+            note=data["note"],
+            reason=data["reason"],
+            feasibility=data["feasibility"],
+            feasibility_note=data["feasibility_note"],
+            assignee=data["assignee"],
+        )
+    except services.TransitionForbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except services.TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+        return _after_action(request, ticket) if request.htmx else HttpResponse(str(exc), status=409)
+    except services.TransitionDataMissing as exc:
+        for message in exc.errors.values():
+            messages.error(request, message)
+        return _render_ticket(request, ticket, status=400)
+    return _after_action(request, ticket, _("Request moved to %(status)s.") % {"status": S(data["to"]).label})
+
+
+@login_required
+@require_POST
+def comment_add_view(request: HttpRequest, key: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.CommentForm(request.POST, request.FILES, can_note=permissions.can_see_internal(request.user))
+    if form.is_valid():
+        try:
+            services.comment_add(
+                ticket=ticket,
+                by=request.user,
+                body=form.cleaned_data["body"],
+                internal=form.cleaned_data.get("internal", False),
+                files=form.cleaned_data["attachments"],
+            )
+        except DjangoValidationError as exc:
+            form.add_error("attachments" if exc.code in ("too_large", "bad_type") else None, exc.messages)
+        else:
+            return _after_action(request, ticket, _("Reply added."))
+    return _render_ticket(request, ticket, status=400, comment_form=form)
+
+
+@login_required
+@require_POST
+def triage_view(request: HttpRequest, key: str) -> HttpResponse:
+    _require_agent(request)
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.TriageForm(request.POST, instance=Ticket.objects.get(pk=ticket.pk), user=request.user)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, triage_form=form)
+    services.ticket_update_triage(
+        ticket=ticket, by=request.user, **{f: form.cleaned_data[f] for f in form.Meta.fields}
+    )
+    return _after_action(request, ticket, _("Triage saved."))
+
+
+@login_required
+@require_POST
+def assign_view(request: HttpRequest, key: str) -> HttpResponse:
+    _require_agent(request)
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.AssignForm(request.POST)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, assign_form=form)
+    services.ticket_assign(ticket=ticket, by=request.user, assignee=form.cleaned_data["assignee"])
+    return _after_action(request, ticket, _("Assignee saved."))
+
+
+@login_required
+@require_POST
+def plan_view(request: HttpRequest, key: str) -> HttpResponse:
+    _require_agent(request)
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.PlanForm(request.POST)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, plan_form=form)
+    services.plan_save(
+        ticket=ticket,
+        by=request.user,
+        implementation_path=form.cleaned_data["implementation_path"],
+        milestones=form.milestones(),
+        resources=form.cleaned_data["resources"],
+        submit=form.cleaned_data["submit"],
+    )
+    return _after_action(request, ticket, _("Plan saved."))
+
+
+@login_required
+@require_POST
+def plan_review_view(request: HttpRequest, key: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    if not permissions.can_approve_plan(request.user):
+        raise PermissionDenied
+    form = forms.PlanReviewForm(request.POST)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, review_form=form)
+    try:
+        services.plan_review(
+            ticket=ticket,
+            by=request.user,
+            approve=form.cleaned_data["decision"] == "approve",
+            note=form.cleaned_data["note"],
+        )
+    except services.TicketConflict as exc:
+        messages.error(request, str(exc))
+    except DjangoValidationError as exc:
+        _apply_errors(form, exc)
+        return _render_ticket(request, ticket, status=400, review_form=form)
+    return _after_action(request, ticket, _("Plan reviewed."))
+
+
+@login_required
+@require_POST
+def link_add_view(request: HttpRequest, key: str) -> HttpResponse:
+    _require_agent(request)
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.LinkForm(request.POST)
+    if form.is_valid():
+        try:
+            services.link_add(
+                ticket=ticket,
+                by=request.user,
+                target_key=form.cleaned_data["target"],
+                kind=form.cleaned_data["kind"],
+            )
+        except DjangoValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            return _after_action(request, ticket, _("Link added."))
+    return _render_ticket(request, ticket, status=400, link_form=form)
+
+
+@login_required
+@require_POST
+def link_remove_view(request: HttpRequest, key: str, link_id: int) -> HttpResponse:
+    _require_agent(request)
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    link = get_object_or_404(TicketLink.objects.select_related("source", "target"), pk=link_id, source=ticket)
+    services.link_remove(link=link, by=request.user)
+    return _after_action(request, ticket, _("Link removed."))
+
+
+@login_required
+@require_POST
+def rate_view(request: HttpRequest, key: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.RatingForm(request.POST)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, rating_form=form)
+    try:
+        services.rating_submit(ticket=ticket, by=request.user, **form.cleaned_data)
+    except services.TicketConflict as exc:
+        messages.error(request, str(exc))
+    return _after_action(request, ticket, _("Thank you for your rating."))
+
+
+@login_required
+@require_POST
+def retrospective_view(request: HttpRequest, key: str) -> HttpResponse:
+    _require_agent(request)
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    form = forms.RetrospectiveForm(request.POST)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, retro_form=form)
+    try:
+        services.retrospective_save(ticket=ticket, by=request.user, **form.cleaned_data)
+    except services.TicketConflict as exc:
+        messages.error(request, str(exc))
+    return _after_action(request, ticket, _("Retrospective saved."))
+
+
+@login_required
+@require_POST
+def watch_view(request: HttpRequest, key: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
+    watching = services.watcher_toggle(ticket=ticket, user=request.user)
+    return _after_action(
+        request,
+        ticket,
+        _("You follow this request.") if watching else _("You no longer follow this request."),
+    )
+
+
+@login_required
+@require_GET
+def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
+    """Serve a file only to people who may see its ticket (and its note, when internal)."""
+    attachment = selectors.attachment_get_for_user(user=request.user, pk=pk)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    inline = attachment.content_type.startswith("image/") or attachment.content_type == "application/pdf"
+    response = FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# --- SLA policies (managers) --------------------------------------------------------------------------
+
+
+@login_required
+def sla_policies_view(request: HttpRequest) -> HttpResponse:
+    """Managers edit the targets per urgency and the business calendar; agents may read them."""
+    _require_agent(request)
+    policies = list(selectors.sla_policies())
+    calendar = BusinessCalendar.objects.prefetch_related("hours", "holidays").order_by("pk").first()
+    can_edit = permissions.can_edit_sla(request.user)
+    policy_forms = [
+        forms.SlaPolicyForm(
+            request.POST if request.POST.get("policy") == str(p.pk) else None, instance=p, prefix=f"p{p.pk}"
+        )
+        for p in policies
+    ]
+    calendar_form = forms.CalendarForm(
+        request.POST if request.POST.get("calendar") else None, initial=_calendar_initial(calendar)
+    )
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        for policy, form in zip(policies, policy_forms, strict=True):
+            if request.POST.get("policy") == str(policy.pk) and form.is_valid():
+                services.sla_policy_update(policy=policy, by=request.user, **form.cleaned_data)
+                messages.success(request, _("SLA policy saved."))
+                return redirect("tickets:sla")
+        if request.POST.get("calendar") and calendar is not None and calendar_form.is_valid():
+            data = calendar_form.cleaned_data
+            services.calendar_update(
+                calendar=calendar,
+                by=request.user,
+                timezone_name=data["timezone"],
+                hours=data["hours"],
+                holidays=data["holiday_list"],
+            )
+            messages.success(request, _("Calendar saved."))
+            return redirect("tickets:sla")
+    context = {
+        "nav_active": "queue",
+        "rows": list(zip(policies, policy_forms, strict=True)),
+        "calendar": calendar,
+        "calendar_form": calendar_form,
+        "can_edit": can_edit,
+    }
+    return render(request, "tickets/sla.html", context, status=400 if request.method == "POST" else 200)
+
+
+def _calendar_initial(calendar: BusinessCalendar | None) -> dict[str, Any]:
+    if calendar is None:
+        return {}
+    initial: dict[str, Any] = {"timezone": calendar.timezone}
+    for day in range(7):
+        periods = [f"{h.start:%H:%M}-{h.end:%H:%M}" for h in calendar.hours.all() if h.weekday == day]
+        initial[f"day_{day}"] = ", ".join(periods)
+    initial["holidays"] = "\n".join(f"{h.date.isoformat()} {h.name}".strip() for h in calendar.holidays.all())
+    return initial

@@ -58,7 +58,7 @@ def test_admin_role_opens_admin(client_for, admin_user):
     ],
 )
 def test_navigation_shows_each_role_what_it_may_use(client_for, people, role, visible, hidden):
-    html = client_for(people[role]).get(reverse("knowledge_base:index")).content.decode()
+    html = client_for(people[role]).get(reverse("accounts:preferences")).content.decode()
     for key in visible:
         assert f'data-nav="{key}"' in html
     for key in hidden:
@@ -73,7 +73,7 @@ def test_home_sends_agents_to_queue_and_requesters_to_requests(client_for, agent
 
 @pytest.mark.django_db
 def test_pages_reference_no_external_urls(client_for, manager):
-    html = client_for(manager).get(reverse("knowledge_base:index")).content.decode()
+    html = client_for(manager).get(reverse("accounts:preferences")).content.decode()
     assert "http://" not in html.replace("http://www.w3.org", "")
     assert "https://" not in html
     assert "/static/bootstrap/css/bootstrap.min.css" in html

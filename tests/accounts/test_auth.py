@@ -53,11 +53,11 @@ def test_password_change(client_for, requester):
 @pytest.mark.django_db
 def test_language_switch_is_saved_on_the_profile(client_for, requester):
     c = client_for(requester)
-    response = c.post(reverse("accounts:set_language"), {"language": "en", "next": "/kb/"})
-    assert response.status_code == 302 and response.url == "/kb/"
+    response = c.post(reverse("accounts:set_language"), {"language": "en", "next": "/accounts/preferences/"})
+    assert response.status_code == 302 and response.url == "/accounts/preferences/"
     requester.refresh_from_db()
     assert requester.language == "en"
-    assert "Knowledge base" in c.get("/kb/").content.decode()
+    assert "Knowledge base" in c.get("/accounts/preferences/").content.decode()
 
 
 @pytest.mark.django_db
@@ -72,7 +72,7 @@ def test_language_switch_refuses_offsite_next(client_for, requester):
 def test_chinese_profile_gets_chinese_pages(client_for, requester):
     requester.language = "zh-hans"
     requester.save()
-    html = client_for(requester).get("/kb/").content.decode()
+    html = client_for(requester).get("/accounts/preferences/").content.decode()
     assert "知识库" in html
     assert 'lang="zh-hans"' in html
 

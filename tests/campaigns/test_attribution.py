@@ -33,7 +33,8 @@ def journeys(requester):
         ("c4", 20, "wechat"),
     ]
     Touchpoint.objects.bulk_create(
-        Touchpoint(campaign=campaign, customer_external_id=c, occurred_at=day(d), channel=ch) for c, d, ch in touches
+        Touchpoint(campaign=campaign, customer_external_id=c, occurred_at=day(d), channel=ch)
+        for c, d, ch in touches
     )
     conversions = [("c1", 12, "300"), ("c2", 40, "100"), ("c3", 3, "50"), ("c4", 15, "20")]
     Conversion.objects.bulk_create(
@@ -52,7 +53,10 @@ def test_first_touch_credits_the_earliest_touch_in_the_window(journeys):
 
 
 def test_last_touch_credits_the_latest_touch(journeys):
-    assert as_map(attribute(campaign=journeys, model="last_touch")) == {"email": (1.0, 300.0), "wechat": (1.0, 100.0)}
+    assert as_map(attribute(campaign=journeys, model="last_touch")) == {
+        "email": (1.0, 300.0),
+        "wechat": (1.0, 100.0),
+    }
 
 
 def test_linear_splits_each_conversion_evenly(journeys):

@@ -95,11 +95,17 @@ def test_totals_annotations_sum_in_sql(requester):
     # Given two channel-days
     campaign = campaign_make(owner=requester)
     metric_make(campaign=campaign, date=dt.date(2026, 6, 1), spend=Decimal("100.50"), clicks=10, revenue=300)
-    metric_make(campaign=campaign, date=dt.date(2026, 6, 2), channel="douyin", spend=Decimal("99.50"), clicks=5)
+    metric_make(
+        campaign=campaign, date=dt.date(2026, 6, 2), channel="douyin", spend=Decimal("99.50"), clicks=5
+    )
     # When summed with the shared annotations
     totals = DailyMetric.objects.filter(campaign=campaign).aggregate(**figures.totals_annotations())
     # Then the sums are exact
-    assert (totals["spend"], totals["clicks"], totals["revenue"]) == (Decimal("200.00"), 15, Decimal("300.00"))
+    assert (totals["spend"], totals["clicks"], totals["revenue"]) == (
+        Decimal("200.00"),
+        15,
+        Decimal("300.00"),
+    )
 
 
 @pytest.mark.django_db

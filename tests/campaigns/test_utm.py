@@ -6,7 +6,9 @@ from campaigns.utm import build_utm_url
 
 
 def test_values_are_trimmed_and_lower_cased():
-    url = build_utm_url(url="https://shop.example.com/sale", source="  WeChat ", medium="Social", campaign="C618")
+    url = build_utm_url(
+        url="https://shop.example.com/sale", source="  WeChat ", medium="Social", campaign="C618"
+    )
     assert url == "https://shop.example.com/sale?utm_source=wechat&utm_medium=social&utm_campaign=c618"
 
 
@@ -29,11 +31,15 @@ def test_old_utm_values_are_replaced_not_duplicated():
 
 
 def test_empty_content_and_term_are_left_out():
-    url = build_utm_url(url="https://x.example.com/", source="s", medium="m", campaign="c", content=" ", term="")
+    url = build_utm_url(
+        url="https://x.example.com/", source="s", medium="m", campaign="c", content=" ", term=""
+    )
     assert "utm_content" not in url and "utm_term" not in url
 
 
 def test_content_and_term_are_added():
-    url = build_utm_url(url="https://x.example.com/", source="s", medium="m", campaign="c", content="Banner A", term="Shoes")
+    url = build_utm_url(
+        url="https://x.example.com/", source="s", medium="m", campaign="c", content="Banner A", term="Shoes"
+    )
     assert parse_qs(urlsplit(url).query)["utm_content"] == ["banner a"]
     assert parse_qs(urlsplit(url).query)["utm_term"] == ["shoes"]

@@ -8,7 +8,7 @@ from django.test import Client
 
 @pytest.mark.django_db
 def test_pages_carry_a_nonce_based_csp_without_unsafe_inline_scripts(client_for, agent):
-    response = client_for(agent).get("/kb/")
+    response = client_for(agent).get("/accounts/preferences/")
     policy = response.headers["Content-Security-Policy"]
     script_src = re.search(r"script-src ([^;]+)", policy).group(1)
     assert "'unsafe-inline'" not in script_src
@@ -19,7 +19,7 @@ def test_pages_carry_a_nonce_based_csp_without_unsafe_inline_scripts(client_for,
 
 @pytest.mark.django_db
 def test_pages_have_no_inline_script_without_nonce(client_for, manager):
-    html = client_for(manager).get("/kb/").content.decode()
+    html = client_for(manager).get("/accounts/preferences/").content.decode()
     for tag in re.findall(r"<script\b[^>]*>", html):
         assert "src=" in tag or "nonce=" in tag, tag
     assert " onclick=" not in html

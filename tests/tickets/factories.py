@@ -22,7 +22,9 @@ def make_ticket(requester: User, **fields: Any) -> Ticket:
     return services.ticket_create(requester=requester, **values)
 
 
-def force_status(ticket: Ticket, status: str, *, previous: str = "", resolved_at: datetime | None = None) -> Ticket:
+def force_status(
+    ticket: Ticket, status: str, *, previous: str = "", resolved_at: datetime | None = None
+) -> Ticket:
     """Put a ticket straight into a status (for testing the step out of it)."""
     from django.utils import timezone
 

@@ -1,0 +1,223 @@
+"""The analytics API: dashboard figures with filters, and report jobs. Same selectors and services as the pages."""
+
+from typing import Any
+
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import selectors, services
+from analytics.charts import dashboard_payload
+from analytics.filters import DashboardFilterForm, viewer_time_zone
+from analytics.models import ReportJob
+from analytics.permissions import CUSTOMERS, MARKETING, SUPPORT, can_run_reports
+from analytics.reports import ReportParamsForm
+
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "from", OpenApiTypes.DATE, description="First day (viewer's time zone); default 30 days ago."
+    ),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive); default today."),
+    OpenApiParameter("team", OpenApiTypes.INT, description="Team id (requesters always get their own team)."),
+    OpenApiParameter("channel", OpenApiTypes.STR),
+    OpenApiParameter("campaign", OpenApiTypes.STR, description="Campaign code."),
+    OpenApiParameter("urgency", OpenApiTypes.STR, enum=["urgent", "routine", "planned"]),
+    OpenApiParameter(
+        "refresh", OpenApiTypes.BOOL, description="Recompute instead of answering from the cache."
+    ),
+]
+
+
+class ChartSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    kind = serializers.CharField()
+    as_of = serializers.DateTimeField()
+    cached = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    data = serializers.DictField(help_text="The chart's series: x, series[{key, name, values, links}], ...")
+
+
+class DashboardSerializer(serializers.Serializer):
+    dashboard = serializers.CharField()
+    as_of = serializers.DateTimeField(help_text="When the oldest of the charts was computed.")
+    filters = serializers.DictField()
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Stale data sources.")
+    charts = serializers.DictField(child=ChartSerializer())
+
+
+class _DashboardView(APIView):
+    dashboard = ""
+
+    def get(self, request: Request) -> Response:
+        scope = selectors.dashboard_scope_for_user(user=request.user, dashboard=self.dashboard)
+        form = DashboardFilterForm(request.query_params, tz=viewer_time_zone(request.user))
+        if not form.is_valid():
+            raise ValidationError(
+                {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()}
+            )
+        filters = form.filters().scoped(scope)
+        refresh = request.query_params.get("refresh") in ("1", "true")
+        staff = selectors.links_to_queue(user=request.user)
+        return Response(dashboard_payload(self.dashboard, filters, staff=staff, refresh=refresh))
+
+
+@extend_schema(
+    tags=["analytics"],
+    parameters=FILTER_PARAMETERS,
+    responses=DashboardSerializer,
+    summary="Support operations figures",
+)
+class SupportDashboardApi(_DashboardView):
+    dashboard = SUPPORT
+
+
+@extend_schema(
+    tags=["analytics"],
+    parameters=FILTER_PARAMETERS,
+    responses=DashboardSerializer,
+    summary="Marketing figures",
+)
+class MarketingDashboardApi(_DashboardView):
+    dashboard = MARKETING
+
+
+@extend_schema(
+    tags=["analytics"],
+    parameters=FILTER_PARAMETERS,
+    responses=DashboardSerializer,
+    summary="Customer figures",
+)
+class CustomersDashboardApi(_DashboardView):
+    dashboard = CUSTOMERS
+
+
+class ReportJobSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportJob
+        fields = [
+            "id",
+            "kind",
+            "params",
+            "format",
+            "status",
+            "progress",
+            "rows",
+            "total_rows",
+            "truncated",
+            "download_url",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_download_url(self, job: ReportJob) -> str | None:
+        if job.status != ReportJob.Status.DONE or not job.file:
+            return None
+        from django.urls import reverse
+
+        return reverse("api-report-download", args=[job.pk])
+
+
+class ReportRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ReportJob.Kind.choices)
+    params = serializers.DictField(
+        required=False, default=dict, help_text="from, to, team, channel, campaign, urgency, status, tag"
+    )
+    format = serializers.ChoiceField(choices=ReportJob.Format.choices, default=ReportJob.Format.CSV)
+
+    def validate_params(self, value: dict[str, Any]) -> dict[str, Any]:
+        form = ReportParamsForm(value)
+        if not form.is_valid():
+            raise ValidationError(
+                {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()}
+            )
+        return form.normalised()
+
+
+def _require_reports(request: Request) -> None:
+    if not can_run_reports(request.user):
+        raise PermissionDenied
+
+
+class ReportJobListCreateApi(ListAPIView):
+    serializer_class = ReportJobSerializer
+
+    def get_queryset(self):  # noqa: ANN201 - DRF signature
+        _require_reports(self.request)
+        return selectors.report_jobs_for_user(user=self.request.user)
+
+    @extend_schema(tags=["reports"], summary="My report jobs")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["reports"],
+        summary="Start a report (or join the same one still running)",
+        request=ReportRequestSerializer,
+        responses={
+            202: inline_serializer(
+                "ReportAccepted",
+                {
+                    "id": serializers.IntegerField(),
+                    "status": serializers.CharField(),
+                    "joined": serializers.BooleanField(),
+                },
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        _require_reports(request)
+        serializer = ReportRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job, created = services.report_job_request(
+            owner=request.user, kind=data["kind"], params=data["params"], file_format=data["format"]
+        )
+        return Response(
+            {"id": job.pk, "status": job.status, "joined": not created}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+@extend_schema(tags=["reports"], summary="A report job's state", responses=ReportJobSerializer)
+class ReportJobDetailApi(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        job = selectors.report_job_get_for_user(user=request.user, job_id=pk)
+        return Response(ReportJobSerializer(job).data)
+
+
+@extend_schema(
+    tags=["reports"],
+    summary="Download a finished report (its owner only)",
+    responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), 404: None},
+)
+class ReportJobDownloadApi(APIView):
+    def get(self, request: Request, pk: int) -> FileResponse:
+        job = selectors.report_job_get_for_user(user=request.user, job_id=pk)
+        return report_file_response(job)
+
+
+def report_file_response(job: ReportJob) -> FileResponse:
+    """The job's file as an attachment; 404 until it is done."""
+    from analytics.reports import report_filename
+
+    if job.status != ReportJob.Status.DONE or not job.file:
+        raise Http404("The report is not ready.")
+    content_type = (
+        "text/csv; charset=utf-8"
+        if job.format == ReportJob.Format.CSV
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return FileResponse(
+        job.file.open("rb"), as_attachment=True, filename=report_filename(job), content_type=content_type
+    )

@@ -1,0 +1,380 @@
+"""Report kinds (what each export contains) and the streamed CSV/XLSX writers with progress callbacks."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django import forms
+from django.db.models import CharField, F, Func, Q, QuerySet, Value
+from django.utils.translation import gettext_lazy as _
+
+from analytics.models import ReportJob
+from campaigns.models import DailyMetric
+from config.csv_export import safe_cell
+from config.masking import mask_email, mask_phone
+from crm_tags.models import Customer, TagMembership
+from tickets.models import Ticket
+
+# Excel's sheet limit is 1,048,576 rows, one of which is the header.
+XLSX_MAX_DATA_ROWS = 1_048_575
+CHUNK_ROWS = 5000
+
+
+class LocalTime(Func):
+    """`to_char(timezone(tz, field), 'YYYY-MM-DD HH24:MI:SS')`: formatted in SQL, in the owner's zone."""
+
+    template = "to_char(timezone(%(expressions)s), 'YYYY-MM-DD HH24:MI:SS')"
+    output_field = CharField()
+
+    def __init__(self, field: str, tz: str) -> None:
+        super().__init__(Value(tz), F(field))
+
+
+class ReportParamsForm(forms.Form):
+    """Parameters every report understands (unused ones are ignored by a kind); dates are whole days."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    team = forms.IntegerField(label=_("Team id"), required=False, min_value=1, widget=forms.HiddenInput)
+    channel = forms.CharField(label=_("Channel"), required=False, max_length=40)
+    campaign = forms.CharField(label=_("Campaign code"), required=False, max_length=60)
+    urgency = forms.ChoiceField(
+        label=_("Urgency"), required=False, choices=[("", _("Any urgency"))] + list(Ticket.Urgency.choices)
+    )
+    status = forms.CharField(label=_("Status"), required=False, max_length=24, widget=forms.HiddenInput)
+    tag = forms.SlugField(
+        label=_("Tag (slug)"),
+        required=False,
+        max_length=64,
+        help_text=_("Tag members: one tag, or leave empty for all tags."),
+    )
+
+    def __init__(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        # The API speaks `from`/`to`, like the dashboards.
+        data = dict(data or {})
+        for public, field in (("from", "date_from"), ("to", "date_to")):
+            if public in data:
+                data.setdefault(field, data.pop(public))
+        super().__init__(data, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", _("The end date must not be before the start date."))
+        return data
+
+    def normalised(self) -> dict[str, Any]:
+        """The non-empty parameters as JSON values in a stable order (the de-duplication input)."""
+        out: dict[str, Any] = {}
+        for name in sorted(self.cleaned_data):
+            value = self.cleaned_data[name]
+            if value in (None, ""):
+                continue
+            key = {"date_from": "from", "date_to": "to"}.get(name, name)
+            out[key] = value.isoformat() if isinstance(value, dt.date) else value
+            if isinstance(out[key], str):
+                out[key] = (
+                    out[key].strip().lower() if name in ("channel", "campaign", "tag") else out[key].strip()
+                )
+        return out
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """The header, the rows (as a values_list queryset) and which columns are text to neutralise/mask."""
+
+    header: list[str]
+    queryset: QuerySet
+    text_columns: tuple[int, ...]
+    masks: dict[int, Callable[[Any], Any]]
+
+
+def _bounds(params: dict[str, Any], tz: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    zone = zoneinfo.ZoneInfo(tz)
+    start = end = None
+    if params.get("from"):
+        start = dt.datetime.combine(dt.date.fromisoformat(params["from"]), dt.time.min, tzinfo=zone)
+    if params.get("to"):
+        end = dt.datetime.combine(
+            dt.date.fromisoformat(params["to"]) + dt.timedelta(days=1), dt.time.min, tzinfo=zone
+        )
+    return start, end
+
+
+def _tickets(params: dict[str, Any], tz: str) -> QuerySet[Ticket]:
+    qs = Ticket.objects.all()
+    start, end = _bounds(params, tz)
+    if start:
+        qs = qs.filter(created_at__gte=start)
+    if end:
+        qs = qs.filter(created_at__lt=end)
+    for name, lookup in (
+        ("team", "team_id"),
+        ("urgency", "urgency"),
+        ("channel", "channel"),
+        ("campaign", "campaign__code"),
+    ):
+        if params.get(name):
+            qs = qs.filter(**{lookup: params[name]})
+    if params.get("status") == "open":
+        qs = qs.filter(status__in=Ticket.OPEN_STATUSES)
+    elif params.get("status"):
+        qs = qs.filter(status=params["status"])
+    return qs
+
+
+TICKET_COLUMNS = [
+    ("key", "key"),
+    ("title", "title"),
+    ("type", "type"),
+    ("urgency", "urgency"),
+    ("status", "status"),
+    ("channel", "channel"),
+    ("team", "team__name"),
+    ("requester", "requester__username"),
+    ("assignee", "assignee__username"),
+    ("campaign", "campaign__code"),
+]
+TICKET_TIMES = [
+    "created_at",
+    "first_response_due",
+    "first_response_at",
+    "resolution_due",
+    "resolved_at",
+    "closed_at",
+]
+
+
+def _ticket_source(qs: QuerySet[Ticket], tz: str, extra: list[tuple[str, Any]] | None = None) -> ReportSource:
+    extra = extra or []
+    times = {f"t_{name}": LocalTime(name, tz) for name in TICKET_TIMES}
+    annotations = {**times, **{f"x_{name}": expr for name, expr in extra}}
+    fields = [path for _name, path in TICKET_COLUMNS] + ["sla_state"] + list(annotations)
+    header = (
+        [name for name, _path in TICKET_COLUMNS] + ["sla_state"] + TICKET_TIMES + [name for name, _e in extra]
+    )
+    return ReportSource(
+        header=header,
+        queryset=qs.annotate(**annotations).order_by("id").values_list(*fields),
+        text_columns=tuple(range(len(TICKET_COLUMNS))),
+        masks={},
+    )
+
+
+def tickets_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
+    return _ticket_source(_tickets(params, tz), tz)
+
+
+def sla_breaches_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
+    """Tickets that missed a target: answered or resolved late, or flagged breached by the SLA clock."""
+    from django.db.models import Case, When
+
+    late_first = Q(first_response_at__gt=F("first_response_due"))
+    late_resolution = Q(resolved_at__gt=F("resolution_due"))
+    qs = _tickets(params, tz).filter(late_first | late_resolution | Q(sla_state=Ticket.SlaState.BREACHED))
+    missed = Case(
+        When(late_first & late_resolution, then=Value("first_response+resolution")),
+        When(late_first, then=Value("first_response")),
+        When(late_resolution, then=Value("resolution")),
+        default=Value("open_overdue"),
+        output_field=CharField(),
+    )
+    return _ticket_source(qs, tz, extra=[("missed", missed)])
+
+
+def campaign_metrics_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
+    qs = DailyMetric.objects.all()
+    if params.get("from"):
+        qs = qs.filter(date__gte=params["from"])
+    if params.get("to"):
+        qs = qs.filter(date__lte=params["to"])
+    if params.get("team"):
+        qs = qs.filter(campaign__team_id=params["team"])
+    if params.get("channel"):
+        qs = qs.filter(channel=params["channel"])
+    if params.get("campaign"):
+        qs = qs.filter(campaign__code=params["campaign"])
+    fields = [
+        "date",
+        "campaign__code",
+        "campaign__name",
+        "campaign__team__name",
+        "channel",
+        "spend",
+        "impressions",
+        "clicks",
+        "leads",
+        "conversions",
+        "revenue",
+    ]
+    return ReportSource(
+        header=[
+            "date",
+            "campaign",
+            "campaign_name",
+            "team",
+            "channel",
+            "spend",
+            "impressions",
+            "clicks",
+            "leads",
+            "conversions",
+            "revenue",
+        ],
+        queryset=qs.order_by("date", "campaign_id", "channel").values_list(*fields),
+        text_columns=(1, 2, 3, 4),
+        masks={},
+    )
+
+
+def _contact_masks(email_col: int, phone_col: int, unmasked: bool) -> dict[int, Callable[[Any], Any]]:
+    return {} if unmasked else {email_col: mask_email, phone_col: mask_phone}
+
+
+def tag_members_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
+    qs = TagMembership.objects.all()
+    if params.get("tag"):
+        qs = qs.filter(tag__slug=params["tag"])
+    fields = [
+        "tag__slug",
+        "customer__external_id",
+        "customer__name",
+        "customer__email",
+        "customer__phone",
+        "customer__city",
+        "t_since",
+    ]
+    return ReportSource(
+        header=["tag", "external_id", "name", "email", "phone", "city", "since"],
+        queryset=qs.annotate(t_since=LocalTime("since", tz))
+        .order_by("tag_id", "customer_id")
+        .values_list(*fields),
+        text_columns=(0, 1, 2, 3, 4, 5),
+        masks=_contact_masks(3, 4, unmasked),
+    )
+
+
+def customers_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
+    qs = Customer.objects.all()
+    start, end = _bounds(params, tz)
+    if start:
+        qs = qs.filter(signup_at__gte=start)
+    if end:
+        qs = qs.filter(signup_at__lt=end)
+    if params.get("channel"):
+        qs = qs.filter(source_channel=params["channel"])
+    fields = [
+        "external_id",
+        "name",
+        "email",
+        "phone",
+        "city",
+        "gender",
+        "birth_date",
+        "t_signup",
+        "source_channel",
+    ]
+    return ReportSource(
+        header=[
+            "external_id",
+            "name",
+            "email",
+            "phone",
+            "city",
+            "gender",
+            "birth_date",
+            "signup_at",
+            "source_channel",
+        ],
+        queryset=qs.annotate(t_signup=LocalTime("signup_at", tz)).order_by("id").values_list(*fields),
+        text_columns=(0, 1, 2, 3, 4, 5, 8),
+        masks=_contact_masks(2, 3, unmasked),
+    )
+
+
+SOURCES: dict[str, Callable[[dict[str, Any], str, bool], ReportSource]] = {
+    ReportJob.Kind.TICKETS: tickets_source,
+    ReportJob.Kind.SLA_BREACHES: sla_breaches_source,
+    ReportJob.Kind.CAMPAIGN_METRICS: campaign_metrics_source,
+    ReportJob.Kind.TAG_MEMBERS: tag_members_source,
+    ReportJob.Kind.CUSTOMERS: customers_source,
+}
+
+
+def safe_rows(source: ReportSource) -> Iterator[list[Any]]:
+    """Rows from the database (server-side cursor, in chunks), masked and formula-safe."""
+    text = source.text_columns
+    masks = source.masks
+    for row in source.queryset.iterator(chunk_size=CHUNK_ROWS):
+        cells = list(row)
+        for index, mask in masks.items():
+            cells[index] = mask(cells[index])
+        for index in text:
+            cells[index] = safe_cell(cells[index])
+        yield cells
+
+
+Progress = Callable[[int], None]
+
+
+def write_csv(
+    source: ReportSource, out: IO[str], progress: Progress, every: int = CHUNK_ROWS
+) -> tuple[int, bool]:
+    """Write the header and every row (UTF-8 BOM first, for Excel); returns (rows, truncated=False)."""
+    writer = csv.writer(out)
+    out.write("\ufeff")
+    writer.writerow([safe_cell(h) for h in source.header])
+    rows = 0
+    for cells in safe_rows(source):
+        writer.writerow(cells)
+        rows += 1
+        if rows % every == 0:
+            progress(rows)
+    return rows, False
+
+
+def write_xlsx(
+    source: ReportSource,
+    path: str,
+    progress: Progress,
+    every: int = CHUNK_ROWS,
+    limit: int = XLSX_MAX_DATA_ROWS,
+) -> tuple[int, bool]:
+    """Write a write-only workbook (constant memory); stops at Excel's own row limit and says so."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title="report")
+    sheet.append([safe_cell(h) for h in source.header])
+    rows = 0
+    truncated = False
+    for cells in safe_rows(source):
+        if rows >= limit:
+            truncated = True
+            break
+        sheet.append(cells)
+        rows += 1
+        if rows % every == 0:
+            progress(rows)
+    workbook.save(path)
+    return rows, truncated
+
+
+def report_source(job: ReportJob, tz: str, unmasked: bool) -> ReportSource:
+    return SOURCES[job.kind](job.params, tz, unmasked)
+
+
+def count_rows(source: ReportSource) -> int:
+    return source.queryset.order_by().count()
+
+
+def report_filename(job: ReportJob) -> str:
+    stamp = (job.created_at or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M")
+    return f"{job.kind}-{stamp}-{job.pk}.{job.format}"

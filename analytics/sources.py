@@ -1,0 +1,96 @@
+"""Data-source freshness: a warning when a source has not been fed for longer than its threshold."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+# Hours after which a source counts as stale; override per source with settings.ANALYTICS_STALE_AFTER_HOURS.
+DEFAULT_STALE_AFTER_HOURS = {
+    "campaign_metrics": 48,
+    "customer_events": 48,
+    "tag_builds": 26,
+    "sla_clock": 1,
+}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    source: str
+    last: dt.datetime | None
+    stale: bool
+    message: str
+
+
+def _threshold(source: str) -> dt.timedelta:
+    overrides = getattr(settings, "ANALYTICS_STALE_AFTER_HOURS", {})
+    return dt.timedelta(hours=overrides.get(source, DEFAULT_STALE_AFTER_HOURS[source]))
+
+
+def _last_campaign_import() -> dt.datetime | None:
+    from campaigns.models import DailyMetric
+
+    return DailyMetric.objects.aggregate(last=Max("imported_at"))["last"]
+
+
+def _last_customer_event() -> dt.datetime | None:
+    from crm_tags.models import Event
+
+    return Event.objects.aggregate(last=Max("occurred_at"))["last"]
+
+
+def _last_tag_build() -> dt.datetime | None:
+    from crm_tags.models import TagBuild
+
+    return TagBuild.objects.filter(status=TagBuild.Status.DONE).aggregate(last=Max("finished_at"))["last"]
+
+
+def _last_beat() -> dt.datetime | None:
+    value = cache.get("beat:last_heartbeat")
+    return parse_datetime(value) if value else None
+
+
+SOURCES: dict[str, tuple[Callable[[], dt.datetime | None], Callable[[], str], Callable[[], str]]] = {
+    "campaign_metrics": (
+        _last_campaign_import,
+        lambda: _("No campaign metrics imported since %(last)s."),
+        lambda: _("No campaign metrics have been imported yet."),
+    ),
+    "customer_events": (
+        _last_customer_event,
+        lambda: _("No customer events since %(last)s."),
+        lambda: _("No customer events have been imported yet."),
+    ),
+    "tag_builds": (
+        _last_tag_build,
+        lambda: _("No tag has been rebuilt since %(last)s."),
+        lambda: _("No tag has been built yet."),
+    ),
+    "sla_clock": (
+        _last_beat,
+        lambda: _("The SLA clock (periodic tasks) last ran at %(last)s."),
+        lambda: _("The SLA clock (periodic tasks) has not run yet."),
+    ),
+}
+
+
+def freshness(source: str, now: dt.datetime | None = None) -> Freshness:
+    """Whether one source is older than its threshold (never fed counts as stale)."""
+    load, message, never = SOURCES[source]
+    now = now or timezone.now()
+    last = load()
+    if last is None:
+        return Freshness(source, None, True, never())
+    if now - last <= _threshold(source):
+        return Freshness(source, last, False, "")
+    return Freshness(
+        source, last, True, message() % {"last": timezone.localtime(last).strftime("%Y-%m-%d %H:%M")}
+    )

@@ -1,0 +1,66 @@
+"""Building blocks for the dashboards' aggregate SQL: bound-parameter WHERE clauses and time buckets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+
+
+class Where:
+    """AND-ed conditions with named bound parameters (never string-formatted values)."""
+
+    def __init__(self, prefix: str = "w") -> None:
+        self.parts: list[str] = []
+        self.params: dict[str, Any] = {}
+        self._prefix = prefix
+
+    def add(self, sql: str, *values: Any) -> Where:
+        """`sql` holds `{}` placeholders, one per value: `w.add("t.team_id = {}", 3)`."""
+        names = []
+        for value in values:
+            name = f"{self._prefix}{len(self.params)}"
+            self.params[name] = value
+            names.append(f"%({name})s")
+        self.parts.append(sql.format(*names))
+        return self
+
+    def sql(self) -> str:
+        return " AND ".join(self.parts) if self.parts else "TRUE"
+
+
+def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Run one aggregate statement and return its (already small) result rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def bucket_series_sql(grain_param: str = "grain") -> str:
+    """A dense series of bucket start dates from %(date_from)s to %(date_to)s (SQL fragment)."""
+    return (
+        f"SELECT generate_series(date_trunc(%({grain_param})s, %(date_from)s::timestamp),"
+        f" %(date_to)s::timestamp, ('1 ' || %({grain_param})s)::interval)::date AS bucket"
+    )
+
+
+def bucket_dates(date_from: dt.date, date_to: dt.date, grain: str) -> list[dt.date]:
+    """The bucket start dates Postgres' date_trunc gives for a range (to fill gaps in grouped results)."""
+    if grain == "day":
+        start = date_from
+    elif grain == "week":
+        start = date_from - dt.timedelta(days=date_from.weekday())
+    else:
+        start = date_from.replace(day=1)
+    out = []
+    current = start
+    while current <= date_to:
+        out.append(current)
+        if grain == "day":
+            current += dt.timedelta(days=1)
+        elif grain == "week":
+            current += dt.timedelta(days=7)
+        else:
+            current = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out

@@ -1,0 +1,32 @@
+"""Celery entry points for analytics: thin, they take ids and call services."""
+
+import logging
+
+from celery import shared_task
+
+from analytics import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3700)
+def run_report_job(job_id: int) -> str:
+    """Write one report's file; a job already taken or finished is left alone."""
+    try:
+        job = services.report_job_run(job_id=job_id)
+    except services.ReportJobNotRunnable:
+        log.info("report job %s is not queued any more; skipped", job_id)
+        return "skipped"
+    return job.status
+
+
+@shared_task
+def fail_stale_report_jobs() -> int:
+    """Beat: jobs whose worker died, or that nobody picked up, end as failed instead of running for ever."""
+    return services.report_jobs_fail_stale()
+
+
+@shared_task
+def send_scheduled_reports() -> dict[str, int]:
+    """Beat (hourly): e-mail the weekly reports that are due."""
+    return services.scheduled_reports_send()

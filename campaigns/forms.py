@@ -1,0 +1,211 @@
+"""Forms for the campaign pages."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team, User
+from campaigns.models import Campaign
+from config.forms import BootstrapFormMixin
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.replace("，", ",").split(",") if part.strip()]
+
+
+class CampaignForm(BootstrapFormMixin, forms.ModelForm):
+    """Drafting and editing a campaign's plan; channels and tags are typed as comma-separated lists."""
+
+    channels_text = forms.CharField(
+        label=_("Channels"), required=False, help_text=_("Comma-separated, e.g. wechat, douyin, tmall.")
+    )
+    kpi_text = forms.CharField(
+        label=_("KPI targets"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_('JSON, e.g. {"conversions": 5000, "roi": 1.5}.'),
+    )
+    include_text = forms.CharField(
+        label=_("Tags to include"), required=False, help_text=_("Comma-separated slugs.")
+    )
+    exclude_text = forms.CharField(
+        label=_("Tags to exclude"), required=False, help_text=_("Comma-separated slugs.")
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "code", "objective", "budget", "start_date", "end_date", "audience_include_mode"]
+        widgets = {"start_date": DATE, "end_date": DATE, "objective": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.pk:
+            self.fields["code"].disabled = True
+            self.initial.setdefault("channels_text", ", ".join(instance.channels))
+            self.initial.setdefault("kpi_text", json.dumps(instance.kpi_targets, ensure_ascii=False))
+            self.initial.setdefault("include_text", ", ".join(instance.audience_include))
+            self.initial.setdefault("exclude_text", ", ".join(instance.audience_exclude))
+        for name in ("include_text", "exclude_text", "audience_include_mode"):
+            self.fields[name].widget.attrs["data-audience"] = name
+
+    def clean_code(self) -> str:
+        code = (self.cleaned_data.get("code") or "").strip().lower()
+        if not self.instance.pk and Campaign.objects.filter(code=code).exists():
+            raise forms.ValidationError(_("A campaign with this code exists."))
+        return code
+
+    def clean_kpi_text(self) -> dict:
+        text = (self.cleaned_data.get("kpi_text") or "").strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(_("Not valid JSON.")) from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("Write an object of name: target."))
+        return value
+
+    def _slugs(self, name: str) -> list[str]:
+        from campaigns.selectors import known_tag_slugs
+
+        slugs = [s.lower() for s in _split(self.cleaned_data.get(name) or "")]
+        known = known_tag_slugs(slugs)
+        if known is not None and set(slugs) - known:
+            raise forms.ValidationError(
+                _("Unknown tag(s): %(tags)s.") % {"tags": ", ".join(sorted(set(slugs) - known))}
+            )
+        return slugs
+
+    def clean_include_text(self) -> list[str]:
+        return self._slugs("include_text")
+
+    def clean_exclude_text(self) -> list[str]:
+        return self._slugs("exclude_text")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", _("The end date is before the start date."))
+        return data
+
+    def plan(self) -> dict[str, Any]:
+        """The cleaned values in the services' terms."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "objective": data.get("objective", ""),
+            "budget": data["budget"],
+            "start_date": data["start_date"],
+            "end_date": data["end_date"],
+            "channels": _split(data.get("channels_text") or ""),
+            "kpi_targets": data.get("kpi_text") or {},
+            "audience_include": data.get("include_text") or [],
+            "audience_include_mode": data.get("audience_include_mode") or "any",
+            "audience_exclude": data.get("exclude_text") or [],
+        }
+
+
+class TaskForm(BootstrapFormMixin, forms.Form):
+    title = forms.CharField(label=_("Task"), max_length=200)
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    due_date = forms.DateField(label=_("Due date"), required=False, widget=DATE)
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # People of the campaign's team plus support staff can own tasks.
+        from accounts.selectors import support_agents
+
+        team_people = User.objects.filter(is_active=True, team_id=campaign.team_id)
+        self.fields["owner"].queryset = (team_people | support_agents()).distinct().order_by("username")
+
+
+class UploadForm(BootstrapFormMixin, forms.Form):
+    file = forms.FileField(label=_("CSV file"))
+
+
+class ABTestForm(BootstrapFormMixin, forms.Form):
+    name = forms.CharField(label=_("Test name"), max_length=200)
+    min_sample = forms.IntegerField(label=_("Minimum sample per variant"), min_value=1, initial=1000)
+    variants = forms.CharField(
+        label=_("Variants"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One per line: name, exposures, conversions. The first is the control."),
+    )
+
+    def clean_variants(self) -> list[dict[str, Any]]:
+        variants = []
+        for number, line in enumerate((self.cleaned_data.get("variants") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = _split(line)
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise forms.ValidationError(
+                    _("Line %(n)s: write name, exposures, conversions.") % {"n": number}
+                )
+            if int(parts[2]) > int(parts[1]):
+                raise forms.ValidationError(_("Line %(n)s: conversions exceed exposures.") % {"n": number})
+            variants.append({"name": parts[0], "exposures": int(parts[1]), "conversions": int(parts[2])})
+        if len(variants) < 2:
+            raise forms.ValidationError(_("An A/B test needs at least two variants."))
+        if len({v["name"] for v in variants}) != len(variants):
+            raise forms.ValidationError(_("Variant names must differ."))
+        return variants
+
+
+class VariantCountsForm(BootstrapFormMixin, forms.Form):
+    exposures = forms.IntegerField(label=_("Exposures"), min_value=0)
+    conversions = forms.IntegerField(label=_("Conversions"), min_value=0)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if (data.get("conversions") or 0) > (data.get("exposures") or 0):
+            self.add_error("conversions", _("Conversions cannot exceed exposures."))
+        return data
+
+
+class UtmForm(BootstrapFormMixin, forms.Form):
+    campaign = forms.ModelChoiceField(
+        label=_("Campaign"), queryset=Campaign.objects.none(), to_field_name="code"
+    )
+    url = forms.URLField(label=_("Address"), max_length=1000, assume_scheme="https")
+    source = forms.CharField(
+        label=_("Source"), max_length=100, help_text=_("e.g. wechat, douyin, newsletter")
+    )
+    medium = forms.CharField(label=_("Medium"), max_length=100, help_text=_("e.g. social, cpc, email"))
+    utm_campaign = forms.CharField(
+        label=_("Campaign value"),
+        max_length=100,
+        required=False,
+        help_text=_("Defaults to the campaign's code."),
+    )
+    content = forms.CharField(label=_("Content"), max_length=100, required=False)
+    term = forms.CharField(label=_("Term"), max_length=100, required=False)
+
+    def __init__(self, *args: Any, campaigns: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = campaigns
+
+
+class ReviewForm(BootstrapFormMixin, forms.Form):
+    what_worked = forms.CharField(label=_("What worked"), widget=forms.Textarea(attrs={"rows": 4}))
+    what_to_improve = forms.CharField(label=_("What to improve"), widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class CampaignFilterForm(BootstrapFormMixin, forms.Form):
+    q = forms.CharField(label=_("Search"), required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Campaign.Status.choices]
+    )
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.order_by("name"), required=False, empty_label=_("Any team")
+    )
+    channel = forms.CharField(label=_("Channel"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=DATE)
+    date_to = forms.DateField(label=_("To"), required=False, widget=DATE)

@@ -1,0 +1,521 @@
+"""REST API for customers and tags (paths and JSON names are a contract; see issue 4)."""
+
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import Conflict
+from config.csv_export import stream_csv
+from crm_tags import permissions, selectors, services
+from crm_tags.models import Customer, Tag, TagBuild, TagMembership, TagVersion
+from crm_tags.rules import RuleInvalid, parse_datetime_value
+
+
+class RuleRejected(exceptions.APIException):
+    """400 `{"errors": [{path, message}]}` for a rule that does not validate."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_rule"
+
+    def __init__(self, error: RuleInvalid) -> None:
+        super().__init__()
+        errors = [e.as_dict() for e in error.errors]
+        first = errors[0] if errors else {"path": "", "message": ""}
+        self.detail = {"detail": f"{first['path'] or '(root)'}: {first['message']}", "errors": errors}
+
+
+class CanEditTags(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return permissions.can_edit_tags(request.user)
+
+
+class CanImport(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return permissions.can_import(request.user)
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets `?format=csv` through DRF's content negotiation; the view streams the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None
+    ) -> bytes:
+        return b"" if data is None else str(data).encode()
+
+
+def _as_of(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    try:
+        return parse_datetime_value(str(value))
+    except ValueError as exc:
+        raise exceptions.ValidationError({"as_of": [_("Not an ISO 8601 date-time.")]}) from exc
+
+
+# --- customers -------------------------------------------------------------------------------------
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    email = serializers.SerializerMethodField()
+    phone = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "external_id",
+            "name",
+            "email",
+            "phone",
+            "city",
+            "gender",
+            "birth_date",
+            "signup_at",
+            "source_channel",
+            "attributes",
+        ]
+
+    def get_email(self, obj: Customer) -> str | None:
+        return obj.email_shown
+
+    def get_phone(self, obj: Customer) -> str | None:
+        return obj.phone_shown
+
+
+class CustomerTagSerializer(serializers.Serializer):
+    slug = serializers.CharField(source="tag.slug")
+    name = serializers.CharField(source="tag.name")
+    since = serializers.DateTimeField()
+
+
+class CustomerDetailSerializer(CustomerSerializer):
+    tags = serializers.SerializerMethodField()
+
+    class Meta(CustomerSerializer.Meta):
+        fields = [*CustomerSerializer.Meta.fields, "tags"]
+
+    @extend_schema_field(CustomerTagSerializer(many=True))
+    def get_tags(self, obj: Customer) -> list[dict]:
+        return CustomerTagSerializer(selectors.customer_tags(customer=obj), many=True).data
+
+
+class CustomerListAPI(generics.ListAPIView):
+    serializer_class = CustomerSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tag", str, description="only members of this tag (slug)"),
+            OpenApiParameter("q", str, description="search external id, name (and e-mail with view_pii)"),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        return selectors.customers_for_user(
+            user=self.request.user,
+            q=self.request.query_params.get("q", ""),
+            tag=self.request.query_params.get("tag", ""),
+        )
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        selectors.mask_customers(page, user=self.request.user)
+        return page
+
+
+class CustomerDetailAPI(APIView):
+    @extend_schema(responses=CustomerDetailSerializer)
+    def get(self, request: Request, external_id: str) -> Response:
+        customer = selectors.customer_get_for_user(user=request.user, external_id=external_id)
+        return Response(CustomerDetailSerializer(customer).data)
+
+
+class CrmImportFileSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class CrmImportResultSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    customers = serializers.IntegerField()
+
+
+class _ImportAPI(APIView):
+    permission_classes = [IsAuthenticated, CanImport]
+    parser_classes = [MultiPartParser, FormParser]
+    service = staticmethod(services.customers_import)
+
+    @extend_schema(request=CrmImportFileSerializer, responses={201: CrmImportResultSerializer})
+    def post(self, request: Request) -> Response:
+        form = CrmImportFileSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        result = self.service(upload=form.validated_data["file"], by=request.user)
+        return Response(CrmImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerImportAPI(_ImportAPI):
+    service = staticmethod(services.customers_import)
+
+
+class EventImportAPI(_ImportAPI):
+    service = staticmethod(services.events_import)
+
+
+# --- tags ------------------------------------------------------------------------------------------
+
+
+class TagSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=Tag.Kind.choices)
+    category = serializers.CharField(required=False, allow_blank=True, write_only=True)
+    category_name = serializers.CharField(source="category.name", read_only=True, default=None)
+    version = serializers.IntegerField(source="current_version.number", read_only=True, default=None)
+
+    class Meta:
+        model = Tag
+        fields = [
+            "slug",
+            "name",
+            "kind",
+            "category",
+            "category_name",
+            "description",
+            "schedule",
+            "version",
+            "rollout_percent",
+            "members_count",
+            "last_built_at",
+        ]
+        read_only_fields = ["rollout_percent", "members_count", "last_built_at"]
+        extra_kwargs = {"slug": {"validators": []}}
+
+
+class TagListAPI(generics.ListCreateAPIView):
+    serializer_class = TagSerializer
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method == "POST":
+            return [IsAuthenticated(), CanEditTags()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self) -> Any:
+        return selectors.tags_visible_to(self.request.user)
+
+    def perform_create(self, serializer: TagSerializer) -> None:
+        data = serializer.validated_data
+        try:
+            serializer.instance = services.tag_create(
+                slug=data["slug"],
+                name=data["name"],
+                kind=data["kind"],
+                category=data.get("category", ""),
+                description=data.get("description", ""),
+                schedule=data.get("schedule", Tag.Schedule.HOURLY),
+                by=self.request.user,
+            )
+        except services.TagError as exc:
+            raise Conflict(str(exc)) from exc
+
+
+class TagDetailAPI(APIView):
+    @extend_schema(responses=TagSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(TagSerializer(selectors.tag_get_for_user(user=request.user, slug=slug)).data)
+
+
+class TagVersionCreateSerializer(serializers.Serializer):
+    definition = serializers.JSONField()
+
+
+class TagVersionSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="number")
+
+    class Meta:
+        model = TagVersion
+        fields = ["version", "definition", "depends_on", "created_at"]
+
+
+class TagVersionsAPI(APIView):
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method == "POST":
+            return [IsAuthenticated(), CanEditTags()]
+        return [IsAuthenticated()]
+
+    @extend_schema(responses=TagVersionSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        return Response(TagVersionSerializer(tag.versions.order_by("-number"), many=True).data)
+
+    @extend_schema(
+        request=TagVersionCreateSerializer,
+        responses={201: inline_serializer("TagVersionCreated", {"version": serializers.IntegerField()})},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        form = TagVersionCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            version = services.tag_version_create(
+                tag=tag, definition=form.validated_data["definition"], by=request.user
+            )
+        except RuleInvalid as exc:
+            raise RuleRejected(exc) from exc
+        except services.TagError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response({"version": version.number}, status=status.HTTP_201_CREATED)
+
+
+class TagPreviewRequestSerializer(serializers.Serializer):
+    definition = serializers.JSONField(required=False)
+    version = serializers.IntegerField(required=False)
+    as_of = serializers.CharField(required=False, allow_blank=True)
+    rollout_percent = serializers.IntegerField(required=False, min_value=0, max_value=100, default=100)
+    preview_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+class TagPreviewSampleSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    values = serializers.DictField()
+
+
+class TagPreviewSerializer(serializers.Serializer):
+    matched = serializers.IntegerField()
+    total = serializers.IntegerField()
+    share = serializers.FloatField()
+    sample = TagPreviewSampleSerializer(many=True)
+    enter = serializers.IntegerField()
+    exit = serializers.IntegerField()
+    as_of = serializers.DateTimeField()
+
+
+def preview_definition(tag: Tag, data: dict) -> dict:
+    """The rule a preview request means: an inline definition (validated) or a saved version."""
+    if "definition" in data and data["definition"] is not None:
+        try:
+            services.rule_check(tag=tag, definition=data["definition"])
+        except RuleInvalid as exc:
+            raise RuleRejected(exc) from exc
+        return data["definition"]
+    if "version" in data:
+        version = tag.versions.filter(number=data["version"]).first()
+        if version is None:
+            raise exceptions.ValidationError({"version": [_("No such version.")]})
+        return version.definition
+    raise exceptions.ValidationError({"definition": [_("Give a definition or a version.")]})
+
+
+class TagPreviewAPI(APIView):
+    permission_classes = [IsAuthenticated, CanEditTags]
+
+    @extend_schema(request=TagPreviewRequestSerializer, responses=TagPreviewSerializer)
+    def post(self, request: Request, slug: str) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        form = TagPreviewRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        definition = preview_definition(tag, form.validated_data)
+        try:
+            preview = selectors.tag_preview(
+                tag=tag,
+                definition=definition,
+                user=request.user,
+                as_of=_as_of(form.validated_data.get("as_of")),
+                rollout_percent=form.validated_data["rollout_percent"],
+                preview_id=form.validated_data.get("preview_id", ""),
+            )
+        except selectors.PreviewCancelled as exc:
+            raise Conflict(_("The preview was cancelled or ran out of time.")) from exc
+        return Response(TagPreviewSerializer(preview).data)
+
+
+class TagPreviewCancelAPI(APIView):
+    permission_classes = [IsAuthenticated, CanEditTags]
+
+    @extend_schema(
+        request=inline_serializer("PreviewCancel", {"preview_id": serializers.CharField()}),
+        responses=inline_serializer("PreviewCancelled", {"cancelled": serializers.BooleanField()}),
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        selectors.tag_get_for_user(user=request.user, slug=slug)
+        cancelled = selectors.preview_cancel(
+            user=request.user, preview_id=str(request.data.get("preview_id", ""))
+        )
+        return Response({"cancelled": cancelled})
+
+
+class TagPublishSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    rollout_percent = serializers.IntegerField(min_value=0, max_value=100)
+    as_of = serializers.CharField(required=False, allow_blank=True)
+
+
+BUILD_QUEUED = inline_serializer("TagBuildQueued", {"build_id": serializers.IntegerField()})
+
+
+class TagPublishAPI(APIView):
+    permission_classes = [IsAuthenticated, CanEditTags]
+
+    @extend_schema(request=TagPublishSerializer, responses={202: BUILD_QUEUED})
+    def post(self, request: Request, slug: str) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        form = TagPublishSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            build = services.tag_publish(
+                tag=tag,
+                version_number=form.validated_data["version"],
+                rollout_percent=form.validated_data["rollout_percent"],
+                as_of=_as_of(form.validated_data.get("as_of")),
+                by=request.user,
+            )
+        except RuleInvalid as exc:
+            raise RuleRejected(exc) from exc
+        except services.TagError as exc:
+            raise exceptions.ValidationError({"version": [str(exc)]}) from exc
+        return Response({"build_id": build.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class TagRollbackAPI(APIView):
+    permission_classes = [IsAuthenticated, CanEditTags]
+
+    @extend_schema(
+        request=inline_serializer("TagRollback", {"version": serializers.IntegerField()}),
+        responses={202: BUILD_QUEUED},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        try:
+            number = int(request.data.get("version"))
+        except (TypeError, ValueError) as exc:
+            raise exceptions.ValidationError({"version": [_("A version number is required.")]}) from exc
+        try:
+            build = services.tag_rollback(tag=tag, version_number=number, by=request.user)
+        except services.TagError as exc:
+            raise exceptions.ValidationError({"version": [str(exc)]}) from exc
+        return Response({"build_id": build.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class TagBuildSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number", default=None, read_only=True)
+
+    class Meta:
+        model = TagBuild
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "version",
+            "rollout_percent",
+            "as_of",
+            "members",
+            "entered",
+            "exited",
+            "seconds",
+            "error",
+            "started_at",
+            "finished_at",
+            "created_at",
+        ]
+
+
+class TagBuildListAPI(generics.ListAPIView):
+    serializer_class = TagBuildSerializer
+
+    def get_queryset(self) -> Any:
+        tag = selectors.tag_get_for_user(user=self.request.user, slug=self.kwargs["slug"])
+        return selectors.tag_builds(tag=tag)
+
+
+class TagBuildDetailAPI(APIView):
+    @extend_schema(responses=TagBuildSerializer)
+    def get(self, request: Request, slug: str, build_id: int) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        return Response(TagBuildSerializer(selectors.tag_build_get(tag=tag, build_id=build_id)).data)
+
+
+class TagMemberSerializer(serializers.ModelSerializer):
+    external_id = serializers.CharField(source="customer.external_id")
+    name = serializers.CharField(source="customer.name")
+    email = serializers.SerializerMethodField()
+    phone = serializers.SerializerMethodField()
+    city = serializers.CharField(source="customer.city", allow_null=True)
+
+    class Meta:
+        model = TagMembership
+        fields = ["external_id", "name", "email", "phone", "city", "since"]
+
+    def get_email(self, obj: TagMembership) -> str | None:
+        return obj.customer.email_shown
+
+    def get_phone(self, obj: TagMembership) -> str | None:
+        return obj.customer.phone_shown
+
+
+MEMBER_CSV_HEADER = ["external_id", "name", "email", "phone", "city", "since"]
+
+
+def members_csv_response(tag: Tag, user: Any) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        stream_csv(MEMBER_CSV_HEADER, selectors.tag_members_rows(tag=tag, user=user)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{tag.slug}-members.csv"'
+    return response
+
+
+class TagMembersAPI(generics.ListAPIView):
+    serializer_class = TagMemberSerializer
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv streams every member")
+        ],
+        responses={
+            (200, "application/json"): TagMemberSerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if request.query_params.get("format") == "csv":
+            tag = selectors.tag_get_for_user(user=request.user, slug=kwargs["slug"])
+            return members_csv_response(tag, request.user)
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        tag = selectors.tag_get_for_user(user=self.request.user, slug=self.kwargs["slug"])
+        return selectors.tag_members(tag=tag)
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        selectors.mask_customers([m.customer for m in page], user=self.request.user)
+        return page
+
+
+class TagMembersUploadAPI(APIView):
+    permission_classes = [IsAuthenticated, CanEditTags]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=CrmImportFileSerializer, responses={201: TagBuildSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        form = CrmImportFileSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            build = services.tag_members_upload(tag=tag, upload=form.validated_data["file"], by=request.user)
+        except services.TagError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(TagBuildSerializer(build).data, status=status.HTTP_201_CREATED)

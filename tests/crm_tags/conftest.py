@@ -1,0 +1,17 @@
+import pytest
+
+from crm_tags.models import Customer, CustomerEventTotal, Event, TagMembership, TagMembershipChange
+
+
+@pytest.fixture
+def crm_reset(db):
+    """Empties customers, events, totals and memberships (one database reused by many hypothesis examples)."""
+
+    def _reset() -> None:
+        TagMembershipChange.objects.all().delete()
+        TagMembership.objects.all().delete()
+        CustomerEventTotal.objects.all().delete()
+        Event.objects.all().delete()
+        Customer.objects.all().delete()
+
+    return _reset

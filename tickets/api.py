@@ -1,0 +1,386 @@
+"""The tickets REST API (DRF): the same services, selectors and permissions as the pages."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+
+from accounts.models import User
+from accounts.selectors import support_agents
+from campaigns.models import Campaign
+from config.api import Conflict
+from tickets import selectors, services
+from tickets.models import Comment, SatisfactionRating, Ticket, TicketEvent
+
+# --- serializers ----------------------------------------------------------------------------------
+
+
+class SlaSerializer(serializers.Serializer):
+    first_response_due = serializers.DateTimeField(allow_null=True, read_only=True)
+    resolution_due = serializers.DateTimeField(allow_null=True, read_only=True)
+    state = serializers.ChoiceField(source="sla_state", choices=Ticket.SlaState.choices, read_only=True)
+    due = serializers.DateTimeField(
+        source="sla_due",
+        allow_null=True,
+        read_only=True,
+        help_text="The next deadline; the queue sorts by it.",
+    )
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    team = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    sla = SlaSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "key",
+            "title",
+            "description",
+            "type",
+            "urgency",
+            "status",
+            "channel",
+            "requester",
+            "team",
+            "assignee",
+            "campaign",
+            "requested_due",
+            "feasibility",
+            "is_complex",
+            "created_at",
+            "updated_at",
+            "first_response_at",
+            "resolved_at",
+            "closed_at",
+            "sla",
+        ]
+        read_only_fields = fields
+
+
+class TicketCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    type = serializers.ChoiceField(choices=Ticket.Type.choices)
+    urgency = serializers.ChoiceField(choices=Ticket.Urgency.choices)
+    campaign = serializers.PrimaryKeyRelatedField(
+        queryset=Campaign.objects.none(), required=False, allow_null=True, help_text="A campaign you may see"
+    )
+    requested_due = serializers.DateField(required=False, allow_null=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            from campaigns.selectors import campaigns_for_user
+
+            self.fields["campaign"].queryset = campaigns_for_user(user=user)
+
+
+class TransitionSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=Ticket.Status.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    feasibility = serializers.ChoiceField(
+        choices=Ticket.Feasibility.choices, required=False, allow_blank=True, default=""
+    )
+    feasibility_note = serializers.CharField(required=False, allow_blank=True, default="")
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "body", "internal", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    body = serializers.CharField()
+    internal = serializers.BooleanField(required=False, default=False)
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.SlugRelatedField(slug_field="username", queryset=support_agents(), allow_null=True)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class RatingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SatisfactionRating
+        fields = ["score", "comment", "created_at"]
+        read_only_fields = ["created_at"]
+        extra_kwargs = {"comment": {"required": False, "allow_blank": True}}
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = TicketEvent
+        fields = ["id", "actor", "kind", "field", "old", "new", "note", "created_at"]
+        read_only_fields = fields
+
+
+class IntakeSerializer(serializers.Serializer):
+    sender = serializers.CharField(max_length=254)
+    text = serializers.CharField(max_length=20000)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _raise_api(exc: Exception) -> None:
+    """Translate service exceptions into the API's 409 / 403 / 400."""
+    if isinstance(exc, services.TransitionNotAllowed | services.TicketConflict):
+        raise Conflict(str(exc)) from exc
+    if isinstance(exc, services.TransitionForbidden | DjangoPermissionDenied):
+        raise exceptions.PermissionDenied(str(exc) or None) from exc
+    if isinstance(exc, services.TransitionDataMissing):
+        raise exceptions.ValidationError(exc.errors) from exc
+    if isinstance(exc, DjangoValidationError):
+        raise exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        ) from exc
+    raise exc
+
+
+SERVICE_ERRORS = (
+    services.TransitionError,
+    services.TicketConflict,
+    DjangoPermissionDenied,
+    DjangoValidationError,
+)
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("status", str, description="Status, or open / done / all; comma-separated or repeated"),
+    OpenApiParameter("type", str, description="Type; comma-separated or repeated"),
+    OpenApiParameter("urgency", str, description="Urgency; comma-separated or repeated"),
+    OpenApiParameter("sla_state", str, description="SLA state; comma-separated or repeated"),
+    OpenApiParameter("assignee", str, description="A username, `me` or `none`"),
+    OpenApiParameter("team", int, description="Team id"),
+    OpenApiParameter("campaign", int, description="Campaign id"),
+    OpenApiParameter("q", str, description="A key (MT-1042) or words in the title"),
+]
+
+
+class TicketObjectMixin:
+    """Look the ticket up by key among those the person may see (404 otherwise)."""
+
+    def get_ticket(self, request: Request, key: str) -> Ticket:
+        return selectors.ticket_get_for_user(user=request.user, key=key)
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+
+class TicketListCreateView(GenericAPIView):
+    serializer_class = TicketSerializer
+
+    def get_queryset(self) -> QuerySet[Ticket]:
+        filters = selectors.TicketFilters.from_params(self.request.query_params, default_open=False)
+        return selectors.ticket_list_for_user(user=self.request.user, filters=filters)
+
+    @extend_schema(
+        parameters=FILTER_PARAMETERS, responses=TicketSerializer(many=True), operation_id="tickets_list"
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(TicketSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=TicketCreateSerializer, responses={201: TicketSerializer}, operation_id="tickets_create"
+    )
+    def post(self, request: Request) -> Response:
+        data = TicketCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        try:
+            ticket = services.ticket_create(
+                requester=request.user, channel=Ticket.Channel.API, **data.validated_data
+            )
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(TicketSerializer(ticket).data, status=status.HTTP_201_CREATED)
+
+
+class TicketDetailView(TicketObjectMixin, GenericAPIView):
+    serializer_class = TicketSerializer
+
+    @extend_schema(responses=TicketSerializer, operation_id="tickets_retrieve")
+    def get(self, request: Request, key: str) -> Response:
+        return Response(TicketSerializer(self.get_ticket(request, key)).data)
+
+
+class TicketTransitionView(TicketObjectMixin, GenericAPIView):
+    serializer_class = TransitionSerializer
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={200: TicketSerializer},
+        description="409 when the step does not exist from the current status, 403 when your role may not "
+        "take it, 400 with field errors when data it needs is missing.",
+    )
+    def post(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        data = TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ticket = services.ticket_transition(ticket=ticket, by=request.user, **data.validated_data)
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(TicketSerializer(ticket).data)
+
+
+class TicketCommentsView(TicketObjectMixin, GenericAPIView):
+    serializer_class = CommentSerializer
+
+    @extend_schema(responses=CommentSerializer(many=True), operation_id="tickets_comments_list")
+    def get(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        page = self.paginate_queryset(selectors.comments_for_user(user=request.user, ticket=ticket))
+        return self.get_paginated_response(CommentSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=CommentCreateSerializer,
+        responses={201: CommentSerializer},
+        operation_id="tickets_comments_create",
+    )
+    def post(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        data = CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            comment = services.comment_add(ticket=ticket, by=request.user, **data.validated_data)
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class TicketAssignView(TicketObjectMixin, GenericAPIView):
+    serializer_class = AssignSerializer
+
+    @extend_schema(request=AssignSerializer, responses=TicketSerializer)
+    def post(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        data = AssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ticket = services.ticket_assign(
+                ticket=ticket, by=request.user, assignee=data.validated_data["assignee"]
+            )
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(TicketSerializer(ticket).data)
+
+
+class TicketAcceptView(TicketObjectMixin, GenericAPIView):
+    serializer_class = TicketSerializer
+
+    @extend_schema(request=None, responses=TicketSerializer)
+    def post(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        try:
+            ticket = services.ticket_accept(ticket=ticket, by=request.user)
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(TicketSerializer(ticket).data)
+
+
+class TicketRejectView(TicketObjectMixin, GenericAPIView):
+    serializer_class = ReasonSerializer
+
+    @extend_schema(request=ReasonSerializer, responses=TicketSerializer)
+    def post(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ticket = services.ticket_reject_delivery(
+                ticket=ticket, by=request.user, reason=data.validated_data["reason"]
+            )
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(TicketSerializer(ticket).data)
+
+
+class TicketRatingView(TicketObjectMixin, GenericAPIView):
+    serializer_class = RatingSerializer
+
+    @extend_schema(request=RatingSerializer, responses={201: RatingSerializer})
+    def post(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        data = RatingSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            rating = services.rating_submit(
+                ticket=ticket,
+                by=request.user,
+                score=data.validated_data["score"],
+                comment=data.validated_data.get("comment", ""),
+            )
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(RatingSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+
+class TicketEventsView(TicketObjectMixin, GenericAPIView):
+    serializer_class = EventSerializer
+
+    @extend_schema(responses=EventSerializer(many=True), operation_id="tickets_events_list")
+    def get(self, request: Request, key: str) -> Response:
+        ticket = self.get_ticket(request, key)
+        page = self.paginate_queryset(selectors.events_for_user(user=request.user, ticket=ticket))
+        return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+
+class ImIntakeView(GenericAPIView):
+    """A chat message becomes a ticket (channel `im`); authenticated by the X-Intake-Token header."""
+
+    serializer_class = IntakeSerializer
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]
+
+    @extend_schema(
+        request=IntakeSerializer,
+        responses={201: TicketSerializer},
+        parameters=[OpenApiParameter("X-Intake-Token", str, location=OpenApiParameter.HEADER, required=True)],
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        secret = settings.IM_INTAKE_TOKEN
+        if not secret:
+            raise exceptions.NotFound("Chat intake is off.")
+        given = request.headers.get("X-Intake-Token", "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            raise exceptions.PermissionDenied("Bad intake token.")
+        data = IntakeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ticket = services.intake_from_im(**data.validated_data)
+        except SERVICE_ERRORS as exc:
+            _raise_api(exc)
+        return Response(TicketSerializer(ticket).data, status=status.HTTP_201_CREATED)
