@@ -1,5 +1,8 @@
 """Support operations figures: each function is one aggregate statement over tickets (or their ratings)."""
 
+# SQL is assembled from model table names and fixed fragments only; every value is a bound parameter.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,6 +74,7 @@ def _status_labels() -> dict[str, str]:
 
 def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Opened and closed in the range, open backlog now, resolution SLA attainment of the range."""
+    tl = links.TicketLinks(filters, staff)
     where = _ticket_where(filters)
     sql = f"""
         SELECT
@@ -95,13 +99,13 @@ def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
                 "key": "backlog",
                 "label": _("Open now"),
                 "value": backlog,
-                "link": links.ticket_list_url(filters, staff=staff, status="open"),
+                "link": tl.url(status="open"),
             },
             {
                 "key": "breached",
                 "label": _("Breached, open"),
                 "value": breached,
-                "link": links.ticket_list_url(filters, staff=staff, sla_state="breached"),
+                "link": tl.url(sla_state="breached"),
             },
             {"key": "resolved_in_time", "label": _("Resolved within SLA"), "value": resolved_met},
         ]
@@ -110,6 +114,7 @@ def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def inflow_outflow(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Tickets opened and closed (resolved, or closed without resolution) per day/week/month."""
+    tl = links.TicketLinks(filters, staff)
     where = _ticket_where(filters)
     closed_at = "COALESCE(t.resolved_at, t.closed_at)"
     sql = f"""
@@ -127,6 +132,7 @@ def inflow_outflow(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
         ORDER BY b.bucket
     """
     rows = fetch_all(sql, {**where.params, **_range_params(filters)})
+    tl = links.TicketLinks(filters, staff)
     step = {"day": 0, "week": 6, "month": None}[filters.grain]
 
     def last_day(day: dt.date) -> dt.date:
@@ -142,20 +148,14 @@ def inflow_outflow(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
                 "key": "opened",
                 "name": _("Opened"),
                 "values": [row[1] for row in rows],
-                "links": [
-                    links.ticket_list_url(filters, staff=staff, **links.created_on(row[0], last_day(row[0])))
-                    for row in rows
-                ],
+                "links": [tl.url(**links.created_on(row[0], last_day(row[0]))) for row in rows],
             },
             {
                 "key": "closed",
                 "name": _("Closed"),
                 "values": [row[2] for row in rows],
                 "links": [
-                    links.ticket_list_url(
-                        filters, staff=staff, status="done", **links.resolved_on(row[0], last_day(row[0]))
-                    )
-                    for row in rows
+                    tl.url(status="done", **links.resolved_on(row[0], last_day(row[0]))) for row in rows
                 ],
             },
         ],
@@ -165,6 +165,7 @@ def inflow_outflow(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def backlog(filters: DashboardFilters, *, staff: bool, now: dt.datetime | None = None) -> dict[str, Any]:
     """Open tickets now, by status (x) and age bucket (stacked)."""
+    tl = links.TicketLinks(filters, staff)
     where = _ticket_where(filters)
     cases = " ".join(
         f"WHEN t.created_at > %(now)s - interval '{low if high is None else high} days' THEN '{key}'"
@@ -189,7 +190,7 @@ def backlog(filters: DashboardFilters, *, staff: bool, now: dt.datetime | None =
                 "key": key,
                 "name": name,
                 "values": [counts.get((s, key), 0) for s in statuses],
-                "links": [links.ticket_list_url(filters, staff=staff, status=s) for s in statuses],
+                "links": [tl.url(status=s) for s in statuses],
             }
             for key, name in age_bucket_labels().items()
         ],
@@ -208,6 +209,7 @@ def sla_attainment(
     Due times already include paused time (tickets.sla); a ticket waiting on the requester is
     judged at the moment its clock stopped, so a pause never counts as a breach.
     """
+    tl = links.TicketLinks(filters, staff)
     where = _ticket_where(filters)
     clock = "COALESCE(t.sla_paused_at, %(now)s)"
     sql = f"""
@@ -236,9 +238,7 @@ def sla_attainment(
 
     first = [share(*by_urgency.get(u, (0, 0, 0, 0))[0:2]) for u in urgencies]
     resolution = [share(*by_urgency.get(u, (0, 0, 0, 0))[2:4]) for u in urgencies]
-    breach_links = [
-        links.ticket_list_url(filters, staff=staff, urgency=u, sla_state="breached") for u in urgencies
-    ]
+    breach_links = [tl.url(urgency=u, sla_state="breached") for u in urgencies]
     return {
         "x": [labels[u] for u in urgencies],
         "x_keys": urgencies,
@@ -262,6 +262,7 @@ def sla_attainment(
 
 def response_times(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Median and p90 hours to first response (answered in the range) and to resolution (resolved in it)."""
+    tl = links.TicketLinks(filters, staff)
     where = _ticket_where(filters)
     first = "extract(epoch FROM t.first_response_at - t.created_at) / 3600.0"
     resolve = "extract(epoch FROM t.resolved_at - t.created_at) / 3600.0"
@@ -288,7 +289,7 @@ def response_times(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
             out.append(round(float(value), 2) if value is not None else None)
         return out
 
-    type_links = [links.ticket_list_url(filters, staff=staff, type=k) for k in types]
+    type_links = [tl.url(type=k) for k in types]
     return {
         "x": [labels[k] for k in types],
         "x_keys": types,
@@ -323,17 +324,18 @@ def workload(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
     where = _ticket_where(filters)
     sql = f"""
-        SELECT t.assignee_id, COALESCE(NULLIF(u.display_name, ''), u.username), t.urgency, count(*)
+        SELECT u.username, COALESCE(NULLIF(u.display_name, ''), u.username), t.urgency, count(*)
         FROM {T} t LEFT JOIN {User._meta.db_table} u ON u.id = t.assignee_id
         WHERE t.status = ANY(%(open)s) AND {where.sql()}
         GROUP BY 1, 2, 3
     """
     rows = fetch_all(sql, {**where.params, "open": OPEN})
+    tl = links.TicketLinks(filters, staff)
     people: dict[Any, str] = {}
     counts: dict[tuple[Any, str], int] = {}
-    for assignee_id, name, urgency, n in rows:
-        people[assignee_id] = name or _("Unassigned")
-        counts[(assignee_id, urgency)] = n
+    for username, name, urgency, n in rows:
+        people[username] = name or _("Unassigned")
+        counts[(username, urgency)] = n
     order = sorted(
         people, key=lambda pk: (-sum(counts.get((pk, u), 0) for u in Ticket.Urgency.values), people[pk])
     )
@@ -346,12 +348,7 @@ def workload(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
                 "key": u,
                 "name": labels[u],
                 "values": [counts.get((pk, u), 0) for pk in order],
-                "links": [
-                    links.ticket_list_url(
-                        filters, staff=staff, status="open", assignee=str(pk) if pk else "none", urgency=u
-                    )
-                    for pk in order
-                ],
+                "links": [tl.url(status="open", assignee=pk or "none", urgency=u) for pk in order],
             }
             for u in Ticket.Urgency.values
         ],

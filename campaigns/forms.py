@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, User
@@ -122,8 +123,9 @@ class TaskForm(BootstrapFormMixin, forms.Form):
         # People of the campaign's team plus support staff can own tasks.
         from accounts.selectors import support_agents
 
-        team_people = User.objects.filter(is_active=True, team_id=campaign.team_id)
-        self.fields["owner"].queryset = (team_people | support_agents()).distinct().order_by("username")
+        self.fields["owner"].queryset = User.objects.filter(
+            Q(team_id=campaign.team_id) | Q(pk__in=support_agents().values("pk")), is_active=True
+        ).order_by("username")
 
 
 class UploadForm(BootstrapFormMixin, forms.Form):

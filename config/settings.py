@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -268,7 +269,10 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-flush": {"task": "accounts.tasks.flush_outbox", "schedule": 15.0},
     "kb-stale-articles": {"task": "knowledge_base.tasks.flag_stale_articles", "schedule": 86400.0},
     "campaigns-follow-dates": {"task": "campaigns.tasks.follow_dates", "schedule": 900.0},
-    "analytics-send-scheduled-reports": {"task": "analytics.tasks.send_scheduled_reports", "schedule": 3600.0},
+    "analytics-send-scheduled-reports": {
+        "task": "analytics.tasks.send_scheduled_reports",
+        "schedule": 3600.0,
+    },
     "analytics-fail-stale-report-jobs": {"task": "analytics.tasks.fail_stale_report_jobs", "schedule": 300.0},
     "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
 }
@@ -279,6 +283,7 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MarTech Hub <martech-hub@localhost>")
 CHAT_WEBHOOK_URL = env("CHAT_WEBHOOK_URL", default="")
 IM_INTAKE_TOKEN = env("IM_INTAKE_TOKEN", default="")
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # Logging: JSON lines with the request id ---------------------------------------------------------

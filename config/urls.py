@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import home
 from config.health import healthz
+from config.metrics import metrics
 
 api_v1 = [
     path("", include("accounts.api_urls")),
@@ -17,6 +18,7 @@ api_v1 = [
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("accounts.urls")),
     path("requests/", include("tickets.urls")),
     path("customers/", include("crm_tags.urls")),

@@ -11,7 +11,7 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -74,6 +74,7 @@ def _too_long(number: int, record: dict, columns: list[str], errors: ErrorCollec
     return bad
 
 
+@transaction.atomic
 def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
     """Load customers (new external ids are created, known ones updated). Call inside a transaction."""
     header, rows = read_rows(upload, CUSTOMER_COLUMNS)
@@ -164,6 +165,7 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
     return ImportResult(rows=count, created=created, updated=count - created)
 
 
+@transaction.atomic
 def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
     """Load events for known customers and update their lifetime totals. Call inside a transaction."""
     header, rows = read_rows(upload, EVENT_COLUMNS)

@@ -77,9 +77,9 @@ def index(request: HttpRequest) -> HttpResponse:
         else [],
         "can_write": permissions.can_write_articles(request.user),
         "can_search_tickets": permissions.can_search_tickets(request.user),
-        "kinds": Article.Kind.choices,
-        "languages": Article.Language.choices,
-        "statuses": Article.Status.choices,
+        "kb_kinds": Article.Kind.choices,
+        "kb_languages": Article.Language.choices,
+        "kb_statuses": Article.Status.choices,
     }
     if request.htmx:
         return render(request, "knowledge_base/partials/results.html", context)

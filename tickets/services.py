@@ -117,7 +117,33 @@ def _lock(ticket: Ticket) -> Ticket:
 
 
 def _targets(ticket: Ticket) -> sla.Targets:
-    return sla.load_targets()[ticket.urgency]
+    targets = sla.load_targets()
+    if ticket.urgency not in targets:
+        sla_defaults_ensure()
+        targets = sla.load_targets()
+    return targets[ticket.urgency]
+
+
+DEFAULT_POLICIES = [("urgent", 30, 120), ("routine", 240, 3 * 540), ("planned", 2 * 540, 20 * 540)]
+
+
+@transaction.atomic
+def sla_defaults_ensure() -> None:
+    """The design's default calendar (Mon–Fri 09:00–18:00 Asia/Shanghai) and policies, when missing."""
+    import datetime as dt
+
+    calendar, created = BusinessCalendar.objects.get_or_create(
+        name="Shanghai office", defaults={"timezone": "Asia/Shanghai"}
+    )
+    if created:
+        WorkingHours.objects.bulk_create(
+            WorkingHours(calendar=calendar, weekday=day, start=dt.time(9), end=dt.time(18)) for day in range(5)
+        )
+    for urgency, first, resolution in DEFAULT_POLICIES:
+        SlaPolicy.objects.get_or_create(
+            urgency=urgency,
+            defaults={"first_response_minutes": first, "resolution_minutes": resolution, "calendar": calendar},
+        )
 
 
 def _require_agent(user: User) -> None:

@@ -54,7 +54,9 @@ def test_resolved_ticket_without_retrospective_is_refused(requester, agent):
 def test_agent_post_redirects_to_the_editor(resolved_ticket, agent, client_for):
     response = client_for(agent).post(reverse("knowledge_base:from_ticket", args=[resolved_ticket.key]))
     article = Article.objects.get()
-    assert response.status_code == 302 and response.url == reverse("knowledge_base:article_edit", args=[article.pk])
+    assert response.status_code == 302 and response.url == reverse(
+        "knowledge_base:article_edit", args=[article.pk]
+    )
 
 
 def test_requester_may_not_turn_a_ticket_into_an_article(resolved_ticket, requester, client_for):
