@@ -284,7 +284,9 @@ def test_saved_views(client_for, agent):
 
 def test_sla_page_editable_by_manager_only(client_for, agent, manager):
     from tickets.models import SlaPolicy
+    from tickets.services import sla_defaults_ensure
 
+    sla_defaults_ensure()
     policy = SlaPolicy.objects.get(urgency="urgent")
     data = {"policy": policy.pk, f"p{policy.pk}-first_response_minutes": 20, f"p{policy.pk}-resolution_minutes": 100, f"p{policy.pk}-calendar": policy.calendar_id}
     assert client_for(agent).get(reverse("tickets:sla")).status_code == 200
