@@ -1,0 +1,173 @@
+"""Benchmark of CRM tags: import rate, rebuild and preview of a rule, the floor, and a naive baseline.
+
+    python bench/tags.py [--customers 1000000] [--events 20000000] [--slice 10000] [--keep]
+
+Runs in its own database (martech_bench_tags, recreated and migrated). Events span a year: 80 % page
+views, 20 % orders. The rule is "page_view count >= 5 in 30 days AND avg order amount >= 200".
+Ends with one line: import_rows_per_s=… rebuild_s=… preview_s=… floor_s=… ratio=… naive_s=…
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "martech_bench_tags"
+RULE = {
+    "all": [
+        {"event": "page_view", "agg": "count", "window_days": 30, "op": ">=", "value": 5},
+        {"event": "order", "agg": "avg", "field": "amount", "op": ">=", "value": 200},
+    ]
+}
+
+
+def setup_database(keep: bool) -> None:
+    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    os.environ["DATABASE_URL"] = f"{base}/{DB_NAME}"
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import psycopg
+
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
+        if exists and not keep:
+            conn.execute(f'DROP DATABASE "{DB_NAME}"')
+        if not exists or not keep:
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], check=True, env=os.environ.copy(), cwd=ROOT
+    )
+    import django
+
+    django.setup()
+
+
+def write_files(directory: Path, customers: int, events: int, now: datetime) -> tuple[Path, Path]:
+    rng = random.Random(7)
+    cust_path = directory / "customers.csv"
+    with cust_path.open("w") as out:
+        out.write("external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel\n")
+        cities = ["Shanghai", "Beijing", "Shenzhen", "Hangzhou"]
+        for i in range(customers):
+            out.write(f"B{i},Name {i},p{i}@example.com,138{i:08d},{cities[i % 4]},f,1990-01-01,2025-01-01,web\n")
+    ev_path = directory / "events.csv"
+    year = 365 * 86400
+    with ev_path.open("w") as out:
+        out.write("customer_external_id,event_type,occurred_at,amount,channel\n")
+        lines = []
+        for _ in range(events):
+            c = rng.randrange(customers)
+            at = (now - timedelta(seconds=rng.randrange(year))).isoformat()
+            if rng.random() < 0.8:
+                lines.append(f"B{c},page_view,{at},,web\n")
+            else:
+                lines.append(f"B{c},order,{at},{rng.randint(10, 400)}.{rng.randint(0, 99):02d},app\n")
+            if len(lines) >= 100_000:
+                out.writelines(lines)
+                lines.clear()
+        out.writelines(lines)
+    return cust_path, ev_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=20_000_000)
+    parser.add_argument("--slice", type=int, default=10_000, help="customers in the naive ORM baseline slice")
+    parser.add_argument("--keep", action="store_true", help="keep the database if it exists (skip nothing else)")
+    args = parser.parse_args()
+    setup_database(args.keep)
+
+    from django.db import connection, transaction
+    from django.db.models import Avg
+
+    from crm_tags import importers, selectors, services
+    from crm_tags.models import Customer, Event, Tag, TagBuild, TagVersion
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        cust_path, ev_path = write_files(Path(tmp), args.customers, args.events, now)
+        print(f"generated CSV files in {time.perf_counter() - started:.1f}s")
+        started = time.perf_counter()
+        with cust_path.open("rb") as handle, transaction.atomic():
+            importers.import_customers(handle)
+        cust_s = time.perf_counter() - started
+        print(f"customers: {args.customers} rows in {cust_s:.2f}s ({args.customers / cust_s:,.0f} rows/s)")
+        started = time.perf_counter()
+        with ev_path.open("rb") as handle, transaction.atomic():
+            importers.import_events(handle)
+        ev_s = time.perf_counter() - started
+        import_rate = args.events / ev_s
+        print(f"events: {args.events} rows in {ev_s:.2f}s ({import_rate:,.0f} rows/s, totals updated in the same transaction)")
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE crm_tags_event")
+        cursor.execute("VACUUM ANALYZE crm_tags_customereventtotal")
+        cursor.execute("VACUUM ANALYZE crm_tags_customer")
+    print(f"vacuum analyze: {time.perf_counter() - started:.2f}s")
+
+    tag = Tag.objects.create(slug="high-potential", name="High potential", kind="rule")
+    version = TagVersion.objects.create(tag=tag, number=1, definition=RULE, depends_on=[])
+    Tag.objects.filter(pk=tag.pk).update(current_version=version, rollout_percent=100)
+
+    def rebuild() -> tuple[float, TagBuild]:
+        build = TagBuild.objects.create(tag=tag, version=version, rollout_percent=100, as_of=now)
+        t0 = time.perf_counter()
+        build = services.tag_build_run(build=build, queue_dependents=False)
+        return time.perf_counter() - t0, build
+
+    rebuild_s, build = rebuild()
+    print(f"rebuild (empty -> full membership): {rebuild_s:.3f}s, {build.members} members, status {build.status} {build.error}")
+    again_s, build2 = rebuild()
+    print(f"rebuild (steady state, no change): {again_s:.3f}s, +{build2.entered} -{build2.exited}")
+
+    t0 = time.perf_counter()
+    preview = selectors.tag_preview(tag=tag, definition=RULE, user=None, as_of=now)  # type: ignore[arg-type]
+    preview_s = time.perf_counter() - t0
+    print(f"preview: {preview_s:.3f}s, matched {preview.matched} of {preview.total}, enter {preview.enter} exit {preview.exit}")
+
+    start = now - timedelta(days=30)
+    floors = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM crm_tags_event WHERE event_type = 'page_view' AND occurred_at > %s AND occurred_at <= %s",
+                [start, now],
+            )
+            window_rows = cursor.fetchone()[0]
+        floors.append(time.perf_counter() - t0)
+    floor_s = min(floors)
+    print(f"floor: count(*) of the {window_rows} page views in the 30-day window: {floor_s:.3f}s")
+
+    ids = list(Customer.objects.order_by("id").values_list("id", flat=True)[: args.slice])
+    t0 = time.perf_counter()
+    naive_matches = 0
+    for cid in ids:
+        views = Event.objects.filter(customer_id=cid, event_type="page_view", occurred_at__gt=start, occurred_at__lte=now).count()
+        avg = Event.objects.filter(customer_id=cid, event_type="order", occurred_at__lte=now, amount__isnull=False).aggregate(
+            a=Avg("amount")
+        )["a"]
+        naive_matches += views >= 5 and avg is not None and avg >= 200
+    slice_s = time.perf_counter() - t0
+    naive_s = slice_s * args.customers / max(len(ids), 1)
+    print(f"naive ORM: {len(ids)} customers in {slice_s:.2f}s ({naive_matches} matches), extrapolated {naive_s:.1f}s")
+
+    ratio = rebuild_s / floor_s if floor_s else float("inf")
+    print(
+        f"import_rows_per_s={import_rate:.0f} rebuild_s={rebuild_s:.3f} preview_s={preview_s:.3f} "
+        f"floor_s={floor_s:.3f} ratio={ratio:.2f} naive_s={naive_s:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
