@@ -58,7 +58,7 @@ class ReportParamsForm(forms.Form):
 
     def __init__(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
         # The API speaks `from`/`to`, like the dashboards.
-        data = dict(data or {})
+        data = data.dict() if hasattr(data, "dict") else dict(data or {})
         for public, field in (("from", "date_from"), ("to", "date_to")):
             if public in data:
                 data.setdefault(field, data.pop(public))

@@ -43,7 +43,10 @@ def setup_database(keep: bool) -> None:
         if not exists or not keep:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], check=True, env=os.environ.copy(), cwd=ROOT
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
+        check=True,
+        env=os.environ.copy(),
+        cwd=ROOT,
     )
     import django
 
@@ -57,7 +60,9 @@ def write_files(directory: Path, customers: int, events: int, now: datetime) -> 
         out.write("external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel\n")
         cities = ["Shanghai", "Beijing", "Shenzhen", "Hangzhou"]
         for i in range(customers):
-            out.write(f"B{i},Name {i},p{i}@example.com,138{i:08d},{cities[i % 4]},f,1990-01-01,2025-01-01,web\n")
+            out.write(
+                f"B{i},Name {i},p{i}@example.com,138{i:08d},{cities[i % 4]},f,1990-01-01,2025-01-01,web\n"
+            )
     ev_path = directory / "events.csv"
     year = 365 * 86400
     with ev_path.open("w") as out:
@@ -78,11 +83,15 @@ def write_files(directory: Path, customers: int, events: int, now: datetime) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--slice", type=int, default=10_000, help="customers in the naive ORM baseline slice")
-    parser.add_argument("--keep", action="store_true", help="keep the database if it exists (skip nothing else)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database if it exists (skip nothing else)"
+    )
     args = parser.parse_args()
     setup_database(args.keep)
 
@@ -107,7 +116,9 @@ def main() -> None:
             importers.import_events(handle)
         ev_s = time.perf_counter() - started
         import_rate = args.events / ev_s
-        print(f"events: {args.events} rows in {ev_s:.2f}s ({import_rate:,.0f} rows/s, totals updated in the same transaction)")
+        print(
+            f"events: {args.events} rows in {ev_s:.2f}s ({import_rate:,.0f} rows/s, totals updated in the same transaction)"
+        )
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE crm_tags_event")
@@ -126,14 +137,18 @@ def main() -> None:
         return time.perf_counter() - t0, build
 
     rebuild_s, build = rebuild()
-    print(f"rebuild (empty -> full membership): {rebuild_s:.3f}s, {build.members} members, status {build.status} {build.error}")
+    print(
+        f"rebuild (empty -> full membership): {rebuild_s:.3f}s, {build.members} members, status {build.status} {build.error}"
+    )
     again_s, build2 = rebuild()
     print(f"rebuild (steady state, no change): {again_s:.3f}s, +{build2.entered} -{build2.exited}")
 
     t0 = time.perf_counter()
     preview = selectors.tag_preview(tag=tag, definition=RULE, user=None, as_of=now)  # type: ignore[arg-type]
     preview_s = time.perf_counter() - t0
-    print(f"preview: {preview_s:.3f}s, matched {preview.matched} of {preview.total}, enter {preview.enter} exit {preview.exit}")
+    print(
+        f"preview: {preview_s:.3f}s, matched {preview.matched} of {preview.total}, enter {preview.enter} exit {preview.exit}"
+    )
 
     start = now - timedelta(days=30)
     floors = []
@@ -153,14 +168,18 @@ def main() -> None:
     t0 = time.perf_counter()
     naive_matches = 0
     for cid in ids:
-        views = Event.objects.filter(customer_id=cid, event_type="page_view", occurred_at__gt=start, occurred_at__lte=now).count()
-        avg = Event.objects.filter(customer_id=cid, event_type="order", occurred_at__lte=now, amount__isnull=False).aggregate(
-            a=Avg("amount")
-        )["a"]
+        views = Event.objects.filter(
+            customer_id=cid, event_type="page_view", occurred_at__gt=start, occurred_at__lte=now
+        ).count()
+        avg = Event.objects.filter(
+            customer_id=cid, event_type="order", occurred_at__lte=now, amount__isnull=False
+        ).aggregate(a=Avg("amount"))["a"]
         naive_matches += views >= 5 and avg is not None and avg >= 200
     slice_s = time.perf_counter() - t0
     naive_s = slice_s * args.customers / max(len(ids), 1)
-    print(f"naive ORM: {len(ids)} customers in {slice_s:.2f}s ({naive_matches} matches), extrapolated {naive_s:.1f}s")
+    print(
+        f"naive ORM: {len(ids)} customers in {slice_s:.2f}s ({naive_matches} matches), extrapolated {naive_s:.1f}s"
+    )
 
     ratio = rebuild_s / floor_s if floor_s else float("inf")
     print(

@@ -24,11 +24,11 @@ from campaigns.utm import build_utm_url
 
 # channel: (daily spend, CPM-ish impressions per 1 spend, CTR, lead rate, CVR, average order value)
 CHANNELS: dict[str, tuple[int, int, float, float, float, int]] = {
-    "wechat": (3000, 60, 0.022, 0.12, 0.045, 260),
-    "douyin": (5000, 90, 0.018, 0.08, 0.030, 180),
-    "tmall": (4000, 40, 0.035, 0.15, 0.070, 320),
-    "xiaohongshu": (2000, 50, 0.028, 0.10, 0.025, 240),
-    "baidu": (1500, 30, 0.040, 0.09, 0.020, 200),
+    "wechat": (3000, 30, 0.022, 0.12, 0.018, 260),
+    "douyin": (5000, 45, 0.018, 0.08, 0.012, 180),
+    "tmall": (4000, 25, 0.035, 0.15, 0.025, 320),
+    "xiaohongshu": (2000, 30, 0.028, 0.10, 0.010, 240),
+    "baidu": (1500, 20, 0.040, 0.09, 0.008, 200),
 }
 
 

@@ -373,7 +373,8 @@ def task_add(request: HttpRequest, code: str) -> HttpResponse:
     form = forms.TaskForm(request.POST, campaign=campaign)
     if not form.is_valid():
         if request.htmx:
-            return _tasks_partial(request, campaign, form, status=422)
+            # htmx swaps only 2xx answers: the form comes back with its errors under the fields.
+            return _tasks_partial(request, campaign, form)
         messages.error(request, _("The task was not added: check the fields."))
         return redirect(_detail_url(campaign, "plan"))
     services.task_create(campaign=campaign, by=request.user, **form.cleaned_data)

@@ -35,7 +35,14 @@ def _tags(month_start: datetime) -> list[dict]:
             "category": "Value",
             "rule": {
                 "any": [
-                    {"event": "order", "agg": "sum", "field": "amount", "window_days": 365, "op": ">=", "value": 3000},
+                    {
+                        "event": "order",
+                        "agg": "sum",
+                        "field": "amount",
+                        "window_days": 365,
+                        "op": ">=",
+                        "value": 3000,
+                    },
                     {"attr": "attributes.tier", "op": "=", "value": "gold"},
                 ]
             },
@@ -64,7 +71,9 @@ def _customers_csv(rng: random.Random, count: int, now: datetime) -> str:
     lines = ["external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel,tier"]
     for i in range(1, count + 1):
         name = f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
-        signup = now - timedelta(days=rng.choices([rng.randint(0, 25), rng.randint(26, 700)], weights=[5, 95])[0])
+        signup = now - timedelta(
+            days=rng.choices([rng.randint(0, 25), rng.randint(26, 700)], weights=[5, 95])[0]
+        )
         birth = f"{rng.randint(1960, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
         tier = rng.choices(["", "silver", "gold"], weights=[85, 12, 3])[0]
         lines.append(
@@ -89,7 +98,9 @@ def _events_csv(rng: random.Random, count: int, now: datetime) -> str:
             lines.append(f"{external_id},page_view,{at.isoformat()},,{rng.choice(CHANNELS)}")
             if rng.random() < 0.12:
                 amount = max(5, rng.gauss(spend, spend / 3))
-                lines.append(f"{external_id},order,{(at + timedelta(minutes=5)).isoformat()},{amount:.2f},{rng.choice(CHANNELS)}")
+                lines.append(
+                    f"{external_id},order,{(at + timedelta(minutes=5)).isoformat()},{amount:.2f},{rng.choice(CHANNELS)}"
+                )
             elif rng.random() < 0.03:
                 lines.append(f"{external_id},coupon_redeemed,{at.isoformat()},,{rng.choice(CHANNELS)}")
     return "\n".join(lines) + "\n"
@@ -113,7 +124,9 @@ def seed(stdout: TextIO, small: bool = False) -> None:
         tag = Tag.objects.filter(slug=spec["slug"]).first()
         if tag is not None:
             continue
-        tag = services.tag_create(slug=spec["slug"], name=spec["name"], kind="rule", category=spec["category"], by=None)
+        tag = services.tag_create(
+            slug=spec["slug"], name=spec["name"], kind="rule", category=spec["category"], by=None
+        )
         version = TagVersion.objects.create(tag=tag, number=1, definition=spec["rule"], depends_on=[])
         Tag.objects.filter(pk=tag.pk).update(current_version=version, rollout_percent=100)
         created.append(Tag.objects.select_related("current_version").get(pk=tag.pk))

@@ -21,11 +21,15 @@ class CustomerFilterForm(BootstrapFormMixin, forms.Form):
 
 
 class TagCreateForm(BootstrapFormMixin, forms.Form):
-    slug = forms.SlugField(label=_("Slug"), max_length=64, help_text=_("Used in rules and the API, e.g. high-potential."))
+    slug = forms.SlugField(
+        label=_("Slug"), max_length=64, help_text=_("Used in rules and the API, e.g. high-potential.")
+    )
     name = forms.CharField(label=_("Name"), max_length=100)
     kind = forms.ChoiceField(label=_("Kind"), choices=Tag.Kind.choices)
     category = forms.CharField(label=_("Category"), max_length=100, required=False)
-    schedule = forms.ChoiceField(label=_("Recompute"), choices=Tag.Schedule.choices, initial=Tag.Schedule.HOURLY)
+    schedule = forms.ChoiceField(
+        label=_("Recompute"), choices=Tag.Schedule.choices, initial=Tag.Schedule.HOURLY
+    )
 
 
 def _definition(raw: str) -> Any:
@@ -36,8 +40,12 @@ def _definition(raw: str) -> Any:
 
 
 class RuleForm(BootstrapFormMixin, forms.Form):
-    definition = forms.CharField(label=_("Rule (JSON)"), widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}))
-    as_of = forms.CharField(label=_("As of"), required=False, help_text=_("Empty: now. ISO date or date-time to back-test."))
+    definition = forms.CharField(
+        label=_("Rule (JSON)"), widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"})
+    )
+    as_of = forms.CharField(
+        label=_("As of"), required=False, help_text=_("Empty: now. ISO date or date-time to back-test.")
+    )
     preview_id = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_definition(self) -> Any:
@@ -55,7 +63,9 @@ class RuleForm(BootstrapFormMixin, forms.Form):
 
 class PublishForm(BootstrapFormMixin, forms.Form):
     version = forms.TypedChoiceField(label=_("Version"), coerce=int)
-    rollout_percent = forms.IntegerField(label=_("Release to % of matching customers"), min_value=0, max_value=100)
+    rollout_percent = forms.IntegerField(
+        label=_("Rollout (percent of matching customers)"), min_value=0, max_value=100
+    )
 
     def __init__(self, *args: Any, tag: Tag, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

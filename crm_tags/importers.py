@@ -6,6 +6,9 @@ transaction, so a file with any bad row writes nothing and the totals never drif
 import json
 import logging
 import re
+import time as time_module
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -36,6 +39,13 @@ EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_AMOUNT = Decimal("999999999999.99")
 LIMITS = {"external_id": 64, "name": 200, "email": 254, "phone": 32, "city": 100, "gender": 16}
 LIMITS |= {"source_channel": 64, "channel": 64, "customer_external_id": 64}
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    started = time_module.perf_counter()
+    yield
+    log.debug("import step %s took %.3fs", name, time_module.perf_counter() - started)
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,8 @@ class CompiledRule:
 
 
 class _Compiler:
-    def __init__(self, as_of: datetime, with_values: bool) -> None:
+    def __init__(self, as_of: datetime, with_values: bool, only_ids: list[int] | None = None) -> None:
+        self.only_ids = only_ids
         self.as_of = as_of
         self.with_values = with_values
         self.sources: dict[tuple[str, int | None], _Source] = {}
@@ -348,25 +349,36 @@ class _Compiler:
             "last": ("max(occurred_at)", "last_at"),
         }
         cols = sorted(src.columns) or ["n"]
+        only = " AND customer_id = ANY(%s)" if self.only_ids is not None else ""
+        only_params = [self.only_ids] if self.only_ids is not None else []
         raw_cols = ", ".join(f"{agg[c][0]} AS {c}" for c in cols)
         if src.window_days is not None:
             start = self.as_of - timedelta(days=src.window_days)
             sql = (
                 f"SELECT customer_id, {raw_cols} FROM crm_tags_event "  # noqa: S608
-                "WHERE event_type = %s AND occurred_at > %s AND occurred_at <= %s GROUP BY customer_id"
+                f"WHERE event_type = %s AND occurred_at > %s AND occurred_at <= %s{only} GROUP BY customer_id"
             )
-            return sql, [src.event, start, self.as_of]
+            return sql, [src.event, start, self.as_of, *only_params]
         # all time: the exact lifetime totals, except for customers with events after as_of
         total_cols = ", ".join(f"{agg[c][1]} AS {c}" for c in cols)
         sql = (
             f"SELECT customer_id, {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
-            "WHERE event_type = %s AND last_at <= %s "
+            f"WHERE event_type = %s AND last_at <= %s{only} "
             f"UNION ALL SELECT customer_id, {raw_cols} FROM crm_tags_event "
-            "WHERE event_type = %s AND occurred_at <= %s AND customer_id IN ("
+            f"WHERE event_type = %s AND occurred_at <= %s{only} AND customer_id IN ("
             "SELECT customer_id FROM crm_tags_customereventtotal WHERE event_type = %s AND last_at > %s"
             ") GROUP BY customer_id"
         )
-        return sql, [src.event, self.as_of, src.event, self.as_of, src.event, self.as_of]
+        return sql, [
+            src.event,
+            self.as_of,
+            *only_params,
+            src.event,
+            self.as_of,
+            *only_params,
+            src.event,
+            self.as_of,
+        ]
 
     # nodes -> (boolean SQL that is never NULL, params)
     def node(self, node: dict, top_and: bool = False) -> tuple[str, list[Any]]:
@@ -531,6 +543,9 @@ class _Compiler:
                 from_sql.append(f"JOIN crm_tags_customer c ON c.id = {self.cid}")
         else:
             from_sql.append("crm_tags_customer c")
+        if self.only_ids is not None:
+            where_params = [*where_params, self.only_ids]
+            where = f"{where} AND {self.cid} = ANY(%s)"
         for src in outer:
             sub, params = self.source_sql(src)
             from_sql.append(f"LEFT JOIN ({sub}) {src.alias} ON {src.alias}.customer_id = {self.cid}")
@@ -570,12 +585,14 @@ def compile_rule(
     as_of: datetime | None = None,
     with_values: bool = False,
     rollout: tuple[int, int] | None = None,
+    only_ids: list[int] | None = None,
 ) -> CompiledRule:
     """One SQL statement selecting `customer_id` of every customer the (validated) rule matches.
 
     `rollout=(tag_id, percent)` keeps only the gray group: hash(tag id, customer id) mod 100 < P.
+    `only_ids` restricts every part of the statement to those customers (preview samples).
     """
-    compiler = _Compiler(as_of or timezone.now(), with_values)
+    compiler = _Compiler(as_of or timezone.now(), with_values, only_ids)
     if rollout is not None and rollout[1] < 100:
         return compiler.compile(definition, *gray_filter(rollout[0], rollout[1]))
     return compiler.compile(definition)

@@ -225,7 +225,6 @@ def tag_preview(
     as_of = as_of or timezone.now()
     rollout = (tag.pk, rollout_percent)
     counted = compile_rule(definition, as_of=as_of, rollout=rollout)
-    valued = compile_rule(definition, as_of=as_of, with_values=True, rollout=rollout)
     timeout = int(getattr(settings, "CRM_PREVIEW_TIMEOUT_MS", 60_000))
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -241,16 +240,21 @@ def tag_preview(
                 "(SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM crm_tags_tagmembership t "
                 "WHERE t.tag_id = %s AND t.customer_id = m.customer_id)), "
                 "(SELECT count(*) FROM crm_tags_tagmembership t WHERE t.tag_id = %s "
-                "AND NOT EXISTS (SELECT 1 FROM m WHERE m.customer_id = t.customer_id))",
-                [*counted.params, tag.pk, tag.pk],
+                "AND NOT EXISTS (SELECT 1 FROM m WHERE m.customer_id = t.customer_id)), "
+                "(SELECT array_agg(customer_id) FROM (SELECT customer_id FROM m ORDER BY customer_id LIMIT %s) x)",
+                [*counted.params, tag.pk, tag.pk, PREVIEW_SAMPLE],
             )
-            matched, total, enter, exit_ = cursor.fetchone()
-            cursor.execute(
-                f"SELECT c.external_id, s.* FROM ({valued.sql} LIMIT {PREVIEW_SAMPLE}) s "  # noqa: S608
-                "JOIN crm_tags_customer c ON c.id = s.customer_id ORDER BY c.external_id",
-                valued.params,
-            )
-            rows = cursor.fetchall()
+            matched, total, enter, exit_, sample_ids = cursor.fetchone()
+            rows: list[tuple] = []
+            # the values behind each match, computed for the sample only
+            valued = compile_rule(definition, as_of=as_of, with_values=True, only_ids=sample_ids or [])
+            if sample_ids:
+                cursor.execute(
+                    f"SELECT c.external_id, s.* FROM ({valued.sql}) s "  # noqa: S608
+                    "JOIN crm_tags_customer c ON c.id = s.customer_id ORDER BY c.external_id",
+                    valued.params,
+                )
+                rows = cursor.fetchall()
     except OperationalError as exc:
         if isinstance(exc.__cause__, pg_errors.QueryCanceled):
             raise PreviewCancelled(str(exc.__cause__)) from exc

@@ -45,7 +45,9 @@ def index(request: HttpRequest) -> HttpResponse:
     q = tag = ""
     if form.is_valid():
         q, tag = form.cleaned_data["q"], form.cleaned_data["tag"]
-    page = Paginator(selectors.customers_for_user(user=request.user, q=q, tag=tag), 25).get_page(request.GET.get("page"))
+    page = Paginator(selectors.customers_for_user(user=request.user, q=q, tag=tag), 25).get_page(
+        request.GET.get("page")
+    )
     selectors.mask_customers(page.object_list, user=request.user)
     context = {"nav_active": "customers", "form": form, "page": page, "q": q, "tag": tag}
     if request.htmx:
@@ -136,13 +138,21 @@ def _builder_i18n() -> dict[str, Any]:
     }
 
 
-def _tag_page(request: HttpRequest, tag: Tag, *, rule_form: forms.RuleForm | None = None,
-              rule_errors: list[dict] | None = None, status: int = 200) -> HttpResponse:
+def _tag_page(
+    request: HttpRequest,
+    tag: Tag,
+    *,
+    rule_form: forms.RuleForm | None = None,
+    rule_errors: list[dict] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     versions = list(tag.versions.all())
     latest: TagVersion | None = versions[0] if versions else None
     if rule_form is None:
         definition = latest.definition if latest else STARTER_RULE
-        rule_form = forms.RuleForm(initial={"definition": json.dumps(definition, ensure_ascii=False, indent=2)})
+        rule_form = forms.RuleForm(
+            initial={"definition": json.dumps(definition, ensure_ascii=False, indent=2)}
+        )
     publish_form = forms.PublishForm(
         tag=tag,
         initial={
@@ -160,7 +170,9 @@ def _tag_page(request: HttpRequest, tag: Tag, *, rule_form: forms.RuleForm | Non
         "upload_form": forms.UploadForm(),
         "builds": builds,
         "has_active": any(b.status in ("queued", "running") for b in builds),
-        "known_tags": [t.slug for node in selectors.tag_tree(user=request.user) for t in node[1] if t.pk != tag.pk],
+        "known_tags": [
+            t.slug for node in selectors.tag_tree(user=request.user) for t in node[1] if t.pk != tag.pk
+        ],
         "builder_i18n": _builder_i18n(),
         "can_release_all": permissions.can_release(request.user, 100),
     }
@@ -184,9 +196,13 @@ def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _tag_page(request, tag, rule_form=form, status=422)
     try:
-        version = services.tag_version_create(tag=tag, definition=form.cleaned_data["definition"], by=request.user)
+        version = services.tag_version_create(
+            tag=tag, definition=form.cleaned_data["definition"], by=request.user
+        )
     except RuleInvalid as exc:
-        return _tag_page(request, tag, rule_form=form, rule_errors=[e.as_dict() for e in exc.errors], status=422)
+        return _tag_page(
+            request, tag, rule_form=form, rule_errors=[e.as_dict() for e in exc.errors], status=422
+        )
     except services.TagError as exc:
         form.add_error(None, str(exc))
         return _tag_page(request, tag, rule_form=form, status=422)
@@ -278,7 +294,9 @@ def tag_builds(request: HttpRequest, slug: str) -> HttpResponse:
     tag.refresh_from_db()
     builds = list(selectors.tag_builds(tag=tag)[:10])
     has_active = any(b.status in ("queued", "running") for b in builds)
-    return render(request, "crm_tags/partials/builds.html", {"tag": tag, "builds": builds, "has_active": has_active})
+    return render(
+        request, "crm_tags/partials/builds.html", {"tag": tag, "builds": builds, "has_active": has_active}
+    )
 
 
 @login_required
@@ -311,7 +329,9 @@ def tag_upload(request: HttpRequest, slug: str) -> HttpResponse:
             build = services.tag_members_upload(tag=tag, upload=form.cleaned_data["file"], by=request.user)
         except ImportRejected as exc:
             for error in exc.errors[:20]:
-                messages.error(request, _("Row %(row)d: %(message)s") % {"row": error.row, "message": error.message})
+                messages.error(
+                    request, _("Row %(row)d: %(message)s") % {"row": error.row, "message": error.message}
+                )
         except services.TagError as exc:
             messages.error(request, str(exc))
         else:

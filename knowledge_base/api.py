@@ -42,7 +42,9 @@ class ArticleWriteSerializer(serializers.Serializer):
 
     def validate_language(self, value: str) -> str:
         if value not in Article.Language.values:
-            raise ValidationError(f"Choose one of: {', '.join(Article.Language.values)}.", code="invalid_choice")
+            raise ValidationError(
+                f"Choose one of: {', '.join(Article.Language.values)}.", code="invalid_choice"
+            )
         return value
 
 

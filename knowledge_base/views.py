@@ -225,10 +225,11 @@ def article_history(request: HttpRequest, pk: int) -> HttpResponse:
     if len(versions) >= 2:
         a = request.GET.get("a", str(versions[1].number))
         b = request.GET.get("b", str(versions[0].number))
-        if a.isdigit() and b.isdigit():
-            old = article_version_get(user=request.user, article=article, number=int(a))
-            new = article_version_get(user=request.user, article=article, number=int(b))
-            diff = version_diff(old=old, new=new)
+        by_number = {v.number: v for v in versions}
+        old, new = by_number.get(int(a) if a.isdigit() else -1), by_number.get(int(b) if b.isdigit() else -1)
+        if old is None or new is None:
+            raise Http404("No such version.")
+        diff = version_diff(old=old, new=new)
     context = {
         "nav_active": "kb",
         "article": article,

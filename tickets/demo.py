@@ -64,7 +64,11 @@ REPLIES = [
     "收到，正在处理。",
     "已上线，请验收。",
 ]
-NOTES = ["Root cause: cache TTL too long.", "Needs vendor ticket with the SMS provider.", "内部备注：需要排期。"]
+NOTES = [
+    "Root cause: cache TTL too long.",
+    "Needs vendor ticket with the SMS provider.",
+    "内部备注：需要排期。",
+]
 CANNED = [
     ("Acknowledged", "Thanks for the request, we have picked it up and will update you here."),
     ("Need screenshot", "Could you attach a screenshot and the exact page URL?"),
@@ -81,7 +85,10 @@ def seed(stdout: TextIO, small: bool = False) -> None:
     if Ticket.objects.exists():
         stdout.write("tickets: demo requests already present")
         return
-    people = {u.username: u for u in User.objects.filter(username__in=["requester", "brand", "agent", "agent2", "manager"])}
+    people = {
+        u.username: u
+        for u in User.objects.filter(username__in=["requester", "brand", "agent", "agent2", "manager"])
+    }
     if len(people) < 5:
         stdout.write("tickets: demo users missing, skipped")
         return
@@ -133,7 +140,9 @@ def _seed_tickets(people: dict[str, User], count: int) -> int:
             ticket.feasibility = rng.choices(list(Ticket.Feasibility.values), weights=[8, 1, 1])[0]
             late = rng.random() < 0.15
             span = ticket.first_response_due - created
-            ticket.first_response_at = created + (span * rng.uniform(1.1, 3) if late else span * rng.uniform(0.1, 0.9))
+            ticket.first_response_at = created + (
+                span * rng.uniform(1.1, 3) if late else span * rng.uniform(0.1, 0.9)
+            )
             ticket.first_response_at = min(ticket.first_response_at, now)
         if status == S.WAITING_ON_REQUESTER:
             ticket.previous_status = S.IN_PROGRESS
@@ -141,16 +150,21 @@ def _seed_tickets(people: dict[str, User], count: int) -> int:
         if status in (S.RESOLVED, S.CLOSED):
             late = rng.random() < 0.2
             span = ticket.resolution_due - created
-            ticket.resolved_at = min(created + span * (rng.uniform(1.05, 2) if late else rng.uniform(0.2, 0.95)), now)
+            ticket.resolved_at = min(
+                created + span * (rng.uniform(1.05, 2) if late else rng.uniform(0.2, 0.95)), now
+            )
             if status == S.CLOSED:
                 ticket.closed_at = min(ticket.resolved_at + dt.timedelta(days=rng.randint(0, 7)), now)
         sla.refresh(ticket, now)
         ticket.updated_at = ticket.closed_at or ticket.resolved_at or ticket.first_response_at or created
         tickets.append(ticket)
-        plans.append({"rated": status == S.CLOSED and rng.random() < 0.75, "score": rng.choices([5, 4, 3, 2, 1], weights=[6, 4, 2, 1, 1])[0]})
-    Ticket.objects.bulk_create(tickets, batch_size=500)
-    # auto_now(_add) fields take "now" on insert; put the demo times back
-    Ticket.objects.bulk_update(tickets, ["created_at", "updated_at"], batch_size=500)
+        plans.append(
+            {
+                "rated": status == S.CLOSED and rng.random() < 0.75,
+                "score": rng.choices([5, 4, 3, 2, 1], weights=[6, 4, 2, 1, 1])[0],
+            }
+        )
+    _bulk_create_keeping_times(Ticket, tickets, ["created_at", "updated_at"])
     counter.last_number += count
     counter.save(update_fields=["last_number"])
 
@@ -158,26 +172,87 @@ def _seed_tickets(people: dict[str, User], count: int) -> int:
     events: list[TicketEvent] = []
     ratings: list[SatisfactionRating] = []
     for ticket, plan in zip(tickets, plans, strict=True):
-        events.append(TicketEvent(ticket=ticket, actor=ticket.requester, kind="created", new="new", created_at=ticket.created_at))
+        events.append(
+            TicketEvent(
+                ticket=ticket, actor=ticket.requester, kind="created", new="new", created_at=ticket.created_at
+            )
+        )
         if ticket.first_response_at:
-            comments.append(Comment(ticket=ticket, author=ticket.assignee, body=rng.choice(REPLIES), created_at=ticket.first_response_at))
-            events.append(TicketEvent(ticket=ticket, actor=ticket.assignee, kind="status", field="status", old="new", new="triaged", created_at=ticket.first_response_at))
+            comments.append(
+                Comment(
+                    ticket=ticket,
+                    author=ticket.assignee,
+                    body=rng.choice(REPLIES),
+                    created_at=ticket.first_response_at,
+                )
+            )
+            events.append(
+                TicketEvent(
+                    ticket=ticket,
+                    actor=ticket.assignee,
+                    kind="status",
+                    field="status",
+                    old="new",
+                    new="triaged",
+                    created_at=ticket.first_response_at,
+                )
+            )
             if rng.random() < 0.4:
-                comments.append(Comment(ticket=ticket, author=ticket.assignee, body=rng.choice(NOTES), internal=True, created_at=ticket.first_response_at + dt.timedelta(minutes=20)))
+                comments.append(
+                    Comment(
+                        ticket=ticket,
+                        author=ticket.assignee,
+                        body=rng.choice(NOTES),
+                        internal=True,
+                        created_at=ticket.first_response_at + dt.timedelta(minutes=20),
+                    )
+                )
             if rng.random() < 0.5:
-                comments.append(Comment(ticket=ticket, author=ticket.requester, body="OK, thanks! / 好的，谢谢！", created_at=ticket.first_response_at + dt.timedelta(hours=1)))
+                comments.append(
+                    Comment(
+                        ticket=ticket,
+                        author=ticket.requester,
+                        body="OK, thanks! / 好的，谢谢！",
+                        created_at=ticket.first_response_at + dt.timedelta(hours=1),
+                    )
+                )
         if ticket.resolved_at:
-            events.append(TicketEvent(ticket=ticket, actor=ticket.requester, kind="status", field="status", old="awaiting_acceptance", new="resolved", created_at=ticket.resolved_at))
+            events.append(
+                TicketEvent(
+                    ticket=ticket,
+                    actor=ticket.requester,
+                    kind="status",
+                    field="status",
+                    old="awaiting_acceptance",
+                    new="resolved",
+                    created_at=ticket.resolved_at,
+                )
+            )
         if ticket.closed_at:
-            events.append(TicketEvent(ticket=ticket, actor=None, kind="status", field="status", old="resolved", new="closed", created_at=ticket.closed_at))
+            events.append(
+                TicketEvent(
+                    ticket=ticket,
+                    actor=None,
+                    kind="status",
+                    field="status",
+                    old="resolved",
+                    new="closed",
+                    created_at=ticket.closed_at,
+                )
+            )
         if plan["rated"]:
-            ratings.append(SatisfactionRating(ticket=ticket, rated_by=ticket.requester, score=plan["score"], comment="", created_at=ticket.closed_at))
-    Comment.objects.bulk_create(comments, batch_size=1000)
-    Comment.objects.bulk_update(comments, ["created_at"], batch_size=1000)
-    TicketEvent.objects.bulk_create(events, batch_size=1000)
-    TicketEvent.objects.bulk_update(events, ["created_at"], batch_size=1000)
-    SatisfactionRating.objects.bulk_create(ratings, batch_size=1000)
-    SatisfactionRating.objects.bulk_update(ratings, ["created_at"], batch_size=1000)
+            ratings.append(
+                SatisfactionRating(
+                    ticket=ticket,
+                    rated_by=ticket.requester,
+                    score=plan["score"],
+                    comment="",
+                    created_at=ticket.closed_at,
+                )
+            )
+    _bulk_create_keeping_times(Comment, comments, ["created_at"])
+    _bulk_create_keeping_times(TicketEvent, events, ["created_at"])
+    _bulk_create_keeping_times(SatisfactionRating, ratings, ["created_at"])
     closed = [t for t in tickets if t.status == S.CLOSED][:5]
     Retrospective.objects.bulk_create(
         Retrospective(
@@ -191,3 +266,13 @@ def _seed_tickets(people: dict[str, User], count: int) -> int:
         for t in closed
     )
     return len(tickets)
+
+
+def _bulk_create_keeping_times(model: type, objects: list, fields: list[str]) -> None:
+    """bulk_create, then put back the demo times that auto_now(_add) replaced with "now" on insert."""
+    wanted = [[getattr(obj, name) for name in fields] for obj in objects]
+    model.objects.bulk_create(objects, batch_size=1000)
+    for obj, values in zip(objects, wanted, strict=True):
+        for name, value in zip(fields, values, strict=True):
+            setattr(obj, name, value)
+    model.objects.bulk_update(objects, fields, batch_size=1000)

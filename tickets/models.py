@@ -13,6 +13,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import TIMEZONE_CHOICES
 
 
+# The open statuses as plain values (Meta cannot see Ticket's attributes); sorted like the selectors send them.
+OPEN_STATUS_VALUES = sorted(
+    ["new", "triaged", "analysis", "in_progress", "waiting_on_requester", "testing", "awaiting_acceptance"]
+)
+
+
 class Ticket(models.Model):
     """A request from marketing to the marketing-tech support team."""
 
@@ -146,6 +152,12 @@ class Ticket(models.Model):
         indexes = [
             models.Index(fields=["status", "sla_due"], name="ticket_status_sla_due"),
             models.Index(fields=["sla_due", "id"], name="ticket_sla_due"),
+            # the default queue: open tickets by next deadline (kept small: closed ones never enter it)
+            models.Index(
+                fields=["sla_due", "id"],
+                name="ticket_open_sla_due",
+                condition=Q(status__in=OPEN_STATUS_VALUES),
+            ),
             models.Index(fields=["team", "status", "-updated_at"], name="ticket_team_status"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             models.Index(fields=["type", "status"], name="ticket_type_status"),

@@ -137,12 +137,17 @@ def sla_defaults_ensure() -> None:
     )
     if created:
         WorkingHours.objects.bulk_create(
-            WorkingHours(calendar=calendar, weekday=day, start=dt.time(9), end=dt.time(18)) for day in range(5)
+            WorkingHours(calendar=calendar, weekday=day, start=dt.time(9), end=dt.time(18))
+            for day in range(5)
         )
     for urgency, first, resolution in DEFAULT_POLICIES:
         SlaPolicy.objects.get_or_create(
             urgency=urgency,
-            defaults={"first_response_minutes": first, "resolution_minutes": resolution, "calendar": calendar},
+            defaults={
+                "first_response_minutes": first,
+                "resolution_minutes": resolution,
+                "calendar": calendar,
+            },
         )
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
@@ -27,15 +28,15 @@ log = logging.getLogger(__name__)
 S = Ticket.Status
 
 TRANSITION_LABELS: dict[str, str] = {
-    S.TRIAGED: _("Triage"),
-    S.ANALYSIS: _("Start analysis"),
-    S.IN_PROGRESS: _("Start work"),
-    S.WAITING_ON_REQUESTER: _("Ask the requester"),
-    S.TESTING: _("Move to testing"),
-    S.AWAITING_ACCEPTANCE: _("Deliver for acceptance"),
-    S.RESOLVED: _("Accept delivered work"),
-    S.REJECTED: _("Reject request"),
-    S.CANCELLED: _("Cancel request"),
+    S.TRIAGED: gettext_lazy("Triage"),
+    S.ANALYSIS: gettext_lazy("Start analysis"),
+    S.IN_PROGRESS: gettext_lazy("Start work"),
+    S.WAITING_ON_REQUESTER: gettext_lazy("Ask the requester"),
+    S.TESTING: gettext_lazy("Move to testing"),
+    S.AWAITING_ACCEPTANCE: gettext_lazy("Deliver for acceptance"),
+    S.RESOLVED: gettext_lazy("Accept delivered work"),
+    S.REJECTED: gettext_lazy("Reject request"),
+    S.CANCELLED: gettext_lazy("Cancel request"),
 }
 NEEDS_REASON = {S.REJECTED}
 
@@ -138,8 +139,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "urgencies": Ticket.Urgency.choices,
         "sla_states": Ticket.SlaState.choices,
         "saved_views": selectors.saved_views_for_user(user=request.user),
-        "bulk_form": forms.BulkForm(),
-        "agents": forms.assignee_field().queryset,
+        "agents": list(forms.assignee_field().queryset),
         "teams": _teams(),
         "campaigns": _campaigns(request.user),
     }

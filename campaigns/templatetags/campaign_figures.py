@@ -3,7 +3,6 @@
 from typing import Any
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import intcomma
 
 register = template.Library()
 
@@ -21,7 +20,7 @@ def money(value: Any) -> str:
     """1234.5 → "1,234.50"; None → "—"."""
     if value is None or value == "":
         return "—"
-    return intcomma(f"{float(value):.2f}")
+    return f"{float(value):,.2f}"
 
 
 @register.filter
@@ -30,3 +29,11 @@ def ratio(value: Any) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value):.2f}"
+
+
+@register.filter
+def count(value: Any) -> str:
+    """14310214 → "14,310,214"; None → "—"."""
+    if value is None or value == "":
+        return "—"
+    return f"{int(value):,}"

@@ -381,3 +381,9 @@ def test_compiled_sql_matches_reference_evaluator(crm_reset, crm_tags_t1_t2, dat
     # then it selects exactly the customers the reference evaluator picks
     expected = sorted(pk for pk, spec in rows.items() if evaluate(rule, spec, as_of))
     assert got == expected, rule
+    # and the sample path (values, restricted to some ids) agrees on those ids
+    some = sorted(rows)[::2]
+    valued = compile_rule(rule, as_of=as_of, with_values=True, only_ids=some)
+    with connection.cursor() as cursor:
+        cursor.execute(valued.sql, valued.params)
+        assert sorted(r[0] for r in cursor.fetchall()) == [pk for pk in expected if pk in some]

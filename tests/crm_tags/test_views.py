@@ -18,7 +18,9 @@ RULE = {"all": [{"event": "order", "agg": "count", "op": ">=", "value": 1}]}
 
 @pytest.fixture
 def buyer(db):
-    c = factories.customer(external_id="BUY", email="zhang.wei@example.com", phone="13812345678", attributes={"tier": "gold"})
+    c = factories.customer(
+        external_id="BUY", email="zhang.wei@example.com", phone="13812345678", attributes={"tier": "gold"}
+    )
     factories.events([(c, "order", timezone.now() - timedelta(days=1), Decimal("99.50"))])
     return c
 
@@ -95,50 +97,73 @@ def test_tag_page_is_read_only_for_requesters(client_for, requester, published):
 
 
 def test_agent_creates_a_tag_on_the_page(client_for, agent):
-    response = client_for(agent).post(reverse("crm_tags:tag_create"), {"slug": "vip", "name": "VIP", "kind": "rule", "category": "Value", "schedule": "daily"})
+    response = client_for(agent).post(
+        reverse("crm_tags:tag_create"),
+        {"slug": "vip", "name": "VIP", "kind": "rule", "category": "Value", "schedule": "daily"},
+    )
     assert response.status_code == 302
     assert Tag.objects.get(slug="vip").schedule == "daily"
 
 
 def test_requester_may_not_create_a_tag_on_the_page(client_for, requester):
-    response = client_for(requester).post(reverse("crm_tags:tag_create"), {"slug": "vip", "name": "VIP", "kind": "rule", "schedule": "daily"})
+    response = client_for(requester).post(
+        reverse("crm_tags:tag_create"), {"slug": "vip", "name": "VIP", "kind": "rule", "schedule": "daily"}
+    )
     assert response.status_code == 403
 
 
 def test_saving_an_invalid_rule_shows_paths(client_for, agent, published):
     bad = {"all": [{"event": "order", "agg": "count", "op": "~", "value": 1}]}
-    response = client_for(agent).post(reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(bad)})
+    response = client_for(agent).post(
+        reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(bad)}
+    )
     assert response.status_code == 422
     assert b"all[0].op" in response.content
 
 
 def test_saving_a_rule_on_the_page_creates_a_version(client_for, agent, published):
-    response = client_for(agent).post(reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(RULE)})
+    response = client_for(agent).post(
+        reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(RULE)}
+    )
     assert response.status_code == 302
     assert published.versions.count() == 2
 
 
 def test_preview_partial_shows_counts(client_for, agent, published):
-    response = client_for(agent).post(reverse("crm_tags:tag_preview", args=["buyers"]), {"definition": json.dumps(RULE)}, HTTP_HX_REQUEST="true")
+    response = client_for(agent).post(
+        reverse("crm_tags:tag_preview", args=["buyers"]),
+        {"definition": json.dumps(RULE)},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200
     assert b'id="preview-matched">1<' in response.content
 
 
 def test_requester_may_not_preview_on_the_page(client_for, requester, published):
-    response = client_for(requester).post(reverse("crm_tags:tag_preview", args=["buyers"]), {"definition": json.dumps(RULE)})
+    response = client_for(requester).post(
+        reverse("crm_tags:tag_preview", args=["buyers"]), {"definition": json.dumps(RULE)}
+    )
     assert response.status_code == 403
 
 
-def test_agent_cannot_release_to_everyone_on_the_page(client_for, agent, published, django_capture_on_commit_callbacks):
+def test_agent_cannot_release_to_everyone_on_the_page(
+    client_for, agent, published, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_for(agent).post(reverse("crm_tags:tag_publish", args=["buyers"]), {"version": 1, "rollout_percent": 100}, follow=True)
+        response = client_for(agent).post(
+            reverse("crm_tags:tag_publish", args=["buyers"]),
+            {"version": 1, "rollout_percent": 100},
+            follow=True,
+        )
     assert b"Only a manager" in response.content
     assert TagBuild.objects.filter(tag=published).count() == 1
 
 
 def test_agent_gray_release_on_the_page(client_for, agent, published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_for(agent).post(reverse("crm_tags:tag_publish", args=["buyers"]), {"version": 1, "rollout_percent": 10})
+        response = client_for(agent).post(
+            reverse("crm_tags:tag_publish", args=["buyers"]), {"version": 1, "rollout_percent": 10}
+        )
     assert response.status_code == 302
     published.refresh_from_db()
     assert published.rollout_percent == 10
@@ -157,7 +182,9 @@ def test_members_csv_export_unmasked_with_pii(client_for, manager, published):
 
 def test_member_page_lists_members(client_for, requester, published):
     response = client_for(requester).get(reverse("crm_tags:tag_members", args=["buyers"]))
-    assert response.status_code == 200 and b"BUY" in response.content and b"z***@example.com" in response.content
+    assert (
+        response.status_code == 200 and b"BUY" in response.content and b"z***@example.com" in response.content
+    )
 
 
 def test_unknown_tag_is_404(client_for, agent):
@@ -175,8 +202,12 @@ def test_builds_partial(client_for, agent, published):
 @pytest.fixture
 def many(published):
     now = timezone.now()
-    customers = Customer.objects.bulk_create([Customer(external_id=f"M{i:03d}", email=f"m{i}@example.com") for i in range(30)])
-    TagMembership.objects.bulk_create([TagMembership(tag=published, customer=c, since=now) for c in customers])
+    customers = Customer.objects.bulk_create(
+        [Customer(external_id=f"M{i:03d}", email=f"m{i}@example.com") for i in range(30)]
+    )
+    TagMembership.objects.bulk_create(
+        [TagMembership(tag=published, customer=c, since=now) for c in customers]
+    )
 
 
 def test_customer_list_query_count(client_for, agent, many, django_assert_max_num_queries):

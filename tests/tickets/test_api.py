@@ -2,8 +2,8 @@
 
 import pytest
 
-from tickets.models import Comment, Ticket
 from tests.tickets.factories import force_status, make_ticket
+from tickets.models import Comment, Ticket
 
 S = Ticket.Status
 pytestmark = pytest.mark.django_db
@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 def test_create_returns_key_status_and_sla(api_for, requester, agent):
     response = api_for(requester).post(
         "/api/v1/tickets/",
-        {"title": "Export May orders", "description": "CSV please", "type": "data_support", "urgency": "routine"},
+        {
+            "title": "Export May orders",
+            "description": "CSV please",
+            "type": "data_support",
+            "urgency": "routine",
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -76,11 +81,16 @@ def test_transition_ok_409_403_400(api_for, requester, agent):
     assert missing.status_code == 400
     assert missing.json()["errors"][0]["field"] == "feasibility"
     # 403: a requester may not triage
-    assert api_for(requester).post(url, {"to": "triaged", "feasibility": "feasible"}, format="json").status_code == 403
+    assert (
+        api_for(requester).post(url, {"to": "triaged", "feasibility": "feasible"}, format="json").status_code
+        == 403
+    )
     # 409: no step from new to testing
     assert api_for(agent).post(url, {"to": "testing"}, format="json").status_code == 409
     # ok
-    done = api_for(agent).post(url, {"to": "triaged", "feasibility": "feasible", "assignee": "agent"}, format="json")
+    done = api_for(agent).post(
+        url, {"to": "triaged", "feasibility": "feasible", "assignee": "agent"}, format="json"
+    )
     assert done.status_code == 200
     assert done.json()["status"] == "triaged"
     assert done.json()["assignee"] == "agent"
@@ -89,10 +99,16 @@ def test_transition_ok_409_403_400(api_for, requester, agent):
 def test_comments_hide_internal_notes_from_requesters(api_for, requester, agent):
     ticket = make_ticket(requester)
     api_for(agent).post(f"/api/v1/tickets/{ticket.key}/comments/", {"body": "public"}, format="json")
-    api_for(agent).post(f"/api/v1/tickets/{ticket.key}/comments/", {"body": "secret", "internal": True}, format="json")
-    seen = [c["body"] for c in api_for(requester).get(f"/api/v1/tickets/{ticket.key}/comments/").json()["results"]]
+    api_for(agent).post(
+        f"/api/v1/tickets/{ticket.key}/comments/", {"body": "secret", "internal": True}, format="json"
+    )
+    seen = [
+        c["body"] for c in api_for(requester).get(f"/api/v1/tickets/{ticket.key}/comments/").json()["results"]
+    ]
     assert seen == ["public"]
-    agent_seen = [c["body"] for c in api_for(agent).get(f"/api/v1/tickets/{ticket.key}/comments/").json()["results"]]
+    agent_seen = [
+        c["body"] for c in api_for(agent).get(f"/api/v1/tickets/{ticket.key}/comments/").json()["results"]
+    ]
     assert agent_seen == ["public", "secret"]
 
 
@@ -107,10 +123,16 @@ def test_requester_cannot_post_internal_note(api_for, requester):
 
 def test_events_hide_internal_entries(api_for, requester, agent):
     ticket = make_ticket(requester)
-    api_for(agent).post(f"/api/v1/tickets/{ticket.key}/comments/", {"body": "n", "internal": True}, format="json")
-    kinds = [e["kind"] for e in api_for(requester).get(f"/api/v1/tickets/{ticket.key}/events/").json()["results"]]
+    api_for(agent).post(
+        f"/api/v1/tickets/{ticket.key}/comments/", {"body": "n", "internal": True}, format="json"
+    )
+    kinds = [
+        e["kind"] for e in api_for(requester).get(f"/api/v1/tickets/{ticket.key}/events/").json()["results"]
+    ]
     assert "note" not in kinds and "created" in kinds
-    agent_kinds = [e["kind"] for e in api_for(agent).get(f"/api/v1/tickets/{ticket.key}/events/").json()["results"]]
+    agent_kinds = [
+        e["kind"] for e in api_for(agent).get(f"/api/v1/tickets/{ticket.key}/events/").json()["results"]
+    ]
     assert "note" in agent_kinds
 
 
@@ -175,7 +197,10 @@ class TestImIntake:
     def test_good_token_and_sender_make_a_ticket(self, api_for, requester, settings):
         settings.IM_INTAKE_TOKEN = "s3cret"
         response = api_for(None).post(
-            self.url, {"sender": "req", "text": "Banner broken\nOn the home page"}, format="json", HTTP_X_INTAKE_TOKEN="s3cret"
+            self.url,
+            {"sender": "req", "text": "Banner broken\nOn the home page"},
+            format="json",
+            HTTP_X_INTAKE_TOKEN="s3cret",
         )
         assert response.status_code == 201
         ticket = Ticket.objects.get(key=response.json()["key"])

@@ -10,9 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Notification
+from tests.tickets.factories import approved_plan, force_status, make_ticket
 from tickets import services
 from tickets.models import SolutionPlan, Ticket, TicketEvent
-from tests.tickets.factories import approved_plan, force_status, make_ticket
 
 S = Ticket.Status
 ALL = list(S.values)

@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 
 from accounts.models import Notification
+from tests.tickets.factories import force_status, make_ticket
 from tickets import services, tasks
 from tickets.models import Ticket, TicketEvent
-from tests.tickets.factories import force_status, make_ticket
 
 pytestmark = pytest.mark.django_db
 SECOND = dt.timedelta(seconds=1)
@@ -23,7 +23,9 @@ def urgent(requester, agent, manager):
 
 
 def sla_notifications() -> list[tuple[str, str]]:
-    return sorted(Notification.objects.filter(verb__startswith="ticket.sla_").values_list("recipient__username", "verb"))
+    return sorted(
+        Notification.objects.filter(verb__startswith="ticket.sla_").values_list("recipient__username", "verb")
+    )
 
 
 def test_at_risk_notifies_assignee_and_managers_once(urgent):

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tickets.models import Attachment, SavedView, SolutionPlan, Ticket
 from tests.tickets.factories import force_status, make_ticket
+from tickets.models import Attachment, SavedView, SolutionPlan, Ticket
 
 S = Ticket.Status
 pytestmark = pytest.mark.django_db
@@ -103,7 +103,9 @@ def test_ticket_page_allow_and_deny(client_for, requester, team_mate, other_requ
 
 def test_internal_notes_never_shown_to_requesters(client_for, requester, agent):
     ticket = make_ticket(requester)
-    client_for(agent).post(reverse("tickets:comment", args=[ticket.key]), {"body": "secret margin", "internal": "on"})
+    client_for(agent).post(
+        reverse("tickets:comment", args=[ticket.key]), {"body": "secret margin", "internal": "on"}
+    )
     client_for(agent).post(reverse("tickets:comment", args=[ticket.key]), {"body": "public answer"})
     requester_html = client_for(requester).get(detail(ticket)).content.decode()
     agent_html = client_for(agent).get(detail(ticket)).content.decode()
@@ -167,7 +169,12 @@ def test_triage_form_changes_urgency(client_for, requester, agent):
 
 def test_triage_denied_to_requester(client_for, requester):
     ticket = make_ticket(requester)
-    assert client_for(requester).post(reverse("tickets:triage", args=[ticket.key]), {"urgency": "urgent"}).status_code == 403
+    assert (
+        client_for(requester)
+        .post(reverse("tickets:triage", args=[ticket.key]), {"urgency": "urgent"})
+        .status_code
+        == 403
+    )
 
 
 def test_plan_submit_and_manager_approval(client_for, requester, agent, manager):
@@ -178,7 +185,12 @@ def test_plan_submit_and_manager_approval(client_for, requester, agent, manager)
     )
     plan = SolutionPlan.objects.get(ticket=ticket)
     assert plan.status == "submitted" and plan.milestones == [{"name": "build", "due": "2026-12-01"}]
-    assert client_for(agent).post(reverse("tickets:plan_review", args=[ticket.key]), {"decision": "approve"}).status_code == 403
+    assert (
+        client_for(agent)
+        .post(reverse("tickets:plan_review", args=[ticket.key]), {"decision": "approve"})
+        .status_code
+        == 403
+    )
     client_for(manager).post(reverse("tickets:plan_review", args=[ticket.key]), {"decision": "approve"})
     plan.refresh_from_db()
     assert plan.status == "approved"
@@ -193,7 +205,9 @@ def test_rate_from_the_page(client_for, requester):
 
 def test_links_and_history(client_for, requester, agent):
     first, second = make_ticket(requester), make_ticket(requester)
-    client_for(agent).post(reverse("tickets:link_add", args=[first.key]), {"kind": "duplicate_of", "target": second.key})
+    client_for(agent).post(
+        reverse("tickets:link_add", args=[first.key]), {"kind": "duplicate_of", "target": second.key}
+    )
     html = client_for(agent).get(detail(first)).content.decode()
     assert second.key in html
     assert 'data-event="link"' in html
@@ -211,7 +225,9 @@ def test_retrospective_publish_button_for_agents(client_for, requester, agent):
 
 
 def test_attachment_served_only_to_those_who_see_the_ticket(client_for, requester, other_requester, agent):
-    ticket = make_ticket(requester, files=[SimpleUploadedFile("plan.txt", b"hello", content_type="text/plain")])
+    ticket = make_ticket(
+        requester, files=[SimpleUploadedFile("plan.txt", b"hello", content_type="text/plain")]
+    )
     attachment = Attachment.objects.get(ticket=ticket)
     url = reverse("tickets:attachment", args=[attachment.pk])
     response = client_for(requester).get(url)
@@ -241,7 +257,9 @@ def test_queue_sorted_by_sla_due(client_for, requester, agent):
 
 def test_queue_htmx_returns_only_results(client_for, requester, agent):
     make_ticket(requester)
-    response = client_for(agent).get(reverse("tickets:queue"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-results")
+    response = client_for(agent).get(
+        reverse("tickets:queue"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-results"
+    )
     html = response.content.decode()
     assert 'id="queue-table"' in html and "<html" not in html
 
@@ -260,16 +278,24 @@ def test_queue_query_count(client_for, requester, agent, django_assert_max_num_q
 def test_bulk_assign_and_transition(client_for, requester, agent, manager):
     first, second = make_ticket(requester), make_ticket(requester)
     client = client_for(agent)
-    client.post(reverse("tickets:queue_bulk"), {"keys": [first.key, second.key], "action": "assign", "assignee": "boss"})
+    client.post(
+        reverse("tickets:queue_bulk"),
+        {"keys": [first.key, second.key], "action": "assign", "assignee": "boss"},
+    )
     assert set(Ticket.objects.values_list("assignee__username", flat=True)) == {"boss"}
-    client.post(reverse("tickets:queue_bulk"), {"keys": [first.key], "action": "transition", "to": "rejected", "note": "dup"})
+    client.post(
+        reverse("tickets:queue_bulk"),
+        {"keys": [first.key], "action": "transition", "to": "rejected", "note": "dup"},
+    )
     first.refresh_from_db()
     assert first.status == S.REJECTED
 
 
 def test_bulk_denied_to_requester(client_for, requester):
     ticket = make_ticket(requester)
-    response = client_for(requester).post(reverse("tickets:queue_bulk"), {"keys": [ticket.key], "action": "assign"})
+    response = client_for(requester).post(
+        reverse("tickets:queue_bulk"), {"keys": [ticket.key], "action": "assign"}
+    )
     assert response.status_code == 403
 
 
@@ -288,7 +314,12 @@ def test_sla_page_editable_by_manager_only(client_for, agent, manager):
 
     sla_defaults_ensure()
     policy = SlaPolicy.objects.get(urgency="urgent")
-    data = {"policy": policy.pk, f"p{policy.pk}-first_response_minutes": 20, f"p{policy.pk}-resolution_minutes": 100, f"p{policy.pk}-calendar": policy.calendar_id}
+    data = {
+        "policy": policy.pk,
+        f"p{policy.pk}-first_response_minutes": 20,
+        f"p{policy.pk}-resolution_minutes": 100,
+        f"p{policy.pk}-calendar": policy.calendar_id,
+    }
     assert client_for(agent).get(reverse("tickets:sla")).status_code == 200
     assert client_for(agent).post(reverse("tickets:sla"), data).status_code == 403
     assert client_for(manager).post(reverse("tickets:sla"), data).status_code == 302
@@ -301,6 +332,8 @@ def test_sla_page_denied_to_requester(client_for, requester):
 
 
 def test_markdown_preview_is_sanitised(client_for, requester):
-    response = client_for(requester).post(reverse("tickets:preview"), {"description": "**hi** <script>x()</script>"})
+    response = client_for(requester).post(
+        reverse("tickets:preview"), {"description": "**hi** <script>x()</script>"}
+    )
     html = response.content.decode()
     assert "<strong>hi</strong>" in html and "<script>" not in html

@@ -37,7 +37,7 @@
     }
     var funnel = document.getElementById("chart-funnel");
     if (funnel) {
-      Plotly.newPlot(funnel, [{ type: "funnel", textinfo: "value+percent initial",
+      Plotly.newPlot(funnel, [{ type: "funnel", textinfo: "value+percent previous",
         y: data.funnel.map(function (s) { return labels.steps[s.step] || s.step; }),
         x: data.funnel.map(function (s) { return s.value; }) }],
         { title: { text: labels.funnel }, margin: { t: 40, r: 10, l: 100, b: 20 } }, config);

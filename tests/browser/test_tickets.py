@@ -1,0 +1,93 @@
+"""The request journey in Chromium: file with an attachment → triage and deliver → accept and rate → manager."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import browser_login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
+
+
+def english(user):
+    user.language = "en"
+    user.save(update_fields=["language"])
+    return user
+
+
+def open_tab(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900}, locale="en-US")
+    context.set_default_timeout(15_000)
+    return context, context.new_page()
+
+
+def test_request_journey(page, browser, live_server, make_user, support_team):
+    requester = english(make_user("rosa", role="requester", team="E-commerce ops"))
+    english(make_user("andy", role="agent", team=support_team.name))
+    english(make_user("mona", role="manager", team=support_team.name))
+
+    # A requester files a request with an attachment.
+    browser_login(page, "rosa", "pw-rosa-123")
+    page.goto("/requests/new/")
+    page.get_by_label("Incident").check()
+    page.get_by_label("Urgent").check()
+    page.fill("input[name=title]", "Checkout button does nothing")
+    page.fill("textarea[name=description]", "Since **10:00** the button is dead.")
+    page.set_input_files(
+        "input[name=attachments]", files=[{"name": "screen.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    page.click("#submit-request")
+    expect(page.locator("#ticket-status")).to_have_text("New")
+    key = page.locator("#ticket-key").inner_text()
+    assert key.startswith("MT-")
+    expect(page.locator("#ticket-files")).to_contain_text("screen.png")
+    expect(page.locator("#ticket-description strong")).to_have_text("10:00")
+
+    # An agent triages, assigns and moves it through to awaiting acceptance.
+    agent_context, agent_page = open_tab(browser, live_server)
+    browser_login(agent_page, "andy", "pw-andy-123")
+    agent_page.goto("/requests/queue/")
+    expect(agent_page.locator(f"tr[data-key='{key}']")).to_be_visible()
+    agent_page.click(f"tr[data-key='{key}'] a")
+    agent_page.click("[data-step=triaged]")
+    form = agent_page.locator("[data-step-form=triaged]")
+    form.locator("select[name=feasibility]").select_option("feasible")
+    form.locator("select[name=assignee]").select_option("andy")
+    form.locator("button[type=submit]").click()
+    expect(agent_page.locator("#ticket-status")).to_have_text("Triaged")
+    expect(agent_page.locator("#ticket-assignee")).to_have_text("andy")
+    for step, label in [("in_progress", "In progress"), ("testing", "Testing"), ("awaiting_acceptance", "Awaiting acceptance")]:
+        agent_page.click(f"button[data-step={step}]")
+        expect(agent_page.locator("#ticket-status")).to_have_text(label)
+    agent_page.fill("textarea[name=body]", "Fixed the click handler, please check.")
+    agent_page.click("#comment-submit")
+    expect(agent_page.locator("#comments")).to_contain_text("Fixed the click handler")
+    agent_context.close()
+
+    # The requester accepts and rates it.
+    page.goto(f"/requests/{key}/")
+    expect(page.locator("#ticket-status")).to_have_text("Awaiting acceptance")
+    expect(page.locator("#comments")).to_contain_text("Fixed the click handler")
+    page.click("button[data-step=resolved]")
+    expect(page.locator("#ticket-status")).to_have_text("Resolved")
+    page.locator("#rating-card").get_by_label("5").check()
+    page.fill("#rating-card textarea[name=comment]", "Quick fix, thanks")
+    page.click("#rate-submit")
+    expect(page.locator("#rating-shown")).to_contain_text("5/5")
+    expect(page.locator("#ticket-status")).to_have_text("Closed")
+    assert requester.requested_tickets.get().rating.score == 5
+
+    # The manager sees it resolved (and, after the rating, closed) with its history.
+    manager_context, manager_page = open_tab(browser, live_server)
+    browser_login(manager_page, "mona", "pw-mona-123")
+    manager_page.goto("/requests/queue/?status=done")
+    row = manager_page.locator(f"tr[data-key='{key}']")
+    expect(row).to_contain_text("Closed")
+    manager_page.goto(f"/requests/{key}/")
+    manager_page.click("#tab-history-btn")
+    history = manager_page.locator("#history")
+    expect(history).to_contain_text("awaiting_acceptance → resolved")
+    expect(history).to_contain_text("resolved → closed")
+    expect(manager_page.locator("#rating-shown")).to_contain_text("5/5")
+    manager_context.close()
