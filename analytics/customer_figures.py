@@ -59,23 +59,26 @@ def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def tag_sizes(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Members of the largest tags at the end of each bucket, from the entered/exited history."""
+    signed = "CASE WHEN h.change = 'entered' THEN 1 ELSE -1 END"
     sql = f"""
         WITH top AS (
           SELECT id, slug, name FROM {Tag._meta.db_table} ORDER BY members_count DESC, id LIMIT {TOP_TAGS}),
-        net AS (
-          SELECT h.tag_id, date_trunc(%(grain)s, h.created_at AT TIME ZONE %(tz)s)::date AS bucket,
-                 sum(CASE WHEN h.change = 'entered' THEN 1 ELSE -1 END) AS n
-          FROM {HISTORY} h WHERE h.tag_id IN (SELECT id FROM top) AND h.created_at < %(end)s
-          GROUP BY 1, 2),
-        grid AS (
-          SELECT top.id AS tag_id, b.bucket FROM top CROSS JOIN ({bucket_series_sql()}) b),
-        running AS (
-          SELECT g.tag_id, g.bucket,
-                 (SELECT COALESCE(sum(n), 0) FROM net WHERE net.tag_id = g.tag_id AND net.bucket <= g.bucket) AS size
-          FROM grid g)
-        SELECT top.slug, top.name, r.bucket, r.size
-        FROM running r JOIN top ON top.id = r.tag_id
-        ORDER BY top.slug, r.bucket
+        before AS (
+          SELECT h.tag_id, sum({signed}) AS n
+          FROM {HISTORY} h WHERE h.tag_id IN (SELECT id FROM top) AND h.created_at < %(start)s
+          GROUP BY 1),
+        daily AS (
+          SELECT h.tag_id, date_trunc(%(grain)s, h.created_at AT TIME ZONE %(tz)s)::date AS bucket, sum({signed}) AS n
+          FROM {HISTORY} h
+          WHERE h.tag_id IN (SELECT id FROM top) AND h.created_at >= %(start)s AND h.created_at < %(end)s
+          GROUP BY 1, 2)
+        SELECT top.slug, top.name, b.bucket,
+               COALESCE(max(before.n) OVER (PARTITION BY top.id), 0)
+                 + sum(COALESCE(daily.n, 0)) OVER (PARTITION BY top.id ORDER BY b.bucket) AS size
+        FROM top CROSS JOIN ({bucket_series_sql()}) b
+        LEFT JOIN daily ON daily.tag_id = top.id AND daily.bucket = b.bucket
+        LEFT JOIN before ON before.tag_id = top.id
+        ORDER BY top.slug, b.bucket
     """
     rows = fetch_all(sql, _params(filters))
     x: list[str] = []

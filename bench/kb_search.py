@@ -11,7 +11,6 @@ snippets, JSON), as a requester (published only) and as an agent. Ends with one 
 import argparse
 import os
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -173,8 +172,11 @@ def generate(count: int) -> float:
     return time.perf_counter() - started
 
 
-def measure(username: str, requests: int) -> tuple[list[float], dict[str, int]]:
+def measure(username: str, requests: int) -> tuple[list[float], list[float], dict[str, int]]:
+    """Wall time per request through the whole stack, and the part of it spent in SQL."""
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     from accounts.models import User
 
@@ -183,14 +185,16 @@ def measure(username: str, requests: int) -> tuple[list[float], dict[str, int]]:
     hits: dict[str, int] = {}
     for q in QUERIES:  # warm-up: jieba, connection, plan cache
         hits[q] = client.get("/api/v1/kb/articles/", {"q": q}).json()["count"]
-    timings = []
+    timings, sql = [], []
     for n in range(requests):
         q = QUERIES[n % len(QUERIES)]
-        started = time.perf_counter()
-        response = client.get("/api/v1/kb/articles/", {"q": q})
-        timings.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get("/api/v1/kb/articles/", {"q": q})
+            timings.append((time.perf_counter() - started) * 1000)
+        sql.append(sum(float(item["time"]) for item in queries.captured_queries) * 1000)
         assert response.status_code == 200, response.content[:200]
-    return timings, hits
+    return timings, sql, hits
 
 
 def pct(values: list[float], p: float) -> float:
@@ -208,18 +212,22 @@ def main() -> None:
     seconds = generate(args.articles)
     print(f"articles: {args.articles} (generated in {seconds:.1f} s)")
     results = {}
+    print(f"load average before measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for role, username in (("requester", "bench-req"), ("agent", "bench-agent")):
-        timings, hits = measure(username, args.requests)
-        results[role] = (pct(timings, 50), pct(timings, 95), statistics.mean(timings))
+        timings, sql, hits = measure(username, args.requests)
+        results[role] = (pct(timings, 50), pct(timings, 95), pct(sql, 50), pct(sql, 95))
         print(
-            f"{role}: p50 {results[role][0]:.1f} ms  p95 {results[role][1]:.1f} ms  mean {results[role][2]:.1f} ms"
+            f"{role}: p50 {results[role][0]:.1f} ms  p95 {results[role][1]:.1f} ms  "
+            f"(SQL p50 {results[role][2]:.1f} ms, p95 {results[role][3]:.1f} ms)"
         )
         for q, count in hits.items():
             print(f"    {q!r}: {count} hits")
     print(
-        f"articles={args.articles} requests={args.requests} "
+        f"articles={args.articles} requests={args.requests} load={os.getloadavg()[0]:.1f} "
         f"requester_p50_ms={results['requester'][0]:.1f} requester_p95_ms={results['requester'][1]:.1f} "
-        f"agent_p50_ms={results['agent'][0]:.1f} agent_p95_ms={results['agent'][1]:.1f}"
+        f"requester_sql_p95_ms={results['requester'][3]:.1f} "
+        f"agent_p50_ms={results['agent'][0]:.1f} agent_p95_ms={results['agent'][1]:.1f} "
+        f"agent_sql_p95_ms={results['agent'][3]:.1f}"
     )
 
 

@@ -27,7 +27,7 @@ QUEUE_FILTERS = [
     "?sla_state=at_risk,breached&urgency=urgent",
     "?type=incident&status=in_progress",
     "?team={team}",
-    "?q=checkout",
+    "?q=wechat+pay+%231234",
     "?q=MT-150000",
     "?status=done",
 ]
@@ -37,7 +37,7 @@ API_FILTERS = [
     "?assignee=me&status=open",
     "?sla_state=breached&status=open",
     "?team={team}&status=open",
-    "?q=checkout&status=open",
+    "?q=wechat+pay+%231234&status=open",
     "",
 ]
 
@@ -61,7 +61,10 @@ def setup_database(keep: bool) -> bool:
         if not exists or not keep:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], check=True, env=os.environ.copy(), cwd=ROOT
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
+        check=True,
+        env=os.environ.copy(),
+        cwd=ROOT,
     )
     import django
 
@@ -135,7 +138,9 @@ def seed(count: int) -> None:
             """,
             [count],
         )
-        cursor.execute("UPDATE tickets_ticketcounter SET last_number = %s WHERE prefix = 'MT'", [100000 + count])
+        cursor.execute(
+            "UPDATE tickets_ticketcounter SET last_number = %s WHERE prefix = 'MT'", [100000 + count]
+        )
         cursor.execute("ANALYZE tickets_ticket")
     print(f"seeded {count} tickets in {time.perf_counter() - started:.1f}s")
 
@@ -156,7 +161,10 @@ def measure(rounds: int) -> dict[str, list[float]]:
     client.force_login(agent)
     timings: dict[str, list[float]] = {"queue": [], "api": []}
     per_url: dict[str, list[float]] = {}
-    for name, base, filters in (("queue", "/requests/queue/", QUEUE_FILTERS), ("api", "/api/v1/tickets/", API_FILTERS)):
+    for name, base, filters in (
+        ("queue", "/requests/queue/", QUEUE_FILTERS),
+        ("api", "/api/v1/tickets/", API_FILTERS),
+    ):
         for query in filters:  # warm-up: connections, template and plan caches
             client.get(base + query.format(team=team_id))
         for _ in range(rounds):
@@ -174,7 +182,9 @@ def measure(rounds: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tickets", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="reuse the bench database when already filled")

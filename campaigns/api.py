@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -47,7 +48,9 @@ class AudienceSerializer(serializers.Serializer):
         if known is not None:
             unknown = sorted(set(slugs) - known)
             if unknown:
-                raise serializers.ValidationError({"include": [f"Unknown tag(s): {', '.join(unknown)}."]})
+                raise serializers.ValidationError(
+                    {"include": [_("Unknown tag(s): %(tags)s.") % {"tags": ", ".join(unknown)}]}
+                )
         return attrs
 
 
@@ -114,7 +117,7 @@ class CampaignWriteSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("start_date"), attrs.get("end_date")
         if start and end and end < start:
-            raise serializers.ValidationError({"end_date": ["The end date is before the start date."]})
+            raise serializers.ValidationError({"end_date": [_("The end date is before the start date.")]})
         return attrs
 
 
@@ -167,7 +170,7 @@ class VariantInSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["conversions"] > attrs["exposures"]:
-            raise serializers.ValidationError({"conversions": ["Conversions cannot exceed exposures."]})
+            raise serializers.ValidationError({"conversions": [_("Conversions cannot exceed exposures.")]})
         return attrs
 
 
@@ -178,10 +181,10 @@ class ABTestCreateSerializer(serializers.Serializer):
 
     def validate_variants(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(value) < 2:
-            raise serializers.ValidationError("An A/B test needs at least two variants.")
+            raise serializers.ValidationError(_("An A/B test needs at least two variants."))
         names = [v["name"].strip() for v in value]
         if len(set(names)) != len(names):
-            raise serializers.ValidationError("Variant names must differ.")
+            raise serializers.ValidationError(_("Variant names must differ."))
         return value
 
 
@@ -308,7 +311,7 @@ class CampaignListCreateView(generics.ListAPIView):
         data = CampaignWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if Campaign.objects.filter(code=data.validated_data["code"].strip().lower()).exists():
-            raise serializers.ValidationError({"code": ["A campaign with this code exists."]})
+            raise serializers.ValidationError({"code": [_("A campaign with this code exists.")]})
         with django_errors():
             campaign = services.campaign_create(
                 by=request.user, team_id=data.validated_data.get("team"), **_plan_fields(data.validated_data)
@@ -343,8 +346,8 @@ class CampaignApproveView(APIView):
         campaign = selectors.campaign_get_for_user(user=request.user, code=code)
         if not permissions.can_approve_campaign(request.user, campaign):
             if campaign.status != Campaign.Status.PLANNING and is_manager(request.user):
-                raise Conflict(f"The campaign is {campaign.status}, not planning.")
-            raise PermissionDenied("Only a manager can approve a campaign in planning.")
+                raise Conflict(_("Only a campaign in planning can be approved."))
+            raise PermissionDenied(_("Only a manager can approve a campaign."))
         campaign = services.campaign_approve(campaign=campaign, by=request.user)
         return Response(CampaignDetailSerializer(campaign).data)
 
@@ -352,7 +355,9 @@ class CampaignApproveView(APIView):
 def _upload(request: Request) -> Any:
     upload = request.FILES.get("file")
     if upload is None:
-        raise ImportRejected([RowError(row=0, column="", message="Send the CSV as multipart field `file`.")])
+        raise ImportRejected(
+            [RowError(row=0, column="", message=_("Send the CSV as the multipart field `file`."))]
+        )
     return upload
 
 
@@ -364,7 +369,7 @@ class _ImportView(APIView):
     def post(self, request: Request, code: str) -> Response:
         campaign = selectors.campaign_get_for_user(user=request.user, code=code)
         if not permissions.can_edit_campaign(request.user, campaign):
-            raise PermissionDenied("You cannot change this campaign.")
+            raise PermissionDenied(_("You cannot change this campaign."))
         count = type(self).importer(campaign=campaign, upload=_upload(request), by=request.user)
         return Response({"imported": count})
 
@@ -438,10 +443,12 @@ class AttributionView(APIView):
         campaign = selectors.campaign_get_for_user(user=request.user, code=code)
         model = request.query_params.get("model", "last_touch")
         if model not in attribution.MODELS:
-            raise serializers.ValidationError({"model": [f"Choose one of: {', '.join(attribution.MODELS)}."]})
+            raise serializers.ValidationError(
+                {"model": [_("Choose one of: %(models)s.") % {"models": ", ".join(attribution.MODELS)}]}
+            )
         lookback = request.query_params.get("lookback_days", str(attribution.DEFAULT_LOOKBACK_DAYS))
         if not lookback.isdigit() or not 1 <= int(lookback) <= 365:
-            raise serializers.ValidationError({"lookback_days": ["A whole number of days from 1 to 365."]})
+            raise serializers.ValidationError({"lookback_days": [_("A whole number of days from 1 to 365.")]})
         return Response(attribution.attribute(campaign=campaign, model=model, lookback_days=int(lookback)))
 
 

@@ -16,34 +16,48 @@ from campaigns.models import Campaign
 MODELS = ("first_touch", "last_touch", "linear")
 DEFAULT_LOOKBACK_DAYS = 30
 
-_CREDIT = {
-    "first_touch": "CASE WHEN rn_first = 1 THEN 1::numeric ELSE 0::numeric END",
-    "last_touch": "CASE WHEN rn_last = 1 THEN 1::numeric ELSE 0::numeric END",
-    "linear": "1::numeric / n",
-}
-
-_SQL = """
-WITH journey AS (
-    SELECT c.id AS conversion_id, c.revenue, t.channel,
-           ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY t.occurred_at, t.id) AS rn_first,
-           ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY t.occurred_at DESC, t.id DESC) AS rn_last,
-           COUNT(*) OVER (PARTITION BY c.id) AS n
-    FROM campaigns_conversion c
-    JOIN campaigns_touchpoint t
-      ON t.campaign_id = c.campaign_id
-     AND t.customer_external_id = c.customer_external_id
-     AND t.occurred_at <= c.occurred_at
-     AND t.occurred_at >= c.occurred_at - make_interval(days => %(lookback)s)
-    WHERE c.campaign_id = %(campaign)s
-), credited AS (
-    SELECT channel, revenue, {credit} AS credit FROM journey
-)
-SELECT channel, SUM(credit) AS conversions, SUM(credit * revenue) AS revenue
-FROM credited
-GROUP BY channel
-HAVING SUM(credit) > 0
-ORDER BY SUM(credit) DESC, channel
+# Each conversion reads its own customer's touchpoints in the window through the
+# (campaign, customer, occurred_at) index: a LATERAL look-up per conversion, no sort of the whole join.
+_WINDOW = """
+      t.campaign_id = c.campaign_id
+      AND t.customer_external_id = c.customer_external_id
+      AND t.occurred_at <= c.occurred_at
+      AND t.occurred_at >= c.occurred_at - make_interval(days => %(lookback)s)
 """
+
+_SINGLE_TOUCH_SQL = """
+SELECT x.channel, COUNT(*)::numeric AS conversions, SUM(c.revenue) AS revenue
+FROM campaigns_conversion c
+CROSS JOIN LATERAL (
+    SELECT t.channel FROM campaigns_touchpoint t
+    WHERE {window}
+    ORDER BY t.occurred_at {direction}, t.id {direction}
+    LIMIT 1
+) x
+WHERE c.campaign_id = %(campaign)s
+GROUP BY x.channel
+ORDER BY conversions DESC, x.channel
+"""
+
+_LINEAR_SQL = """
+SELECT x.channel, SUM(x.n::numeric / x.total) AS conversions, SUM(x.n::numeric / x.total * c.revenue) AS revenue
+FROM campaigns_conversion c
+CROSS JOIN LATERAL (
+    SELECT t.channel, COUNT(*) AS n, SUM(COUNT(*)) OVER () AS total
+    FROM campaigns_touchpoint t
+    WHERE {window}
+    GROUP BY t.channel
+) x
+WHERE c.campaign_id = %(campaign)s
+GROUP BY x.channel
+ORDER BY conversions DESC, x.channel
+"""
+
+_SQL = {
+    "first_touch": _SINGLE_TOUCH_SQL.format(window=_WINDOW, direction="ASC"),
+    "last_touch": _SINGLE_TOUCH_SQL.format(window=_WINDOW, direction="DESC"),
+    "linear": _LINEAR_SQL.format(window=_WINDOW),
+}
 
 _UNATTRIBUTED_SQL = """
 SELECT COUNT(*), COALESCE(SUM(c.revenue), 0)
@@ -72,7 +86,7 @@ def attribute(
         raise UnknownModel(model)
     params = {"campaign": campaign.pk, "lookback": int(lookback_days)}
     with connection.cursor() as cursor:
-        cursor.execute(_SQL.format(credit=_CREDIT[model]), params)
+        cursor.execute(_SQL[model], params)
         rows = cursor.fetchall()
         cursor.execute(_UNATTRIBUTED_SQL, params)
         unattributed_count, unattributed_revenue = cursor.fetchone()

@@ -1,9 +1,11 @@
 """Reads for campaigns, always scoped to the person asking."""
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -59,8 +61,19 @@ def campaign_list(
         qs = qs.filter(start_date__lte=date_to)
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(code__icontains=q))
+    # A correlated subquery sums spend for the rows of the page only (a join + GROUP BY would aggregate
+    # every campaign's metrics before paginating, and the count would carry the join too).
+    spend = (
+        DailyMetric.objects.filter(campaign=OuterRef("pk"))
+        .order_by()
+        .values("campaign")
+        .annotate(total=Sum("spend"))
+        .values("total")
+    )
     return qs.annotate(
-        spend_total=fig.totals_annotations("daily_metrics__")["spend"],
+        spend_total=Coalesce(
+            Subquery(spend), Value(Decimal("0")), output_field=DecimalField(max_digits=18, decimal_places=2)
+        )
     ).order_by("-start_date", "-id")
 
 
@@ -122,17 +135,6 @@ def campaign_daily_by_channel(*, campaign: Campaign) -> list[dict[str, Any]]:
         .order_by("date", "channel")
     )
     return [{"date": row["date"].isoformat(), "channel": row["channel"], **fig.figures(row)} for row in rows]
-
-
-def campaign_funnel_by_channel(*, campaign: Campaign) -> list[dict[str, Any]]:
-    """The funnel per channel (the overall funnel is figures.funnel(totals))."""
-    rows = (
-        DailyMetric.objects.filter(campaign=campaign)
-        .values("channel")
-        .annotate(**fig.totals_annotations())
-        .order_by("channel")
-    )
-    return [{"channel": row["channel"], "steps": fig.funnel(row)} for row in rows]
 
 
 def campaign_tasks(*, campaign: Campaign) -> QuerySet[CampaignTask]:

@@ -101,6 +101,14 @@ def campaign_create(*, by: User, team_id: int | None = None, **fields: Any) -> C
             k: _json_value(getattr(campaign, k)) for k in ("code", "name", "budget", "start_date", "end_date")
         },
     )
+    approvers = [m for m in managers() if m.pk != by.pk]
+    if approvers:
+        notify(
+            recipients=approvers,
+            verb="campaign.submitted",
+            title=_("Campaign %(name)s awaits approval") % {"name": campaign.name},
+            url=campaign.get_absolute_url(),
+        )
     log.info("campaign %s created by %s", campaign.code, by.username)
     return campaign
 
@@ -583,6 +591,56 @@ def ab_variant_update(*, variant: ABVariant, by: User, exposures: int, conversio
         changes={"counts": [old, [exposures, conversions]]},
     )
     return variant
+
+
+VARIANT_COLUMNS = ["name", "exposures", "conversions"]
+
+
+@transaction.atomic
+def ab_variants_import(*, test: ABTest, upload: IO[bytes] | IO[str], by: User) -> int:
+    """Set variants' exposures and conversions from CSV (name, exposures, conversions), all or nothing.
+
+    A name the test does not have yet is added as a new variant after the existing ones.
+    """
+    test = ABTest.objects.select_for_update().select_related("campaign").get(pk=test.pk)
+    _require_edit(by, test.campaign)
+    _header, rows = read_rows(upload, VARIANT_COLUMNS)
+    errors = ErrorCollector()
+    values: dict[str, tuple[int, int]] = {}
+    for number, record in rows:
+        if None in record:
+            errors.add(number, "", _("This row has more cells than the header."))
+            continue
+        name = (record.get("name") or "").strip()
+        if not name or len(name) > 100:
+            errors.add(number, "name", _("Required, at most 100 characters."))
+        elif name in values:
+            errors.add(number, "name", _("Variant names must differ."))
+        exposures = _parse_count(record.get("exposures") or "", "exposures", number, errors)
+        conversions = _parse_count(record.get("conversions") or "", "conversions", number, errors)
+        if exposures is not None and conversions is not None and conversions > exposures:
+            errors.add(number, "conversions", _("Conversions cannot exceed exposures."))
+        if errors.full:
+            break
+        if name and exposures is not None and conversions is not None:
+            values[name] = (exposures, conversions)
+    errors.raise_if_any()
+    existing = {v.name: v for v in test.variants.all()}
+    position = max((v.position for v in existing.values()), default=-1)
+    changed = []
+    for name, (exposures, conversions) in values.items():
+        variant = existing.get(name)
+        if variant is None:
+            position += 1
+            ABVariant.objects.create(
+                test=test, name=name, position=position, exposures=exposures, conversions=conversions
+            )
+        else:
+            variant.exposures, variant.conversions = exposures, conversions
+            changed.append(variant)
+    ABVariant.objects.bulk_update(changed, ["exposures", "conversions"])
+    audit_record(actor=by, action="campaign.ab_variants_import", obj=test, changes={"rows": len(values)})
+    return len(values)
 
 
 def ab_test_result(test: ABTest) -> dict[str, Any]:

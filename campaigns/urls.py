@@ -20,6 +20,7 @@ urlpatterns = [
     path("<str:code>/conversions/import/", views.conversions_import, name="conversions_import"),
     path("<str:code>/ab-tests/", views.ab_test_add, name="ab_test_add"),
     path("<str:code>/ab-tests/variants/<int:variant_id>/", views.variant_update, name="variant_update"),
+    path("<str:code>/ab-tests/<int:test_id>/import/", views.ab_variants_import, name="ab_variants_import"),
     path("<str:code>/review/", views.review_save, name="review_save"),
     path("<str:code>/review/publish/", views.review_publish, name="review_publish"),
 ]

@@ -241,7 +241,9 @@ def _tab_context(request: HttpRequest, campaign: Campaign, tab: str) -> dict[str
             summary=summary,
             daily=daily,
             funnel=funnel,
-            funnel_by_channel=selectors.campaign_funnel_by_channel(campaign=campaign),
+            funnel_by_channel=[
+                {"channel": r["channel"], "steps": fig.funnel(r)} for r in summary["by_channel"]
+            ],
             chart_data={
                 "daily": daily,
                 "by_day_channel": by_day_channel,
@@ -466,6 +468,19 @@ def variant_update(request: HttpRequest, code: str, variant_id: int) -> HttpResp
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
     return redirect(_detail_url(campaign, "ab_tests"))
+
+
+@login_required
+@require_POST
+def ab_variants_import(request: HttpRequest, code: str, test_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
+    test = selectors.ab_test_get(campaign=campaign, test_id=test_id)
+    return _import(
+        request,
+        code,
+        lambda campaign, upload, by: services.ab_variants_import(test=test, upload=upload, by=by),
+        "ab_tests",
+    )
 
 
 # Review ----------------------------------------------------------------------------------------

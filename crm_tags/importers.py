@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import IO
+from typing import IO, Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -157,22 +157,69 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
                     )
                 )
         errors.raise_if_any()
-        cursor.execute(
-            "WITH merged AS (INSERT INTO crm_tags_customer (external_id, name, email, phone, city, gender, birth_date, "
-            "signup_at, source_channel, attributes, created_at, updated_at) "
-            "SELECT external_id, name, email, phone, city, gender, birth_date, signup_at, source_channel, "
-            "attributes, now(), now() FROM crm_stage_customers "
-            "ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, "
-            "phone = EXCLUDED.phone, city = EXCLUDED.city, gender = EXCLUDED.gender, "
-            "birth_date = EXCLUDED.birth_date, signup_at = EXCLUDED.signup_at, "
-            "source_channel = EXCLUDED.source_channel, "
-            "attributes = crm_tags_customer.attributes || EXCLUDED.attributes, updated_at = now() "
-            "RETURNING (xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM merged"
-        )
-        created = cursor.fetchone()[0]
+        with _bulk_indexes(cursor, "crm_tags_customer", CUSTOMER_INDEXES, count):
+            cursor.execute(
+                "WITH merged AS (INSERT INTO crm_tags_customer (external_id, name, email, phone, city, gender, birth_date, "
+                "signup_at, source_channel, attributes, created_at, updated_at) "
+                "SELECT external_id, name, email, phone, city, gender, birth_date, signup_at, source_channel, "
+                "attributes, now(), now() FROM crm_stage_customers "
+                "ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, "
+                "phone = EXCLUDED.phone, city = EXCLUDED.city, gender = EXCLUDED.gender, "
+                "birth_date = EXCLUDED.birth_date, signup_at = EXCLUDED.signup_at, "
+                "source_channel = EXCLUDED.source_channel, "
+                "attributes = crm_tags_customer.attributes || EXCLUDED.attributes, updated_at = now() "
+                "RETURNING (xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM merged"
+            )
+            created = cursor.fetchone()[0]
         cursor.execute("DROP TABLE crm_stage_customers")
     log.info("imported %s customers (%s new)", count, created)
     return ImportResult(rows=count, created=created, updated=count - created)
+
+
+# A load at least this big, and bigger than a fifth of the table, rebuilds the secondary indexes
+# instead of inserting into them row by row (random index inserts dominate big loads).
+BULK_MIN_ROWS = 200_000
+EVENT_INDEXES = ("crm_event_cust_type_at", "crm_event_type_at_cover")
+CUSTOMER_INDEXES = (
+    "crm_customer_city",
+    "crm_customer_signup",
+    "crm_customer_name_trgm",
+    "crm_customer_email_trgm",
+)
+
+
+@contextmanager
+def _bulk_indexes(cursor: Any, table: str, names: tuple[str, ...], staged: int) -> Iterator[None]:
+    """For a big load, drop the named indexes before and recreate them (exact definitions) after."""
+    cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+    row = cursor.fetchone()
+    existing = max(row[0], 0) if row else 0
+    if staged < BULK_MIN_ROWS or staged <= existing / 5:
+        yield
+        return
+    cursor.execute(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexname = ANY(%s)", [table, list(names)]
+    )
+    definitions = [r[0] for r in cursor.fetchall()]
+    # FK checks fire at the end of each statement, so indexes can be rebuilt in this transaction
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for name in names:
+        cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+    yield
+    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for definition in definitions:
+        cursor.execute(definition)
+    log.info("bulk load of %s rows into %s: indexes rebuilt", staged, table)
+
+
+def _insert_events(cursor: Any, staged: int) -> None:
+    """Move the staged events into the table (sorted, so the customer index fills in order)."""
+    with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, staged):
+        cursor.execute(
+            "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "
+            "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids "
+            "ORDER BY customer_id, event_type, occurred_at"
+        )
 
 
 @transaction.atomic
@@ -265,10 +312,9 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
             "SELECT c.id AS customer_id, s.event_type, s.occurred_at, s.amount, s.channel, s.properties "
             "FROM crm_stage_events s JOIN crm_tags_customer c ON c.external_id = s.customer_external_id"
         )
-        cursor.execute(
-            "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "
-            "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids"
-        )
+        staged = cursor.rowcount
+        with _step("insert events"):
+            _insert_events(cursor, staged)
         cursor.execute(
             "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, amount_sum, "
             "amount_min, amount_max, first_at, last_at) "

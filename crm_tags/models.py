@@ -40,7 +40,8 @@ class Customer(models.Model):
 class Event(models.Model):
     """Something a customer did: a page view, an order (with an amount), a redeemed coupon..."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # indexed by crm_event_cust_type_at (customer first); no separate FK index to maintain on loads
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events", db_index=False)
     event_type = models.CharField(_("event type"), max_length=64)
     occurred_at = models.DateTimeField(_("occurred at"))
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
@@ -177,8 +178,11 @@ class TagVersion(models.Model):
 class TagMembership(models.Model):
     """A customer currently in a tag, since when."""
 
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="memberships")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_memberships")
+    # both covered by the unique (tag, customer) and the (customer, tag) indexes
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="tag_memberships", db_index=False
+    )
     since = models.DateTimeField()
 
     class Meta:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
 GROUPS = ("all", "any", "not")
@@ -76,34 +77,42 @@ def parse_datetime_value(value: str) -> datetime:
 def _check_scalar(kind: str, value: Any, op: str) -> str | None:
     """None when `value` suits a field of `kind` (text/date/datetime/json), else the reason."""
     if kind == "text":
-        return None if isinstance(value, str) else "expects a text value"
+        return None if isinstance(value, str) else _("expects a text value")
     if kind in ("date", "datetime"):
         if not isinstance(value, str):
-            return "expects a date as text (YYYY-MM-DD)"
+            return _("expects a date as text (YYYY-MM-DD)")
         try:
             if kind == "date":
                 date.fromisoformat(value)
             else:
                 parse_datetime_value(value)
         except ValueError:
-            return "is not a valid ISO 8601 date" if kind == "date" else "is not a valid ISO 8601 date-time"
+            return (
+                _("is not a valid ISO 8601 date")
+                if kind == "date"
+                else _("is not a valid ISO 8601 date-time")
+            )
         return None
     # a free attribute (JSON): numbers and text compare; booleans only for equality
     if isinstance(value, bool):
-        return None if op in ("=", "!=", "in", "not_in") else "booleans only work with = != in not_in"
+        return None if op in ("=", "!=", "in", "not_in") else _("booleans only work with = != in not_in")
     if _is_number(value) or isinstance(value, str):
         return None
-    return "expects a number, text or boolean"
+    return _("expects a number, text or boolean")
 
 
 def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
     for key in node:
         if key not in ("attr", "op", "value"):
-            errors.append(RuleError(_join(path, key), f"unknown field {key!r} in an attribute condition"))
+            errors.append(
+                RuleError(
+                    _join(path, key), _("unknown field %(key)r in an attribute condition") % {"key": key}
+                )
+            )
     name = node.get("attr")
     kind = ""
     if not isinstance(name, str):
-        errors.append(RuleError(_join(path, "attr"), "must be a field name"))
+        errors.append(RuleError(_join(path, "attr"), _("must be a field name")))
     elif name in TEXT_FIELDS:
         kind = "text"
     elif name in DATE_FIELDS:
@@ -116,37 +125,41 @@ def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
         errors.append(
             RuleError(
                 _join(path, "attr"),
-                f"unknown field {name!r}; use one of {', '.join(BUILTIN_FIELDS)} or attributes.<key>",
+                _("unknown field %(name)r; use one of %(fields)s or attributes.<key>")
+                % {"name": name, "fields": ", ".join(BUILTIN_FIELDS)},
             )
         )
     op = node.get("op")
     if op not in ATTR_OPS:
         errors.append(
-            RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(ATTR_OPS)}")
+            RuleError(
+                _join(path, "op"),
+                _("unknown operator %(op)r; use one of %(ops)s") % {"op": op, "ops": " ".join(ATTR_OPS)},
+            )
         )
         return
     if "value" not in node:
-        errors.append(RuleError(_join(path, "value"), "is required"))
+        errors.append(RuleError(_join(path, "value"), _("is required")))
         return
     value = node["value"]
     vpath = _join(path, "value")
     if op == "is_null":
         if not isinstance(value, bool):
-            errors.append(RuleError(vpath, "must be true or false for is_null"))
+            errors.append(RuleError(vpath, _("must be true or false for is_null")))
         return
     if op == "contains" and kind in ("date", "datetime"):
-        errors.append(RuleError(_join(path, "op"), "contains only works on text and attributes"))
+        errors.append(RuleError(_join(path, "op"), _("contains only works on text and attributes")))
         return
     if op == "contains":
         if not isinstance(value, str):
-            errors.append(RuleError(vpath, "must be text for contains"))
+            errors.append(RuleError(vpath, _("must be text for contains")))
         return
     if op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
-            errors.append(RuleError(vpath, f"must be a non-empty list for {op}"))
+            errors.append(RuleError(vpath, _("must be a non-empty list for %(op)s") % {"op": op}))
             return
         if len(value) > MAX_LIST:
-            errors.append(RuleError(vpath, f"may hold at most {MAX_LIST} values"))
+            errors.append(RuleError(vpath, _("may hold at most %(n)d values") % {"n": MAX_LIST}))
             return
         for index, item in enumerate(value):
             reason = _check_scalar(kind, item, op) if kind else None
@@ -155,14 +168,14 @@ def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
         return
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
-            errors.append(RuleError(vpath, "must be a list of two values [low, high] for between"))
+            errors.append(RuleError(vpath, _("must be a list of two values [low, high] for between")))
             return
         for index, item in enumerate(value):
             reason = _check_scalar(kind, item, op) if kind else None
             if reason:
                 errors.append(RuleError(f"{vpath}[{index}]", reason))
         if kind == "json" and not errors and (_is_number(value[0]) != _is_number(value[1])):
-            errors.append(RuleError(vpath, "both ends must be numbers or both text"))
+            errors.append(RuleError(vpath, _("both ends must be numbers or both text")))
         return
     reason = _check_scalar(kind, value, op) if kind else None
     if reason:
@@ -173,77 +186,92 @@ def _validate_event(node: dict, path: str, errors: list[RuleError]) -> None:
     allowed = ("event", "agg", "field", "window_days", "op", "value")
     for key in node:
         if key not in allowed:
-            errors.append(RuleError(_join(path, key), f"unknown field {key!r} in an event condition"))
+            errors.append(
+                RuleError(_join(path, key), _("unknown field %(key)r in an event condition") % {"key": key})
+            )
     event = node.get("event")
     if not isinstance(event, str) or not EVENT_TYPE.match(event):
-        errors.append(RuleError(_join(path, "event"), "must be an event type such as page_view or order"))
+        errors.append(RuleError(_join(path, "event"), _("must be an event type such as page_view or order")))
     agg = node.get("agg")
     if agg not in AGGS:
         errors.append(
-            RuleError(_join(path, "agg"), f"unknown aggregate {agg!r}; use one of {'|'.join(AGGS)}")
+            RuleError(
+                _join(path, "agg"),
+                _("unknown aggregate %(agg)r; use one of %(aggs)s") % {"agg": agg, "aggs": "|".join(AGGS)},
+            )
         )
     if "field" in node:
         if agg in ("count", "days_since_last"):
-            errors.append(RuleError(_join(path, "field"), f"{agg} takes no field"))
+            errors.append(RuleError(_join(path, "field"), _("%(agg)s takes no field") % {"agg": agg}))
         elif node["field"] not in EVENT_FIELDS:
-            errors.append(RuleError(_join(path, "field"), f"unknown field {node['field']!r}; use amount"))
+            errors.append(
+                RuleError(
+                    _join(path, "field"), _("unknown field %(field)r; use amount") % {"field": node["field"]}
+                )
+            )
     elif agg in ("sum", "avg", "min", "max"):
-        errors.append(RuleError(_join(path, "field"), f"{agg} needs a field (amount)"))
+        errors.append(RuleError(_join(path, "field"), _("%(agg)s needs a field (amount)") % {"agg": agg}))
     if "window_days" in node:
         window = node["window_days"]
         if agg == "days_since_last":
-            errors.append(RuleError(_join(path, "window_days"), "days_since_last takes no window"))
+            errors.append(RuleError(_join(path, "window_days"), _("days_since_last takes no window")))
         elif not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW_DAYS:
             errors.append(
                 RuleError(
-                    _join(path, "window_days"), f"must be a whole number of days from 1 to {MAX_WINDOW_DAYS}"
+                    _join(path, "window_days"),
+                    _("must be a whole number of days from 1 to %(n)d") % {"n": MAX_WINDOW_DAYS},
                 )
             )
     op = node.get("op")
     if op not in NUMERIC_OPS:
         errors.append(
-            RuleError(_join(path, "op"), f"unknown operator {op!r}; use one of {' '.join(NUMERIC_OPS)}")
+            RuleError(
+                _join(path, "op"),
+                _("unknown operator %(op)r; use one of %(ops)s") % {"op": op, "ops": " ".join(NUMERIC_OPS)},
+            )
         )
         return
     if "value" not in node:
-        errors.append(RuleError(_join(path, "value"), "is required"))
+        errors.append(RuleError(_join(path, "value"), _("is required")))
         return
     value = node["value"]
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
-            errors.append(RuleError(_join(path, "value"), "must be a list of two numbers [low, high]"))
+            errors.append(RuleError(_join(path, "value"), _("must be a list of two numbers [low, high]")))
     elif not _is_number(value):
-        errors.append(RuleError(_join(path, "value"), "must be a number"))
+        errors.append(RuleError(_join(path, "value"), _("must be a number")))
 
 
 def _validate_tag(node: dict, path: str, errors: list[RuleError], known_tags: set[str] | None) -> None:
     for key in node:
         if key not in ("tag", "has"):
-            errors.append(RuleError(_join(path, key), f"unknown field {key!r} in a tag condition"))
+            errors.append(
+                RuleError(_join(path, key), _("unknown field %(key)r in a tag condition") % {"key": key})
+            )
     slug = node.get("tag")
     if not isinstance(slug, str) or not slug:
-        errors.append(RuleError(_join(path, "tag"), "must be a tag slug"))
+        errors.append(RuleError(_join(path, "tag"), _("must be a tag slug")))
     elif known_tags is not None and slug not in known_tags:
-        errors.append(RuleError(_join(path, "tag"), f"unknown tag {slug!r}"))
+        errors.append(RuleError(_join(path, "tag"), _("unknown tag %(slug)r") % {"slug": slug}))
     if "has" in node and not isinstance(node["has"], bool):
-        errors.append(RuleError(_join(path, "has"), "must be true or false"))
+        errors.append(RuleError(_join(path, "has"), _("must be true or false")))
 
 
 def _validate_node(
     node: Any, path: str, depth: int, errors: list[RuleError], known_tags: set[str] | None
 ) -> None:
     if depth > MAX_DEPTH:
-        errors.append(RuleError(path, f"is nested deeper than {MAX_DEPTH} levels"))
+        errors.append(RuleError(path, _("is nested deeper than %(n)d levels") % {"n": MAX_DEPTH}))
         return
     if not isinstance(node, dict):
-        errors.append(RuleError(path, "must be an object (a group or a condition)"))
+        errors.append(RuleError(path, _("must be an object (a group or a condition)")))
         return
     kinds = [k for k in ("all", "any", "not", "attr", "event", "tag") if k in node]
     if len(kinds) != 1:
         message = (
-            "must have exactly one of all, any, not, attr, event, tag"
+            _("must have exactly one of all, any, not, attr, event, tag")
             if not kinds
-            else f"mixes {', '.join(kinds)}; use one per object"
+            else _("mixes %(kinds)s; use one per object") % {"kinds": ", ".join(kinds)}
         )
         errors.append(RuleError(path, message))
         return
@@ -251,17 +279,21 @@ def _validate_node(
     if kind in ("all", "any"):
         for key in node:
             if key != kind:
-                errors.append(RuleError(_join(path, key), f"unknown field {key!r} in a group"))
+                errors.append(
+                    RuleError(_join(path, key), _("unknown field %(key)r in a group") % {"key": key})
+                )
         children = node[kind]
         if not isinstance(children, list) or not children:
-            errors.append(RuleError(_join(path, kind), "must be a non-empty list of conditions"))
+            errors.append(RuleError(_join(path, kind), _("must be a non-empty list of conditions")))
             return
         for index, child in enumerate(children):
             _validate_node(child, f"{_join(path, kind)}[{index}]", depth + 1, errors, known_tags)
     elif kind == "not":
         for key in node:
             if key != "not":
-                errors.append(RuleError(_join(path, key), f"unknown field {key!r} in a not group"))
+                errors.append(
+                    RuleError(_join(path, key), _("unknown field %(key)r in a not group") % {"key": key})
+                )
         _validate_node(node["not"], _join(path, "not"), depth + 1, errors, known_tags)
     elif kind == "attr":
         _validate_attr(node, path, errors)

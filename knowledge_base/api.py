@@ -10,7 +10,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import Conflict
+from config.api import Conflict, StandardPagination
 from config.markdown import render_markdown
 from knowledge_base import permissions, services
 from knowledge_base.models import Article, ArticleVersion, Category
@@ -139,10 +139,17 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError:
     )
 
 
+class SearchPagination(StandardPagination):
+    """Search pages hold 20 hits (each with a snippet); `?page_size=` still goes up to 500."""
+
+    page_size = 20
+
+
 class ArticleListCreateView(generics.GenericAPIView):
     """Search articles (ranked; published only for requesters) or write a new draft (support staff)."""
 
     serializer_class = ArticleSearchResultSerializer
+    pagination_class = SearchPagination
 
     @extend_schema(
         parameters=[

@@ -113,11 +113,13 @@ def search_articles(base: QuerySet[Article], text: str, *, prefer_any: bool = Fa
             .annotate(score=SearchRank(F("search_vector"), query))
             .order_by("-score", "-published_at", "-id")
         )
-        is_last = match_all is modes[-1] and len(text) > SHORT_QUERY_CHARS
-        if not is_last and not qs.exists():
+        # Only a one-word query falls through to the trigram (typo) fallback, so only then is
+        # emptiness checked after the last full-text mode.
+        may_fall_back = match_all != modes[-1] or (len(words) == 1 and len(text) <= SHORT_QUERY_CHARS)
+        if may_fall_back and not qs.exists():
             continue
         return ArticleSearch(text, qs, terms, stems, "all" if match_all else "any")
-    if text and len(text) <= SHORT_QUERY_CHARS:
+    if text and len(words) <= 1 and len(text) <= SHORT_QUERY_CHARS:
         qs = (
             base.annotate(score=TrigramWordSimilarity(text, "title"))
             .filter(score__gte=TRIGRAM_MIN_SCORE)

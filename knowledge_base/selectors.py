@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Status = Article.Status
 SUGGESTION_LIMIT = 5
+INDEX_COLUMNS = ("search_title", "search_summary", "search_body", "search_vector")
 RELATED_LIMIT = 5
 
 
@@ -93,7 +94,11 @@ def _filtered(*, user: User | AnonymousUser, filters: ArticleFilters) -> QuerySe
 
 def article_search_for_user(*, user: User | AnonymousUser, filters: ArticleFilters) -> ArticleSearch:
     """Ranked search (published only for requesters); without a query, the newest articles first."""
-    qs = _filtered(user=user, filters=filters).select_related("category", "owner")
+    qs = (
+        _filtered(user=user, filters=filters)
+        .select_related("category", "owner")
+        .defer(*INDEX_COLUMNS)  # the index's own columns are large and never shown
+    )
     if filters.q:
         return search_articles(qs, filters.q)
     return ArticleSearch("", qs.order_by("-updated_at", "-id"))
@@ -102,7 +107,9 @@ def article_search_for_user(*, user: User | AnonymousUser, filters: ArticleFilte
 def article_suggestions_for_title(*, user: User | AnonymousUser, title: str) -> ArticleSearch:
     """Up to five published articles matching what a requester is typing as a ticket title."""
     title = (title or "").strip()[:200]
-    qs = Article.objects.filter(status=Status.PUBLISHED) if user.is_authenticated else Article.objects.none()
+    qs = Article.objects.filter(status=Status.PUBLISHED).defer(*INDEX_COLUMNS, "body")
+    if not user.is_authenticated:
+        qs = qs.none()
     if len(title) < 2 or not query_words(title):
         return ArticleSearch(title, qs.none())
     search = search_articles(qs, title, prefer_any=True)

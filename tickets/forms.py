@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from accounts.selectors import support_agents
 from config.forms import BootstrapFormMixin
+from tickets import permissions
 from tickets.models import Retrospective, SlaPolicy, Ticket, TicketLink
 
 TYPE_HELP = {
@@ -80,6 +81,26 @@ class TicketCreateForm(BootstrapFormMixin, forms.Form):
                 "autocomplete": "off",
             }
         )
+        if permissions.can_work(user):
+            # agents log requests heard in a meeting on someone's behalf
+            self.fields["on_behalf_of"] = forms.ModelChoiceField(
+                label=_("On behalf of"),
+                queryset=User.objects.filter(is_active=True, team__isnull=False).order_by("username"),
+                to_field_name="username",
+                required=False,
+                empty_label=_("Myself"),
+            )
+            self.fields["channel"] = forms.ChoiceField(
+                label=_("Channel"),
+                choices=[
+                    (Ticket.Channel.WEB, Ticket.Channel.WEB.label),
+                    (Ticket.Channel.MEETING, Ticket.Channel.MEETING.label),
+                ],
+                initial=Ticket.Channel.WEB,
+            )
+            for name in ("on_behalf_of", "channel"):
+                css = "form-select"
+                self.fields[name].widget.attrs["class"] = css
         self.fields["description"].widget.attrs["data-markdown-source"] = "1"
         self.fields["attachments"].widget.attrs["data-dropzone"] = "1"
         self.type_help = TYPE_HELP

@@ -12,7 +12,6 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TIMEZONE_CHOICES
 
-
 # The open statuses as plain values (Meta cannot see Ticket's attributes); sorted like the selectors send them.
 OPEN_STATUS_VALUES = sorted(
     ["new", "triaged", "analysis", "in_progress", "waiting_on_requester", "testing", "awaiting_acceptance"]

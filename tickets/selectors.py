@@ -48,7 +48,7 @@ def ticket_get_for_user(*, user: User | AnonymousUser, key: str) -> Ticket:
     ticket = (
         tickets_visible_to(user=user)
         .select_related("requester", "assignee", "team", "campaign")
-        .filter(key__iexact=key)
+        .filter(key=key.strip().upper())  # keys are stored upper-case: the unique index answers
         .first()
     )
     if ticket is None:
@@ -163,7 +163,7 @@ def queue_status_counts(*, user: User, filters: TicketFilters) -> dict[str, int]
     counting them would make every queue page read the whole table.
     """
     qs = filters.apply(tickets_visible_to(user=user), user=user, with_status=False)
-    counted = sorted(Ticket.OPEN_STATUSES)
+    counted = list(Ticket.OPEN_STATUSES)
     # COUNT(*) lets Postgres answer from the (status, sla_due) index alone
     rows = qs.filter(status__in=counted).order_by().values("status").annotate(n=Count("*"))
     counts = dict.fromkeys(counted, 0)
@@ -243,6 +243,28 @@ def links_for_ticket(*, ticket: Ticket) -> list[TicketLink]:
         .select_related("source", "target")
         .order_by("id")
     )
+
+
+QUEUE_OPTIONS_KEY = "tickets:queue-options:v1"
+
+
+def queue_filter_options(*, user: User) -> dict[str, list[tuple[Any, str]]]:
+    """Choices for the queue's filter bar (agents, teams, campaigns), cached for a minute: one cache read
+    instead of three queries on the busiest page."""
+    from django.core.cache import cache
+
+    from accounts.selectors import support_agents, teams
+    from campaigns.selectors import campaigns_for_user
+
+    options = cache.get(QUEUE_OPTIONS_KEY)
+    if options is None:
+        options = {
+            "agents": [(u.username, str(u)) for u in support_agents()],
+            "teams": [(t.pk, t.name) for t in teams()],
+            "campaigns": list(campaigns_for_user(user=user).order_by("name").values_list("id", "name")[:200]),
+        }
+        cache.set(QUEUE_OPTIONS_KEY, options, timeout=60)
+    return options
 
 
 def canned_replies() -> QuerySet[CannedReply]:

@@ -4,6 +4,7 @@ notifies after commit. Pages, the API, tasks and scripts all go through these fu
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -551,9 +552,33 @@ def comment_add(
             body=comment.body,
             url=_ticket_url(ticket),
         )
+    _notify_mentions(ticket, by, comment)
     if not internal and ticket.status == S.WAITING_ON_REQUESTER and permissions.TEAM in sides:
         ticket_transition(ticket=ticket, to=ticket.previous_status, by=by, note=_("The requester replied."))
     return comment
+
+
+MENTION_RE = re.compile(r"(?<![\w@.])@([\w.+-]{2,150})")
+
+
+def _notify_mentions(ticket: Ticket, by: User, comment: Comment) -> None:
+    """@username tells that person, when they may read the comment (internal notes: staff only)."""
+    names = set(MENTION_RE.findall(comment.body))
+    if not names:
+        return
+    people = [
+        person
+        for person in User.objects.filter(username__in=names, is_active=True).exclude(pk=by.pk)
+        if permissions.can_view(person, ticket)
+        and (not comment.internal or permissions.can_see_internal(person))
+    ]
+    notify(
+        recipients=people,
+        verb="ticket.mention",
+        title=_("%(name)s mentioned you on %(key)s") % {"name": str(by), "key": ticket.key},
+        body=comment.body,
+        url=_ticket_url(ticket),
+    )
 
 
 @transaction.atomic
@@ -703,7 +728,7 @@ def plan_review(*, ticket: Ticket, by: User, approve: bool, note: str = "") -> S
 def link_add(*, ticket: Ticket, by: User, target_key: str, kind: str) -> TicketLink:
     """Relate two tickets (duplicate of / related to / blocks)."""
     _require_agent(by)
-    target = Ticket.objects.filter(key__iexact=target_key.strip()).first()
+    target = Ticket.objects.filter(key=target_key.strip().upper()).first()
     if target is None:
         raise DjangoValidationError({"target": _("No request has that key.")})
     if target.pk == ticket.pk:

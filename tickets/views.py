@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
 from config.markdown import render_markdown
 from tickets import forms, permissions, selectors, services
 from tickets.models import BusinessCalendar, SolutionPlan, Ticket, TicketLink
@@ -86,7 +85,9 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             ticket = services.ticket_create(
-                requester=request.user,
+                requester=data.get("on_behalf_of") or request.user,
+                channel=data.get("channel") or Ticket.Channel.WEB,
+                by=request.user,
                 title=data["title"],
                 description=data["description"],
                 type=data["type"],
@@ -133,31 +134,20 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "params": request.GET,
         "query": query.urlencode(),
-        "counts": selectors.queue_status_counts(user=request.user, filters=filters),
+        "counts": [
+            (status, S(status).label, n)
+            for status, n in selectors.queue_status_counts(user=request.user, filters=filters).items()
+        ],
         "statuses": S.choices,
         "types": Ticket.Type.choices,
         "urgencies": Ticket.Urgency.choices,
         "sla_states": Ticket.SlaState.choices,
         "saved_views": selectors.saved_views_for_user(user=request.user),
-        "agents": list(forms.assignee_field().queryset),
-        "teams": _teams(),
-        "campaigns": _campaigns(request.user),
+        **selectors.queue_filter_options(user=request.user),
     }
     if request.htmx and request.htmx.target == "queue-results":
         return render(request, "tickets/partials/queue_results.html", context)
     return render(request, "tickets/queue.html", context)
-
-
-def _teams() -> Any:
-    from accounts.selectors import teams
-
-    return teams()
-
-
-def _campaigns(user: User) -> Any:
-    from campaigns.selectors import campaigns_for_user
-
-    return campaigns_for_user(user=user).only("id", "name").order_by("name")[:200]
 
 
 @login_required

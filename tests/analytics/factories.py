@@ -22,7 +22,9 @@ def at(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> dt.datetim
     return dt.datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
-def ticket_make(*, requester: User, created_at: dt.datetime, team: Team | None = None, **fields: Any) -> Ticket:
+def ticket_make(
+    *, requester: User, created_at: dt.datetime, team: Team | None = None, **fields: Any
+) -> Ticket:
     """A ticket row with the given times (created_at is set after insert: it is auto_now_add)."""
     number = next(_numbers)
     values: dict[str, Any] = {
@@ -73,8 +75,14 @@ def campaign_make(*, owner: User, code: str, **fields: Any) -> Campaign:
 
 
 def metric_make(*, campaign: Campaign, date: dt.date, channel: str = "wechat", **figures: Any) -> DailyMetric:
-    values: dict[str, Any] = {"spend": Decimal("0"), "impressions": 0, "clicks": 0, "leads": 0, "conversions": 0,
-                              "revenue": Decimal("0")}
+    values: dict[str, Any] = {
+        "spend": Decimal("0"),
+        "impressions": 0,
+        "clicks": 0,
+        "leads": 0,
+        "conversions": 0,
+        "revenue": Decimal("0"),
+    }
     values.update(figures)
     return DailyMetric.objects.create(campaign=campaign, date=date, channel=channel, **values)
 
@@ -84,8 +92,9 @@ def customer_make(external_id: str, *, signup_at: dt.datetime | None = None, **f
 
 
 def order_make(customer: Customer, occurred_at: dt.datetime, amount: str = "100") -> Event:
-    return Event.objects.create(customer=customer, event_type="order", occurred_at=occurred_at,
-                                amount=Decimal(amount))
+    return Event.objects.create(
+        customer=customer, event_type="order", occurred_at=occurred_at, amount=Decimal(amount)
+    )
 
 
 def tag_make(slug: str, members_count: int = 0) -> Tag:
@@ -93,7 +102,9 @@ def tag_make(slug: str, members_count: int = 0) -> Tag:
 
 
 def history_make(tag: Tag, customer: Customer, change: str, created_at: dt.datetime) -> TagMembershipChange:
-    return TagMembershipChange.objects.create(tag=tag, customer=customer, change=change, created_at=created_at)
+    return TagMembershipChange.objects.create(
+        tag=tag, customer=customer, change=change, created_at=created_at
+    )
 
 
 def membership_make(tag: Tag, customer: Customer, since: dt.datetime) -> TagMembership:

@@ -18,8 +18,9 @@ def test_manager_gets_every_chart_and_as_of(api_for, manager, name):
     body = response.json()
     assert body["as_of"]
     assert body["filters"]["from"] == "2026-11-01"
-    assert "kpis" in body["charts"] and all("series" in c["data"] or "tiles" in c["data"] or "z" in c["data"]
-                                           for c in body["charts"].values())
+    assert "kpis" in body["charts"] and all(
+        "series" in c["data"] or "tiles" in c["data"] or "z" in c["data"] for c in body["charts"].values()
+    )
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
@@ -43,7 +44,8 @@ def test_requester_gets_support_figures_of_their_own_team_only(api_for, requeste
     ticket_make(requester=other_requester, created_at=at(3, 4))
     # even when asking for the other team
     response = api_for(requester).get(
-        "/api/v1/analytics/support/", {"from": "2026-11-01", "to": "2026-11-30", "team": other_requester.team_id}
+        "/api/v1/analytics/support/",
+        {"from": "2026-11-01", "to": "2026-11-30", "team": other_requester.team_id},
     )
     assert response.status_code == 200
     body = response.json()
@@ -56,7 +58,8 @@ def test_manager_can_filter_by_team(api_for, manager, requester, other_requester
     ticket_make(requester=requester, created_at=at(2, 4))
     ticket_make(requester=other_requester, created_at=at(2, 4))
     response = api_for(manager).get(
-        "/api/v1/analytics/support/", {"from": "2026-11-01", "to": "2026-11-30", "team": other_requester.team_id}
+        "/api/v1/analytics/support/",
+        {"from": "2026-11-01", "to": "2026-11-30", "team": other_requester.team_id},
     )
     tiles = {t["key"]: t["value"] for t in response.json()["charts"]["kpis"]["data"]["tiles"]}
     assert tiles["opened"] == 1
@@ -94,24 +97,36 @@ def test_stale_campaign_metrics_are_flagged(api_for, manager):
 
 def test_post_report_answers_202_with_an_id_and_queues(api_for, analyst, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = api_for(analyst).post("/api/v1/reports/", {"kind": "tickets", "params": {}, "format": "csv"},
-                                         format="json")
+        response = api_for(analyst).post(
+            "/api/v1/reports/", {"kind": "tickets", "params": {}, "format": "csv"}, format="json"
+        )
     assert response.status_code == 202
     job = ReportJob.objects.get(pk=response.json()["id"])
     assert job.status == "queued"
     assert len(callbacks) == 1
     state = api_for(analyst).get(f"/api/v1/reports/{job.pk}/").json()
     assert (state["status"], state["progress"], state["rows"], state["download_url"], state["error"]) == (
-        "queued", 0, 0, None, "")
+        "queued",
+        0,
+        0,
+        None,
+        "",
+    )
 
 
 def test_the_same_report_while_queued_is_joined(api_for, analyst, django_capture_on_commit_callbacks):
     payload = {"kind": "tickets", "params": {"from": "2026-11-01", "channel": "WEB"}, "format": "csv"}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         first = api_for(analyst).post("/api/v1/reports/", payload, format="json").json()
-        second = api_for(analyst).post("/api/v1/reports/", {**payload, "params": {"channel": "web",
-                                                                                  "from": "2026-11-01"}},
-                                       format="json").json()
+        second = (
+            api_for(analyst)
+            .post(
+                "/api/v1/reports/",
+                {**payload, "params": {"channel": "web", "from": "2026-11-01"}},
+                format="json",
+            )
+            .json()
+        )
     assert first["id"] == second["id"]
     assert second["joined"] is True
     assert len(callbacks) == 1
@@ -130,8 +145,11 @@ def test_a_running_report_is_joined_too(api_for, analyst, django_capture_on_comm
 def test_a_different_format_is_a_different_job(api_for, analyst, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         csv_job = api_for(analyst).post("/api/v1/reports/", {"kind": "customers"}, format="json").json()
-        xlsx_job = api_for(analyst).post("/api/v1/reports/", {"kind": "customers", "format": "xlsx"},
-                                         format="json").json()
+        xlsx_job = (
+            api_for(analyst)
+            .post("/api/v1/reports/", {"kind": "customers", "format": "xlsx"}, format="json")
+            .json()
+        )
     assert csv_job["id"] != xlsx_job["id"]
 
 
@@ -144,9 +162,10 @@ def test_a_finished_report_is_not_joined(api_for, analyst, django_capture_on_com
     assert first["id"] != second["id"]
 
 
-def test_report_runs_to_done_with_a_download_for_its_owner(api_for, analyst, requester,
-                                                           django_capture_on_commit_callbacks):
-    ticket_make(requester=requester, created_at=at(2, 4), title="=HYPERLINK(\"x\")")
+def test_report_runs_to_done_with_a_download_for_its_owner(
+    api_for, analyst, requester, django_capture_on_commit_callbacks
+):
+    ticket_make(requester=requester, created_at=at(2, 4), title='=HYPERLINK("x")')
     with django_capture_on_commit_callbacks(execute=True):
         job_id = api_for(analyst).post("/api/v1/reports/", {"kind": "tickets"}, format="json").json()["id"]
     state = api_for(analyst).get(f"/api/v1/reports/{job_id}/").json()
@@ -178,17 +197,24 @@ def test_requester_may_not_start_reports(api_for, requester):
 
 def test_unknown_kind_and_bad_params_are_400(api_for, analyst):
     bad_kind = api_for(analyst).post("/api/v1/reports/", {"kind": "salaries"}, format="json")
-    bad_date = api_for(analyst).post("/api/v1/reports/", {"kind": "tickets", "params": {"from": "soon"}},
-                                     format="json")
+    bad_date = api_for(analyst).post(
+        "/api/v1/reports/", {"kind": "tickets", "params": {"from": "soon"}}, format="json"
+    )
     assert bad_kind.status_code == 400 and bad_kind.json()["errors"][0]["field"] == "kind"
     assert bad_date.status_code == 400 and bad_date.json()["errors"][0]["field"].startswith("params")
 
 
-def test_list_of_my_reports_in_a_bounded_number_of_queries(api_for, analyst, manager,
-                                                           django_assert_max_num_queries):
+def test_list_of_my_reports_in_a_bounded_number_of_queries(
+    api_for, analyst, manager, django_assert_max_num_queries
+):
     for kind in ("tickets", "customers", "tag_members"):
-        ReportJob.objects.create(owner=analyst, kind=kind, dedupe_key=kind, status="done",
-                                 file=ContentFile(b"x", name=f"{kind}.csv").name)
+        ReportJob.objects.create(
+            owner=analyst,
+            kind=kind,
+            dedupe_key=kind,
+            status="done",
+            file=ContentFile(b"x", name=f"{kind}.csv").name,
+        )
     ReportJob.objects.create(owner=manager, kind="tickets", dedupe_key="m")
     client = api_for(analyst)
     # session/auth (force_authenticate: none), permission check (groups), count, page

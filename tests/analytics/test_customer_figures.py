@@ -26,7 +26,9 @@ def cohorts_data():
 
 
 def test_retention_cohorts_by_signup_month(cohorts_data):
-    filters = DashboardFilters(date_from=dt.date(2026, 9, 1), date_to=dt.date(2026, 11, 30), tz="Asia/Shanghai")
+    filters = DashboardFilters(
+        date_from=dt.date(2026, 9, 1), date_to=dt.date(2026, 11, 30), tz="Asia/Shanghai"
+    )
     data = cf.cohorts(filters, staff=True)
     assert data["y"] == ["2026-09", "2026-10"]
     assert data["sizes"] == [2, 2]
@@ -54,7 +56,12 @@ def vip():
 def test_tag_size_over_time_starts_from_earlier_history(vip, november):
     data = cf.tag_sizes(november, staff=True)
     sizes = dict(zip(data["x"], data["series"][0]["values"], strict=True))
-    assert (sizes["2026-11-01"], sizes["2026-11-02"], sizes["2026-11-03"], sizes["2026-11-05"]) == (1, 2, 3, 2)
+    assert (sizes["2026-11-01"], sizes["2026-11-02"], sizes["2026-11-03"], sizes["2026-11-05"]) == (
+        1,
+        2,
+        3,
+        2,
+    )
     assert sizes["2026-11-30"] == 2
 
 

@@ -16,13 +16,42 @@ D = dt.date
 @pytest.fixture
 def metrics(requester, other_requester):
     spring = campaign_make(owner=requester, code="spring", budget=Decimal("1000"))
-    flash = campaign_make(owner=other_requester, code="flash", budget=Decimal("500"), end_date=D(2026, 11, 10))
-    metric_make(campaign=spring, date=D(2026, 11, 2), channel="wechat", spend=Decimal("100"), impressions=1000,
-                clicks=100, leads=20, conversions=10, revenue=Decimal("300"))
-    metric_make(campaign=spring, date=D(2026, 11, 2), channel="douyin", spend=Decimal("200"), impressions=4000,
-                clicks=100, leads=10, conversions=5, revenue=Decimal("100"))
-    metric_make(campaign=flash, date=D(2026, 11, 3), channel="wechat", spend=Decimal("100"), impressions=1000,
-                clicks=50, leads=5, conversions=5, revenue=Decimal("400"))
+    flash = campaign_make(
+        owner=other_requester, code="flash", budget=Decimal("500"), end_date=D(2026, 11, 10)
+    )
+    metric_make(
+        campaign=spring,
+        date=D(2026, 11, 2),
+        channel="wechat",
+        spend=Decimal("100"),
+        impressions=1000,
+        clicks=100,
+        leads=20,
+        conversions=10,
+        revenue=Decimal("300"),
+    )
+    metric_make(
+        campaign=spring,
+        date=D(2026, 11, 2),
+        channel="douyin",
+        spend=Decimal("200"),
+        impressions=4000,
+        clicks=100,
+        leads=10,
+        conversions=5,
+        revenue=Decimal("100"),
+    )
+    metric_make(
+        campaign=flash,
+        date=D(2026, 11, 3),
+        channel="wechat",
+        spend=Decimal("100"),
+        impressions=1000,
+        clicks=50,
+        leads=5,
+        conversions=5,
+        revenue=Decimal("400"),
+    )
     # Outside the range: counts for budget burn (all spend to date), not for November's figures.
     metric_make(campaign=spring, date=D(2026, 10, 31), channel="wechat", spend=Decimal("999"))
     return spring, flash

@@ -17,8 +17,14 @@ pytestmark = pytest.mark.django_db
 
 
 def _job(owner, kind="customers", file_format="csv", params=None, **fields):
-    return ReportJob.objects.create(owner=owner, kind=kind, params=params or {}, format=file_format,
-                                    dedupe_key=f"{owner.pk}-{kind}-{file_format}-{params}", **fields)
+    return ReportJob.objects.create(
+        owner=owner,
+        kind=kind,
+        params=params or {},
+        format=file_format,
+        dedupe_key=f"{owner.pk}-{kind}-{file_format}-{params}",
+        **fields,
+    )
 
 
 def _csv_rows(job):
@@ -99,9 +105,15 @@ def test_customers_are_unmasked_with_view_pii(manager):
 
 def test_sla_breaches_report_only_late_tickets(analyst, requester):
     c = at(2, 4)
-    late = ticket_make(requester=requester, created_at=c, first_response_at=c + dt.timedelta(hours=2),
-                       first_response_due=c + dt.timedelta(hours=1))
-    ticket_make(requester=requester, created_at=c, first_response_at=c, first_response_due=c + dt.timedelta(hours=1))
+    late = ticket_make(
+        requester=requester,
+        created_at=c,
+        first_response_at=c + dt.timedelta(hours=2),
+        first_response_due=c + dt.timedelta(hours=1),
+    )
+    ticket_make(
+        requester=requester, created_at=c, first_response_at=c, first_response_due=c + dt.timedelta(hours=1)
+    )
     job = _job(analyst, kind="sla_breaches")
     services.report_job_run(job_id=job.pk)
     rows = _csv_rows(job)
@@ -151,6 +163,7 @@ def test_progress_is_recorded_while_writing(analyst, monkeypatch):
         def spy(rows):
             progress(rows)
             seen.append(ReportJob.objects.values_list("status", "rows", "progress").get())
+
         return original(source, out, spy, every=5)
 
     monkeypatch.setattr(reports, "write_csv", write_in_small_steps)

@@ -27,7 +27,9 @@ class RefusingBackend(BaseEmailBackend):
 
 @pytest.fixture
 def subscription(manager):
-    return services.subscription_save(owner=manager, kind=ReportSubscription.Kind.SUPPORT_WEEKLY, weekday=0, hour=8)
+    return services.subscription_save(
+        owner=manager, kind=ReportSubscription.Kind.SUPPORT_WEEKLY, weekday=0, hour=8
+    )
 
 
 def test_beat_schedule_has_the_weekly_reports():
@@ -80,3 +82,14 @@ def test_campaign_report(manager):
     assert delivery.status == "sent"
     assert "Weekly campaign report" in mail.outbox[0].subject
     assert "ROI" in mail.outbox[0].body
+
+
+def test_demo_seed_is_idempotent(make_user, support_team):
+    import io
+
+    from analytics import demo
+
+    make_user("manager", role="manager", team=support_team.name)
+    demo.seed(io.StringIO())
+    demo.seed(io.StringIO())
+    assert ReportSubscription.objects.count() == 2

@@ -22,37 +22,94 @@ def month(requester, other_requester, agent, manager):
     t = {}
     # Urgent incident: answered late, resolved in time (team A).
     c = at(2, 2)
-    t[1] = ticket_make(requester=requester, created_at=c, urgency="urgent", type="incident", status=S.RESOLVED,
-                       first_response_at=c + H, first_response_due=c + H / 2, resolved_at=c + 3 * H,
-                       resolution_due=c + 4 * H)
+    t[1] = ticket_make(
+        requester=requester,
+        created_at=c,
+        urgency="urgent",
+        type="incident",
+        status=S.RESOLVED,
+        first_response_at=c + H,
+        first_response_due=c + H / 2,
+        resolved_at=c + 3 * H,
+        resolution_due=c + 4 * H,
+    )
     # Routine data support created at 01:00 Shanghai on 3 Nov: answered in time, resolved late, closed.
     c = at(2, 17)
-    t[2] = ticket_make(requester=requester, created_at=c, urgency="routine", type="data_support", status=S.CLOSED,
-                       first_response_at=c + 2 * H, first_response_due=c + 4 * H, resolved_at=c + 10 * H,
-                       resolution_due=c + 8 * H, closed_at=c + 11 * H, assignee=None)
+    t[2] = ticket_make(
+        requester=requester,
+        created_at=c,
+        urgency="routine",
+        type="data_support",
+        status=S.CLOSED,
+        first_response_at=c + 2 * H,
+        first_response_due=c + 4 * H,
+        resolved_at=c + 10 * H,
+        resolution_due=c + 8 * H,
+        closed_at=c + 11 * H,
+        assignee=None,
+    )
     # Routine, waiting on the requester since before its (pre-pause) due time: the pause is no breach.
     c = at(5, 4)
-    t[3] = ticket_make(requester=requester, created_at=c, urgency="routine", type="system_config",
-                       status=S.WAITING_ON_REQUESTER, first_response_at=c + H, first_response_due=c + 4 * H,
-                       resolution_due=c + 4 * H, sla_paused_at=c + 2 * H, assignee=agent)
+    t[3] = ticket_make(
+        requester=requester,
+        created_at=c,
+        urgency="routine",
+        type="system_config",
+        status=S.WAITING_ON_REQUESTER,
+        first_response_at=c + H,
+        first_response_due=c + 4 * H,
+        resolution_due=c + 4 * H,
+        sla_paused_at=c + 2 * H,
+        assignee=agent,
+    )
     # Urgent, never answered, long overdue on a running clock: both targets missed.
     c = at(6, 4)
-    t[4] = ticket_make(requester=requester, created_at=c, urgency="urgent", type="incident", status=S.IN_PROGRESS,
-                       first_response_due=c + H / 2, resolution_due=c + 2 * H, sla_state="breached", assignee=agent)
+    t[4] = ticket_make(
+        requester=requester,
+        created_at=c,
+        urgency="urgent",
+        type="incident",
+        status=S.IN_PROGRESS,
+        first_response_due=c + H / 2,
+        resolution_due=c + 2 * H,
+        sla_state="breached",
+        assignee=agent,
+    )
     # Planned, paused only after its resolution due time had passed: a breach before the pause.
     c = at(7, 4)
-    t[5] = ticket_make(requester=requester, created_at=c, urgency="planned", type="feature",
-                       status=S.WAITING_ON_REQUESTER, first_response_at=c + H, first_response_due=c + 2 * H,
-                       resolution_due=at(8, 4), sla_paused_at=at(9, 4))
+    t[5] = ticket_make(
+        requester=requester,
+        created_at=c,
+        urgency="planned",
+        type="feature",
+        status=S.WAITING_ON_REQUESTER,
+        first_response_at=c + H,
+        first_response_due=c + 2 * H,
+        resolution_due=at(8, 4),
+        sla_paused_at=at(9, 4),
+    )
     # Urgent incident of the other team: both targets met.
     c = at(3, 4)
-    t[6] = ticket_make(requester=other_requester, created_at=c, urgency="urgent", type="incident", status=S.RESOLVED,
-                       first_response_at=c + H / 5, first_response_due=c + H / 2, resolved_at=c + H,
-                       resolution_due=c + 2 * H)
+    t[6] = ticket_make(
+        requester=other_requester,
+        created_at=c,
+        urgency="urgent",
+        type="incident",
+        status=S.RESOLVED,
+        first_response_at=c + H / 5,
+        first_response_due=c + H / 2,
+        resolved_at=c + H,
+        resolution_due=c + 2 * H,
+    )
     # New today (4 hours old), no SLA yet; and an old triaged one from October (outside the range).
     t[7] = ticket_make(requester=requester, created_at=at(19, 20), urgency="routine", status=S.NEW)
-    t[8] = ticket_make(requester=requester, created_at=at(1, 0, month=10), urgency="routine", status=S.TRIAGED,
-                       assignee=manager)
+    t[8] = ticket_make(
+        requester=requester,
+        created_at=at(1, 0, month=10),
+        urgency="routine",
+        status=S.TRIAGED,
+        assignee=manager,
+    )
     rating_make(ticket=t[1], score=5, created_at=at(2, 8))
     rating_make(ticket=t[2], score=2, created_at=at(3, 8))
     rating_make(ticket=t[6], score=4, created_at=at(3, 8))
@@ -73,7 +130,12 @@ def test_inflow_and_outflow_per_day_in_the_viewers_time_zone(month, november):
     assert len(data["x"]) == 30
     # t2 was created at 17:00 UTC on 2 Nov = 01:00 on 3 Nov in Shanghai
     assert {d: n for d, n in opened.items() if n} == {
-        "2026-11-02": 1, "2026-11-03": 2, "2026-11-05": 1, "2026-11-06": 1, "2026-11-07": 1, "2026-11-20": 1,
+        "2026-11-02": 1,
+        "2026-11-03": 2,
+        "2026-11-05": 1,
+        "2026-11-06": 1,
+        "2026-11-07": 1,
+        "2026-11-20": 1,
     }
     assert {d: n for d, n in closed.items() if n} == {"2026-11-02": 1, "2026-11-03": 2}
 
@@ -116,8 +178,14 @@ def test_median_and_p90_by_type(requester, november):
     # Given five consultations answered after 1, 2, 3, 4 and 10 hours, four of them resolved after 2, 4, 6, 8 hours
     for index, (answer, resolve) in enumerate([(1, 2), (2, 4), (3, 6), (4, 8), (10, None)]):
         c = at(10 + index, 2)
-        ticket_make(requester=requester, created_at=c, type="consultation", first_response_at=c + answer * H,
-                    resolved_at=c + resolve * H if resolve else None, status=S.RESOLVED if resolve else S.IN_PROGRESS)
+        ticket_make(
+            requester=requester,
+            created_at=c,
+            type="consultation",
+            first_response_at=c + answer * H,
+            resolved_at=c + resolve * H if resolve else None,
+            status=S.RESOLVED if resolve else S.IN_PROGRESS,
+        )
     # When
     data = sf.response_times(november, staff=True)
     values = {s["key"]: dict(zip(data["x_keys"], s["values"], strict=True)) for s in data["series"]}

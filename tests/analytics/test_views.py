@@ -38,10 +38,16 @@ def test_anonymous_goes_to_login(client, page):
 
 
 def test_dashboard_page_has_a_card_per_chart_with_the_filters_in_its_url(client_for, manager):
-    html = client_for(manager).get(reverse("analytics:support"), {"from": "2026-11-01", "to": "2026-11-30",
-                                                                  "urgency": "urgent"}).content.decode()
+    html = (
+        client_for(manager)
+        .get(reverse("analytics:support"), {"from": "2026-11-01", "to": "2026-11-30", "urgency": "urgent"})
+        .content.decode()
+    )
     assert html.count("data-chart=") == 8
-    assert "/dashboards/support/charts/sla_attainment/?from=2026-11-01&amp;to=2026-11-30&amp;urgency=urgent" in html
+    assert (
+        "/dashboards/support/charts/sla_attainment/?from=2026-11-01&amp;to=2026-11-30&amp;urgency=urgent"
+        in html
+    )
     assert "vendor/plotly.min.js" in html and "analytics/dashboard.js" in html
     assert "<script>" not in html and "<script nonce" in html  # no inline scripts, nonces on files
 
@@ -54,7 +60,9 @@ def test_requester_sees_a_team_badge_and_no_team_filter(client_for, requester):
 
 
 def test_invalid_dates_show_an_error_under_the_field(client_for, manager):
-    response = client_for(manager).get(reverse("analytics:support"), {"from": "2026-11-30", "to": "2026-11-01"})
+    response = client_for(manager).get(
+        reverse("analytics:support"), {"from": "2026-11-30", "to": "2026-11-01"}
+    )
     assert response.status_code == 400
     assert 'data-error-for="to"' in response.content.decode()
 
@@ -70,13 +78,19 @@ def test_chart_endpoint_returns_series_and_as_of(client_for, manager, requester)
 def test_chart_endpoint_scopes_requesters_to_their_team(client_for, requester, other_requester):
     ticket_make(requester=other_requester, created_at=at(2, 4))
     url = reverse("analytics:chart", args=["support", "kpis"])
-    body = client_for(requester).get(url, {"from": "2026-11-01", "to": "2026-11-30",
-                                           "team": other_requester.team_id}).json()
+    body = (
+        client_for(requester)
+        .get(url, {"from": "2026-11-01", "to": "2026-11-30", "team": other_requester.team_id})
+        .json()
+    )
     assert next(t["value"] for t in body["data"]["tiles"] if t["key"] == "opened") == 0
 
 
 def test_chart_endpoint_denies_and_404s(client_for, requester, manager):
-    assert client_for(requester).get(reverse("analytics:chart", args=["customers", "cohorts"])).status_code == 403
+    assert (
+        client_for(requester).get(reverse("analytics:chart", args=["customers", "cohorts"])).status_code
+        == 403
+    )
     assert client_for(manager).get(reverse("analytics:chart", args=["support", "nope"])).status_code == 404
 
 
@@ -108,7 +122,9 @@ def test_report_form_errors_answer_422(client_for, agent):
 
 
 def test_progress_partial_polls_while_active_and_is_owner_only(client_for, agent, manager):
-    job = ReportJob.objects.create(owner=agent, kind="customers", dedupe_key="k", status="running", progress=40)
+    job = ReportJob.objects.create(
+        owner=agent, kind="customers", dedupe_key="k", status="running", progress=40
+    )
     html = client_for(agent).get(reverse("analytics:report_progress", args=[job.pk])).content.decode()
     assert 'hx-trigger="every 1s"' in html and "40%" in html
     assert client_for(manager).get(reverse("analytics:report_progress", args=[job.pk])).status_code == 404
@@ -126,7 +142,9 @@ def test_reports_page_query_count(client_for, agent, django_assert_max_num_queri
 
 def test_subscribe_and_unsubscribe(client_for, manager):
     client = client_for(manager)
-    response = client.post(reverse("analytics:subscriptions"), {"kind": "support_weekly", "weekday": 0, "hour": 8})
+    response = client.post(
+        reverse("analytics:subscriptions"), {"kind": "support_weekly", "weekday": 0, "hour": 8}
+    )
     subscription = ReportSubscription.objects.get()
     assert response.status_code == 302 and subscription.owner == manager
     client.post(reverse("analytics:subscription_delete", args=[subscription.pk]))
@@ -144,8 +162,9 @@ def test_subscriptions_page_query_count(client_for, manager, django_assert_max_n
     for kind in ("support_weekly", "campaign_weekly"):
         subscription = ReportSubscription.objects.create(owner=manager, kind=kind)
         for _n in range(3):
-            ReportDelivery.objects.create(subscription=subscription, status="sent", period_start="2026-11-01",
-                                          period_end="2026-11-07")
+            ReportDelivery.objects.create(
+                subscription=subscription, status="sent", period_start="2026-11-01", period_end="2026-11-07"
+            )
     client = client_for(manager)
     # session, user, permissions (2), nav unread count, groups, team, subscriptions, deliveries (prefetched)
     with django_assert_max_num_queries(10):

@@ -22,13 +22,32 @@ def data(make_user, support_team):
     requester = make_user("rita", role="requester", team="E-commerce ops")
     now = timezone.now()
     for hours in (2, 30, 80):
-        ticket_make(requester=requester, created_at=now - dt.timedelta(hours=hours), status="in_progress",
-                    title=f"Open for {hours} hours")
-    ticket_make(requester=requester, created_at=now - dt.timedelta(days=3), status="triaged", title="Triaged one")
-    campaign = campaign_make(owner=requester, code="double11", start_date=timezone.localdate() - dt.timedelta(days=5),
-                             end_date=timezone.localdate() + dt.timedelta(days=5))
-    metric_make(campaign=campaign, date=timezone.localdate() - dt.timedelta(days=1), channel="wechat",
-                spend=Decimal("120"), impressions=1000, clicks=80, leads=10, conversions=4, revenue=Decimal("400"))
+        ticket_make(
+            requester=requester,
+            created_at=now - dt.timedelta(hours=hours),
+            status="in_progress",
+            title=f"Open for {hours} hours",
+        )
+    ticket_make(
+        requester=requester, created_at=now - dt.timedelta(days=3), status="triaged", title="Triaged one"
+    )
+    campaign = campaign_make(
+        owner=requester,
+        code="double11",
+        start_date=timezone.localdate() - dt.timedelta(days=5),
+        end_date=timezone.localdate() + dt.timedelta(days=5),
+    )
+    metric_make(
+        campaign=campaign,
+        date=timezone.localdate() - dt.timedelta(days=1),
+        channel="wechat",
+        spend=Decimal("120"),
+        impressions=1000,
+        clicks=80,
+        leads=10,
+        conversions=4,
+        revenue=Decimal("400"),
+    )
     customer = customer_make("c-1", signup_at=now - dt.timedelta(days=2))
     order_make(customer, now - dt.timedelta(days=1))
     return boss
@@ -44,6 +63,7 @@ def _click_first_bar(page, chart_id):
     """Click the leftmost drawn bar with the real mouse (plotly listens on its own drag layer)."""
     bars = page.locator(f"#{chart_id} g.point path")
     expect(bars.first).to_be_attached()
+    page.locator(f"#{chart_id} [data-plot]").scroll_into_view_if_needed()
     boxes = [box for box in (bar.bounding_box() for bar in bars.all()) if box and box["height"] > 1]
     box = min(boxes, key=lambda b: b["x"])
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -53,7 +73,9 @@ def _click_first_bar(page, chart_id):
 
 def test_manager_uses_the_support_dashboard_and_drills_into_the_queue(page, data):
     csp_errors = []
-    page.on("console", lambda msg: csp_errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.on(
+        "console", lambda msg: csp_errors.append(msg.text) if "Content Security Policy" in msg.text else None
+    )
     browser_login(page, "boss", "pw-boss-123")
     page.goto("/dashboards/support/")
     _wait_for_charts(page)

@@ -17,7 +17,9 @@ def english(user):
 
 
 def open_tab(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900}, locale="en-US")
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1366, "height": 900}, locale="en-US"
+    )
     context.set_default_timeout(15_000)
     return context, context.new_page()
 
@@ -57,7 +59,11 @@ def test_request_journey(page, browser, live_server, make_user, support_team):
     form.locator("button[type=submit]").click()
     expect(agent_page.locator("#ticket-status")).to_have_text("Triaged")
     expect(agent_page.locator("#ticket-assignee")).to_have_text("andy")
-    for step, label in [("in_progress", "In progress"), ("testing", "Testing"), ("awaiting_acceptance", "Awaiting acceptance")]:
+    for step, label in [
+        ("in_progress", "In progress"),
+        ("testing", "Testing"),
+        ("awaiting_acceptance", "Awaiting acceptance"),
+    ]:
         agent_page.click(f"button[data-step={step}]")
         expect(agent_page.locator("#ticket-status")).to_have_text(label)
     agent_page.fill("textarea[name=body]", "Fixed the click handler, please check.")

@@ -291,3 +291,55 @@ def test_review_freezes_figures(campaign, requester):
 def test_review_refused_before_completion(campaign, requester):
     with pytest.raises(PermissionDenied):
         services.review_save(campaign=campaign, by=requester, what_worked="a", what_to_improve="b")
+
+
+def test_drafting_asks_managers_for_approval(requester, manager):
+    services.campaign_create(
+        by=requester,
+        name="Needs approval",
+        code="needs-approval",
+        budget=Decimal("1"),
+        start_date=dt.date(2026, 7, 1),
+        end_date=dt.date(2026, 7, 2),
+    )
+    assert Notification.objects.filter(recipient=manager, verb="campaign.submitted").count() == 1
+
+
+def test_approval_tells_the_owner(campaign, requester, manager):
+    services.campaign_approve(campaign=campaign, by=manager)
+    assert Notification.objects.filter(recipient=requester, verb="campaign.approved").exists()
+
+
+def test_variant_counts_import_updates_and_adds(campaign, requester):
+    test = services.ab_test_create(
+        campaign=campaign,
+        by=requester,
+        name="Hero",
+        variants=[
+            {"name": "A", "exposures": 1, "conversions": 0},
+            {"name": "B", "exposures": 1, "conversions": 0},
+        ],
+    )
+    services.ab_variants_import(
+        test=test, upload=upload(["name,exposures,conversions", "A,1000,40", "C,900,50"]), by=requester
+    )
+    counts = list(test.variants.order_by("position").values_list("name", "exposures", "conversions"))
+    assert counts == [("A", 1000, 40), ("B", 1, 0), ("C", 900, 50)]
+
+
+def test_variant_counts_import_is_all_or_nothing(campaign, requester):
+    test = services.ab_test_create(
+        campaign=campaign,
+        by=requester,
+        name="Hero",
+        variants=[
+            {"name": "A", "exposures": 1, "conversions": 0},
+            {"name": "B", "exposures": 1, "conversions": 0},
+        ],
+    )
+    with pytest.raises(ImportRejected) as info:
+        services.ab_variants_import(
+            test=test, upload=upload(["name,exposures,conversions", "A,1000,40", "B,10,50"]), by=requester
+        )
+    assert (info.value.errors[0].row, info.value.errors[0].column) == (3, "conversions")
+    assert test.variants.get(name="A").exposures == 1

@@ -15,3 +15,25 @@ def crm_reset(db):
         Customer.objects.all().delete()
 
     return _reset
+
+
+def _english(user):
+    user.language = "en"
+    user.save(update_fields=["language"])
+    return user
+
+
+# The pages are asserted in English; people default to Chinese.
+@pytest.fixture
+def requester(requester):
+    return _english(requester)
+
+
+@pytest.fixture
+def agent(agent):
+    return _english(agent)
+
+
+@pytest.fixture
+def manager(manager):
+    return _english(manager)

@@ -275,3 +275,44 @@ def test_manual_upload_with_unknown_id_is_rejected(api_for, agent, shoppers):
     assert response.json()["errors"] == [
         {"row": 3, "column": "external_id", "message": "Unknown customer GHOST."}
     ]
+
+
+def _file(text: str) -> io.BytesIO:
+    upload = io.BytesIO(text.encode())
+    upload.name = "data.csv"
+    return upload
+
+
+CUSTOMERS = "external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel\nN1,Nia,,,Shanghai,f,,,web\n"
+
+
+def test_agent_imports_customers_and_events_by_api(api_for, agent, django_capture_on_commit_callbacks):
+    api = api_for(agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart")
+    assert response.status_code == 201
+    assert response.json()["created"] == 1
+    events = "customer_external_id,event_type,occurred_at,amount,channel\nN1,order,2026-03-01,10,web\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/events/import/", {"file": _file(events)}, format="multipart")
+    assert response.status_code == 201
+    assert response.json()["rows"] == 1
+
+
+def test_bad_event_file_answers_400_with_rows_and_imports_nothing(api_for, agent):
+    api_for(agent).post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart")
+    events = "customer_external_id,event_type,occurred_at,amount,channel\nN1,order,2026-03-01,10,web\nN1,order,nope,x,web\n"
+    response = api_for(agent).post("/api/v1/events/import/", {"file": _file(events)}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"row": 3, "column": "occurred_at", "message": "Not an ISO 8601 date or date-time."},
+        {"row": 3, "column": "amount", "message": "Not a number."},
+    ]
+    from crm_tags.models import Event
+
+    assert Event.objects.count() == 0
+
+
+def test_requester_may_not_import(api_for, requester):
+    response = api_for(requester).post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart")
+    assert response.status_code == 403

@@ -371,3 +371,22 @@ def test_preview_statement_timeout_is_reported(crowd, settings, monkeypatch, age
         selectors.tag_preview(
             tag=tag, definition={"attr": "city", "op": "=", "value": "Shanghai"}, user=agent
         )
+
+
+def test_bulk_event_load_rebuilds_the_indexes(monkeypatch):
+    # given a load big enough to take the bulk path (threshold lowered for the test)
+    from crm_tags import importers
+
+    monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    services.customers_import(upload=io.StringIO(CUSTOMERS_CSV), by=None)
+    csv = "customer_external_id,event_type,occurred_at,amount,channel\nA1,order,2026-03-01,10,web\nA2,order,2026-03-02,30,web\n"
+    # when it is imported
+    services.events_import(upload=io.StringIO(csv), by=None)
+    # then the rows, the totals and both indexes are there
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%' ORDER BY 1")
+        assert [r[0] for r in cursor.fetchall()] == ["crm_event_cust_type_at", "crm_event_type_at_cover"]
+    assert Event.objects.count() == 2
+    assert CustomerEventTotal.objects.get(customer__external_id="A2").amount_sum == Decimal("30")

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import AuditEntry, Notification
 from knowledge_base import services
@@ -140,7 +140,8 @@ def test_restore_old_version_makes_a_new_draft(published, agent, manager):
     services.article_reopen(article=published, by=agent)
     services.article_update(article=published, by=agent, title="Changed title")
     first = published.versions.get(number=1)
-    article = services.article_restore_version(article=published, version=first, by=agent)
+    with translation.override("en"):
+        article = services.article_restore_version(article=published, version=first, by=agent)
     assert article.status == S.DRAFT and article.title == "CRM 客户标签配置指南"
     assert article.version_number == 3
     assert published.versions.get(number=3).note.startswith("Restored from version 1")

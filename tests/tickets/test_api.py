@@ -229,3 +229,17 @@ class TestImIntake:
         )
         assert response.status_code == status
         assert not Ticket.objects.exists()
+
+
+def test_agent_may_not_refuse_delivery_for_the_requester(api_for, requester, agent):
+    ticket = force_status(make_ticket(requester), S.AWAITING_ACCEPTANCE)
+    response = api_for(agent).post(f"/api/v1/tickets/{ticket.key}/reject/", {"reason": "no"}, format="json")
+    assert response.status_code == 403
+
+
+def test_other_team_cannot_rate_or_comment(api_for, requester, other_requester):
+    ticket = force_status(make_ticket(requester), S.RESOLVED)
+    base = f"/api/v1/tickets/{ticket.key}"
+    assert api_for(other_requester).post(f"{base}/rating/", {"score": 5}, format="json").status_code == 404
+    assert api_for(other_requester).post(f"{base}/comments/", {"body": "x"}, format="json").status_code == 404
+    assert api_for(other_requester).get(f"{base}/events/").status_code == 404

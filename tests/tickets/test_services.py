@@ -62,10 +62,11 @@ def people(requester, agent, manager, other_requester):
 def test_every_transition_per_role(people, agent, role, frm):
     # given a ticket in `frm` with everything each step may need (an approved plan, a feature)
     by = people[role]
+    ticket = make_ticket(people["requester"], type=Ticket.Type.FEATURE)
+    approved_plan(ticket, agent)
+    previous = "in_progress" if frm == "waiting_on_requester" else ""
     for to in ALL:
-        ticket = make_ticket(people["requester"], type=Ticket.Type.FEATURE)
-        approved_plan(ticket, agent)
-        force_status(ticket, frm, previous="in_progress" if frm == "waiting_on_requester" else "")
+        force_status(ticket, frm, previous=previous)
         # when this person asks for the step, then it happens, is forbidden (403) or does not exist (409)
         try:
             services.ticket_transition(
@@ -333,3 +334,13 @@ def test_two_agents_transitioning_the_same_ticket(requester, agent, manager):
     assert sum(isinstance(r, Ticket) for r in results) == 1
     assert sum(isinstance(r, services.TransitionNotAllowed) for r in results) == 1
     assert TicketEvent.objects.filter(ticket=ticket, kind="status").count() == 1
+
+
+@pytest.mark.django_db
+def test_mentions_notify_only_people_who_may_read(ticket, agent, manager, other_requester, requester):
+    services.comment_add(ticket=ticket, by=agent, body="@boss @brand please look", internal=False)
+    services.comment_add(ticket=ticket, by=agent, body="@req internal only", internal=True)
+    mentioned = set(
+        Notification.objects.filter(verb="ticket.mention").values_list("recipient__username", flat=True)
+    )
+    assert mentioned == {"boss"}

@@ -17,7 +17,10 @@ SLA_LABELS = dict(Ticket.SlaState.choices)
 @register.simple_tag
 def status_badge(status: str) -> SafeString:
     return format_html(
-        '<span class="badge status-{}" data-status="{}">{}</span>', status, status, STATUS_LABELS.get(status, status)
+        '<span class="badge status-{}" data-status="{}">{}</span>',
+        status,
+        status,
+        STATUS_LABELS.get(status, status),
     )
 
 
@@ -34,7 +37,11 @@ def sla_chip(ticket: Ticket) -> SafeString:
         else:
             extra = " · " + _("%(left)s left") % {"left": timeuntil(due, now, depth=1)}
     return format_html(
-        '<span class="badge sla-{}" data-sla="{}">{}{}</span>', state, state, SLA_LABELS.get(state, state), extra
+        '<span class="badge sla-{}" data-sla="{}">{}{}</span>',
+        state,
+        state,
+        SLA_LABELS.get(state, state),
+        extra,
     )
 
 
