@@ -36,9 +36,13 @@ def _threshold(source: str) -> dt.timedelta:
 
 
 def _last_campaign_import() -> dt.datetime | None:
+    """When the newest metric rows arrived: the import time of the rows of the newest date (index-backed)."""
     from campaigns.models import DailyMetric
 
-    return DailyMetric.objects.aggregate(last=Max("imported_at"))["last"]
+    newest = DailyMetric.objects.order_by("-date").values_list("date", flat=True).first()
+    if newest is None:
+        return None
+    return DailyMetric.objects.filter(date=newest).aggregate(last=Max("imported_at"))["last"]
 
 
 def _last_customer_event() -> dt.datetime | None:
@@ -82,11 +86,25 @@ SOURCES: dict[str, tuple[Callable[[], dt.datetime | None], Callable[[], str], Ca
 }
 
 
+FRESHNESS_CACHE_SECONDS = 60
+
+
+def _cached_last(source: str, load: Callable[[], dt.datetime | None]) -> dt.datetime | None:
+    """A source's last time, looked up at most once a minute (every chart of a dashboard asks)."""
+    key = f"analytics:source:{source}"
+    cached = cache.get(key)
+    if cached is not None:
+        return parse_datetime(cached) if cached else None
+    last = load()
+    cache.set(key, last.isoformat() if last else "", FRESHNESS_CACHE_SECONDS)
+    return last
+
+
 def freshness(source: str, now: dt.datetime | None = None) -> Freshness:
     """Whether one source is older than its threshold (never fed counts as stale)."""
     load, message, never = SOURCES[source]
     now = now or timezone.now()
-    last = load()
+    last = _cached_last(source, load)
     if last is None:
         return Freshness(source, None, True, never())
     if now - last <= _threshold(source):

@@ -6,7 +6,10 @@ Runs in its own database (martech_bench_tickets, recreated and migrated unless -
 Tickets are written set-based (INSERT … SELECT generate_series): six months, ~12 % open, four teams,
 three agents. Each round requests every common filter once as an agent, through the whole Django stack
 (middleware, session, templates / serializers) with the test client.
-Ends with one line: tickets=… queue_p50_ms=… queue_p95_ms=… api_p50_ms=… api_p95_ms=…
+Also reports the web process's own CPU per request (p50) and the load average: on a shared machine the
+wall-clock figures mostly measure the wait for a CPU.
+Ends with one line: tickets=… queue_p50_ms=… queue_p95_ms=… api_p50_ms=… api_p95_ms=… queue_cpu_p50_ms=…
+api_cpu_p50_ms=… load=…
 """
 
 import argparse
@@ -159,7 +162,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
     team_id = Team.objects.get(name="Brand marketing").pk
     client = Client()
     client.force_login(agent)
-    timings: dict[str, list[float]] = {"queue": [], "api": []}
+    timings: dict[str, list[float]] = {"queue": [], "api": [], "queue_cpu": [], "api_cpu": []}
     per_url: dict[str, list[float]] = {}
     for name, base, filters in (
         ("queue", "/requests/queue/", QUEUE_FILTERS),
@@ -170,9 +173,10 @@ def measure(rounds: int) -> dict[str, list[float]]:
         for _ in range(rounds):
             for query in filters:
                 url = base + query.format(team=team_id)
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 response = client.get(url)
                 elapsed = (time.perf_counter() - started) * 1000
+                timings[f"{name}_cpu"].append((time.process_time() - cpu) * 1000)
                 assert response.status_code == 200, (url, response.status_code)
                 timings[name].append(elapsed)
                 per_url.setdefault(url, []).append(elapsed)
@@ -196,6 +200,7 @@ def main() -> None:
 
     total = Ticket.objects.count()
     print(f"tickets: {total}, open: {Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES).count()}")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     timings = measure(args.rounds)
     figures = {
         "tickets": total,
@@ -203,6 +208,9 @@ def main() -> None:
         "queue_p95_ms": round(percentile(timings["queue"], 0.95), 1),
         "api_p50_ms": round(statistics.median(timings["api"]), 1),
         "api_p95_ms": round(percentile(timings["api"], 0.95), 1),
+        "queue_cpu_p50_ms": round(statistics.median(timings["queue_cpu"]), 1),
+        "api_cpu_p50_ms": round(statistics.median(timings["api_cpu"]), 1),
+        "load": round(os.getloadavg()[0], 1),
     }
     print(" ".join(f"{key}={value}" for key, value in figures.items()))
 

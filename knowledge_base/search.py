@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import F, FloatField, QuerySet, Value
 from django.utils.html import escape
@@ -24,7 +25,6 @@ STOP_WORDS = frozenset(
     "what when where why with you your we not no".split()
 )
 SHORT_QUERY_CHARS = 20
-TRIGRAM_MIN_SCORE = 0.35
 SNIPPET_CHARS = 160
 _MARKDOWN_NOISE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)|[#*_`|\[\]~]+|-{3,}|^\s*>+", re.MULTILINE)
 _SPACES = re.compile(r"\s+")
@@ -39,9 +39,17 @@ class ArticleSearch:
     terms: list[str] = field(default_factory=list)
     stems: list[str] = field(default_factory=list)
     mode: str = "all"
+    count: int | None = None  # known already (then the paginator does not count again)
 
     def snippet(self, article: Article) -> SafeString:
         return highlight_snippet(article, self.terms, self.stems)
+
+    def paginator(self, per_page: int) -> Paginator:
+        """A paginator over the ranked results that reuses a count made while choosing the mode."""
+        paginator = Paginator(self.queryset, per_page)
+        if self.count is not None:
+            paginator.__dict__["count"] = self.count  # pre-fills the cached_property
+        return paginator
 
 
 def query_words(text: str) -> list[str]:
@@ -116,13 +124,20 @@ def search_articles(base: QuerySet[Article], text: str, *, prefer_any: bool = Fa
         # Only a one-word query falls through to the trigram (typo) fallback, so only then is
         # emptiness checked after the last full-text mode.
         may_fall_back = match_all != modes[-1] or (len(words) == 1 and len(text) <= SHORT_QUERY_CHARS)
-        if may_fall_back and not qs.exists():
-            continue
-        return ArticleSearch(text, qs, terms, stems, "all" if match_all else "any")
+        count = None
+        if may_fall_back:
+            # count(), not exists(): with LIMIT 1 the planner prefers a sequential scan that reads
+            # every vector when nothing matches; the count goes through the GIN index and is reused
+            # by the paginator.
+            count = qs.count()
+            if count == 0:
+                continue
+        return ArticleSearch(text, qs, terms, stems, "all" if match_all else "any", count)
     if text and len(words) <= 1 and len(text) <= SHORT_QUERY_CHARS:
+        # `<%` (word similarity ≥ pg_trgm's threshold, 0.6) is answered by the title's trigram index.
         qs = (
-            base.annotate(score=TrigramWordSimilarity(text, "title"))
-            .filter(score__gte=TRIGRAM_MIN_SCORE)
+            base.filter(title__trigram_word_similar=text)
+            .annotate(score=TrigramWordSimilarity(text, "title"))
             .order_by("-score", "-id")
         )
         return ArticleSearch(text, qs, [text], stems, "similar")

@@ -314,5 +314,7 @@ def test_bad_event_file_answers_400_with_rows_and_imports_nothing(api_for, agent
 
 
 def test_requester_may_not_import(api_for, requester):
-    response = api_for(requester).post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart")
+    response = api_for(requester).post(
+        "/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart"
+    )
     assert response.status_code == 403

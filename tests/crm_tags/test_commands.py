@@ -13,9 +13,13 @@ pytestmark = pytest.mark.django_db
 
 def test_import_commands_load_files(tmp_path):
     customers = tmp_path / "c.csv"
-    customers.write_text("external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel,vip\nK1,Kai,,,Beijing,m,,,web,yes\n")
+    customers.write_text(
+        "external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel,vip\nK1,Kai,,,Beijing,m,,,web,yes\n"
+    )
     events = tmp_path / "e.csv"
-    events.write_text("customer_external_id,event_type,occurred_at,amount,channel\nK1,order,2026-01-01T08:00:00Z,12,web\n")
+    events.write_text(
+        "customer_external_id,event_type,occurred_at,amount,channel\nK1,order,2026-01-01T08:00:00Z,12,web\n"
+    )
     out = io.StringIO()
     call_command("import_customers", str(customers), stdout=out)
     call_command("import_events", str(events), stdout=out)
@@ -26,7 +30,9 @@ def test_import_commands_load_files(tmp_path):
 
 def test_import_command_reports_bad_rows(tmp_path):
     events = tmp_path / "e.csv"
-    events.write_text("customer_external_id,event_type,occurred_at,amount,channel\nGHOST,order,2026-01-01,1,web\n")
+    events.write_text(
+        "customer_external_id,event_type,occurred_at,amount,channel\nGHOST,order,2026-01-01,1,web\n"
+    )
     with pytest.raises(CommandError, match="row 2, column customer_external_id: Unknown customer GHOST"):
         call_command("import_events", str(events))
 

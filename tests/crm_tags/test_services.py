@@ -386,7 +386,9 @@ def test_bulk_event_load_rebuilds_the_indexes(monkeypatch):
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%' ORDER BY 1")
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%' ORDER BY 1"
+        )
         assert [r[0] for r in cursor.fetchall()] == ["crm_event_cust_type_at", "crm_event_type_at_cover"]
     assert Event.objects.count() == 2
     assert CustomerEventTotal.objects.get(customer__external_id="A2").amount_sum == Decimal("30")
