@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -143,6 +144,12 @@ class SearchPagination(StandardPagination):
     """Search pages hold 20 hits (each with a snippet); `?page_size=` still goes up to 500."""
 
     page_size = 20
+    search: ArticleSearch | None = None
+
+    def django_paginator_class(self, object_list: Any, per_page: int) -> Paginator:
+        if self.search is not None and object_list is self.search.queryset:
+            return self.search.paginator(per_page)
+        return Paginator(object_list, per_page)
 
 
 class ArticleListCreateView(generics.GenericAPIView):
@@ -165,6 +172,7 @@ class ArticleListCreateView(generics.GenericAPIView):
         search = article_search_for_user(
             user=request.user, filters=ArticleFilters.from_params(request.query_params)
         )
+        self.paginator.search = search
         page = self.paginate_queryset(search.queryset)
         data = ArticleSearchResultSerializer(page, many=True, context={"search": search}).data
         return self.get_paginated_response(data)

@@ -53,7 +53,7 @@ def index(request: HttpRequest) -> HttpResponse:
     """Search and browse: one box, filters, categories; htmx gets just the results."""
     filters = ArticleFilters.from_params(request.GET)
     search = article_search_for_user(user=request.user, filters=filters)
-    page = Paginator(search.queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = search.paginator(PAGE_SIZE).get_page(request.GET.get("page"))
     results = [
         {
             "article": article,
