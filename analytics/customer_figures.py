@@ -132,14 +132,16 @@ def cohorts(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
           WHERE c.signup_at >= %(start)s AND c.signup_at < %(end)s AND {where.sql()}),
         size AS (SELECT month, count(*) AS n FROM cohort GROUP BY month),
         active AS (
-          SELECT ch.month,
-                 (extract(year FROM om) - extract(year FROM ch.month)) * 12
-                   + extract(month FROM om) - extract(month FROM ch.month) AS offset_month,
-                 count(DISTINCT ch.id) AS n
+          SELECT ch.month, o.offset_month, count(*) AS n
           FROM cohort ch
-          JOIN {Event._meta.db_table} e ON e.customer_id = ch.id AND e.event_type = 'order'
-          CROSS JOIN LATERAL (SELECT date_trunc('month', e.occurred_at AT TIME ZONE %(tz)s) AS om) m
-          WHERE e.occurred_at >= ch.month AT TIME ZONE %(tz)s
+          CROSS JOIN LATERAL (
+            -- per customer, through the (customer, event_type, occurred_at) index: the months with an order
+            SELECT DISTINCT (extract(year FROM m.om) - extract(year FROM ch.month)) * 12
+                            + extract(month FROM m.om) - extract(month FROM ch.month) AS offset_month
+            FROM {Event._meta.db_table} e
+            CROSS JOIN LATERAL (SELECT date_trunc('month', e.occurred_at AT TIME ZONE %(tz)s) AS om) m
+            WHERE e.customer_id = ch.id AND e.event_type = 'order'
+              AND e.occurred_at >= ch.month AT TIME ZONE %(tz)s) o
           GROUP BY 1, 2)
         SELECT s.month::date, s.n, a.offset_month::int, a.n
         FROM size s LEFT JOIN active a ON a.month = s.month AND a.offset_month < {MAX_COHORT_MONTHS}

@@ -360,9 +360,11 @@ def workload(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 def satisfaction(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Ratings given in the range: how many of each score, and the average."""
     where = _ticket_where(filters)
+    # Join the tickets only when a ticket filter needs them.
+    tickets = f"JOIN {T} t ON t.id = r.ticket_id" if where.parts else ""
     sql = f"""
         SELECT r.score, count(*)
-        FROM {SatisfactionRating._meta.db_table} r JOIN {T} t ON t.id = r.ticket_id
+        FROM {SatisfactionRating._meta.db_table} r {tickets}
         WHERE r.created_at >= %(start)s AND r.created_at < %(end)s AND {where.sql()}
         GROUP BY r.score
     """

@@ -1,5 +1,6 @@
 """The campaigns API (DRF): the same services and selectors as the pages."""
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -289,11 +291,20 @@ class CampaignListCreateView(generics.ListAPIView):
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
+        dates = {}
+        for name in ("date_from", "date_to"):
+            if params.get(name):
+                try:
+                    dates[name] = dt.date.fromisoformat(params[name])
+                except ValueError as exc:
+                    raise serializers.ValidationError({name: [_("Not a date (use YYYY-MM-DD).")]}) from exc
         return selectors.campaign_list(
             user=self.request.user,
             status=params.get("status", ""),
-            channel=params.get("channel", ""),
+            channel=params.get("channel", "").strip().lower(),
             team_id=int(params["team"]) if params.get("team", "").isdigit() else None,
+            q=params.get("q", "").strip(),
+            **dates,
         )
 
     @extend_schema(
@@ -301,6 +312,13 @@ class CampaignListCreateView(generics.ListAPIView):
             OpenApiParameter("status", str, enum=[s for s, _ in Campaign.Status.choices]),
             OpenApiParameter("channel", str),
             OpenApiParameter("team", int),
+            OpenApiParameter("q", str, description="Part of the name or code."),
+            OpenApiParameter(
+                "date_from", OpenApiTypes.DATE, description="Campaigns ending on or after this day."
+            ),
+            OpenApiParameter(
+                "date_to", OpenApiTypes.DATE, description="Campaigns starting on or before this day."
+            ),
         ]
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -102,6 +103,8 @@ class Campaign(models.Model):
             models.Index(fields=["status", "-start_date"], name="campaign_status_start"),
             models.Index(fields=["start_date", "end_date"], name="campaign_dates"),
             models.Index(fields=["owner"], name="campaign_owner"),
+            GinIndex(fields=["channels"], name="campaign_channels_gin"),
+            GinIndex(fields=["name"], name="campaign_name_trgm", opclasses=["gin_trgm_ops"]),
         ]
         constraints = [
             models.CheckConstraint(

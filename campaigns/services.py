@@ -238,11 +238,14 @@ def _budget_warnings(campaign: Campaign) -> None:
     spend = campaign_spend(campaign=campaign)
     used = spend / campaign.budget
     now = timezone.now()
-    recipients = [campaign.owner, *managers()]
     for threshold, field in ((Decimal("1"), "budget_warned_100_at"), (Decimal("0.8"), "budget_warned_80_at")):
         if used >= threshold and getattr(campaign, field) is None:
-            setattr(campaign, field, now)
-            campaign.save(update_fields=[field])
+            # Jumping straight past 100 % sends the 100 % warning only; the 80 % one counts as sent.
+            stamps = ["budget_warned_100_at", "budget_warned_80_at"] if threshold == 1 else [field]
+            for stamp in stamps:
+                if getattr(campaign, stamp) is None:
+                    setattr(campaign, stamp, now)
+            campaign.save(update_fields=stamps)
             audit_record(
                 actor=None,
                 action="campaign.budget_warning",
@@ -250,7 +253,7 @@ def _budget_warnings(campaign: Campaign) -> None:
                 changes={"threshold": str(threshold), "spend": str(spend), "budget": str(campaign.budget)},
             )
             notify(
-                recipients=recipients,
+                recipients=[campaign.owner, *managers()],
                 verb="campaign.budget",
                 title=_("%(name)s has used %(pct)s%% of its budget")
                 % {"name": campaign.name, "pct": int(threshold * 100)},
@@ -258,6 +261,7 @@ def _budget_warnings(campaign: Campaign) -> None:
                 url=campaign.get_absolute_url(),
             )
             log.info("campaign %s budget warning at %s", campaign.code, threshold)
+            return
 
 
 # Imports ---------------------------------------------------------------------------------------

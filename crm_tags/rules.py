@@ -630,6 +630,12 @@ def compile_rule(
     return compiler.compile(definition)
 
 
+def tune_session_for_rules(cursor: Any) -> None:
+    """Inside a transaction: memory for per-customer hash aggregates, and no JIT (the row estimates of
+    joined aggregates are huge, which would make Postgres spend longer compiling than running)."""
+    cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
+
+
 def gray_filter(tag_id: int, percent: int) -> tuple[str, list[Any]]:
     """SQL (with `{cid}` for the customer id column) true for the stable P % gray group of a tag."""
     return "mod(mod(hashint8extended({cid}::bigint, %s::bigint), 100) + 100, 100) < %s", [tag_id, percent]

@@ -19,7 +19,7 @@ from accounts.models import User
 from config.masking import mask_email, mask_phone
 from crm_tags import permissions
 from crm_tags.models import Customer, Event, Tag, TagBuild, TagCategory, TagMembership
-from crm_tags.rules import compile_rule
+from crm_tags.rules import compile_rule, tune_session_for_rules
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,7 @@ def tag_preview(
                 "SELECT set_config('statement_timeout', %s, true), pg_backend_pid()", [str(timeout)]
             )
             pid = cursor.fetchone()[1]
+            tune_session_for_rules(cursor)
             if preview_id:
                 cache.set(_preview_key(user, preview_id), pid, timeout=timeout // 1000 + 5)
             cursor.execute(
@@ -239,12 +240,13 @@ def tag_preview(
                 "(SELECT count(*) FROM m), (SELECT count(*) FROM crm_tags_customer), "
                 "(SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM crm_tags_tagmembership t "
                 "WHERE t.tag_id = %s AND t.customer_id = m.customer_id)), "
-                "(SELECT count(*) FROM crm_tags_tagmembership t WHERE t.tag_id = %s "
-                "AND NOT EXISTS (SELECT 1 FROM m WHERE m.customer_id = t.customer_id)), "
+                "(SELECT count(*) FROM crm_tags_tagmembership t WHERE t.tag_id = %s), "
                 "(SELECT array_agg(customer_id) FROM (SELECT customer_id FROM m ORDER BY customer_id LIMIT %s) x)",
                 [*counted.params, tag.pk, tag.pk, PREVIEW_SAMPLE],
             )
-            matched, total, enter, exit_, sample_ids = cursor.fetchone()
+            matched, total, enter, members, sample_ids = cursor.fetchone()
+            # members who stay are matched - enter; everyone else leaves
+            exit_ = members - (matched - enter)
             rows: list[tuple] = []
             # the values behind each match, computed for the sample only
             valued = compile_rule(definition, as_of=as_of, with_values=True, only_ids=sample_ids or [])

@@ -16,7 +16,14 @@ from accounts.models import User
 from accounts.services import audit_record
 from crm_tags import importers, permissions
 from crm_tags.models import Tag, TagBuild, TagCategory, TagVersion
-from crm_tags.rules import RuleError, RuleInvalid, compile_rule, rule_dependencies, validate_rule
+from crm_tags.rules import (
+    RuleError,
+    RuleInvalid,
+    compile_rule,
+    rule_dependencies,
+    tune_session_for_rules,
+    validate_rule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +285,7 @@ def tag_build_queue(
 
 def _load_new_members(sql: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
+        tune_session_for_rules(cursor)
         cursor.execute("DROP TABLE IF EXISTS crm_new_members")
         cursor.execute("CREATE TEMP TABLE crm_new_members (customer_id bigint PRIMARY KEY) ON COMMIT DROP")
         cursor.execute(f"INSERT INTO crm_new_members (customer_id) {sql}", params)  # noqa: S608

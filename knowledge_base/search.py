@@ -4,7 +4,7 @@ title > summary > body, with highlighted snippets and a pg_trgm fallback for sho
 import logging
 import re
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import lru_cache, reduce
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.paginator import Paginator
@@ -90,13 +90,17 @@ def build_query(words: list[str], *, match_all: bool) -> SearchQuery | None:
 
 def english_stems(words: list[str]) -> list[str]:
     """Postgres' own English stems of the Latin words (for highlighting configure → configuration)."""
-    latin = [w for w in words if not CJK.search(w)]
-    if not latin:
-        return []
+    latin = tuple(sorted({w for w in words if not CJK.search(w)}))
+    return list(_stems(latin)) if latin else []
+
+
+@lru_cache(maxsize=4096)
+def _stems(latin: tuple[str, ...]) -> tuple[str, ...]:
+    # A word's stem never changes: ask Postgres once per process.
     with connection.cursor() as cursor:
         cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [" ".join(latin)])
         row = cursor.fetchone()
-    return sorted(set(row[0] or []), key=len, reverse=True)
+    return tuple(sorted(set(row[0] or []), key=len, reverse=True))
 
 
 def search_articles(base: QuerySet[Article], text: str, *, prefer_any: bool = False) -> ArticleSearch:

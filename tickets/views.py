@@ -40,6 +40,15 @@ TRANSITION_LABELS: dict[str, str] = {
 NEEDS_REASON = {S.REJECTED}
 
 
+class KnownCountPaginator(Paginator):
+    """A paginator that is told the total when the caller already counted it."""
+
+    def __init__(self, object_list: Any, per_page: int, count: int | None = None) -> None:
+        super().__init__(object_list, per_page)
+        if count is not None:
+            self.__dict__["count"] = count  # fills the cached_property
+
+
 def _require_agent(request: HttpRequest) -> None:
     if not permissions.can_work(request.user):
         raise PermissionDenied
@@ -123,9 +132,17 @@ def queue(request: HttpRequest) -> HttpResponse:
     """The agents' queue: counts per status, filters, sorted by SLA due, bulk actions, saved views."""
     _require_agent(request)
     filters = selectors.TicketFilters.from_params(request.GET, default_open=True)
-    page = Paginator(selectors.ticket_queue_for_agent(user=request.user, filters=filters), 50).get_page(
-        request.GET.get("page")
+    counts = selectors.queue_status_counts(user=request.user, filters=filters)
+    # when only open statuses are asked for, the header's counts already give the total: no second COUNT
+    known = (
+        sum(counts[s] for s in filters.status)
+        if filters.status and set(filters.status) <= set(counts)
+        else None
     )
+    paginator = KnownCountPaginator(
+        selectors.ticket_queue_for_agent(user=request.user, filters=filters), 50, known
+    )
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -134,10 +151,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "params": request.GET,
         "query": query.urlencode(),
-        "counts": [
-            (status, S(status).label, n)
-            for status, n in selectors.queue_status_counts(user=request.user, filters=filters).items()
-        ],
+        "counts": [(status, S(status).label, n) for status, n in counts.items()],
         "statuses": S.choices,
         "types": Ticket.Type.choices,
         "urgencies": Ticket.Urgency.choices,

@@ -49,7 +49,7 @@ def test_a_due_report_is_e_mailed_and_logged(subscription):
     counts = services.scheduled_reports_send(now=MONDAY_9)
     assert counts == {"sent": 1, "failed": 0}
     assert len(mail.outbox) == 1
-    assert "Weekly support report" in mail.outbox[0].subject
+    assert "每周支持报告" in mail.outbox[0].subject  # in the subscriber's language (zh-hans)
     assert "/dashboards/support/?from=2026-11-16&to=2026-11-22" in mail.outbox[0].body
     delivery = ReportDelivery.objects.get()
     assert (delivery.status, delivery.period_start) == ("sent", dt.date(2026, 11, 16))
@@ -80,7 +80,7 @@ def test_campaign_report(manager):
     subscription = services.subscription_save(owner=manager, kind="campaign_weekly", weekday=0, hour=8)
     delivery = services.subscription_deliver(subscription=subscription, now=MONDAY_9)
     assert delivery.status == "sent"
-    assert "Weekly campaign report" in mail.outbox[0].subject
+    assert "每周活动报告" in mail.outbox[0].subject
     assert "ROI" in mail.outbox[0].body
 
 

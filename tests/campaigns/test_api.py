@@ -398,3 +398,18 @@ def test_utm_for_other_teams_campaign_is_404(api_for, other_requester, campaign)
         format="json",
     )
     assert response.status_code == 404
+
+
+def test_list_filters_by_dates(api_for, agent, requester):
+    campaign_make(owner=requester, code="june", start_date=dt.date(2026, 6, 1), end_date=dt.date(2026, 6, 30))
+    campaign_make(
+        owner=requester, code="nov", start_date=dt.date(2026, 11, 1), end_date=dt.date(2026, 11, 11)
+    )
+    response = api_for(agent).get("/api/v1/campaigns/?date_from=2026-10-01&date_to=2026-12-31")
+    assert [c["code"] for c in response.json()["results"]] == ["nov"]
+
+
+def test_list_rejects_a_bad_date(api_for, agent):
+    response = api_for(agent).get("/api/v1/campaigns/?date_from=tomorrow")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "date_from"

@@ -343,3 +343,14 @@ def test_variant_counts_import_is_all_or_nothing(campaign, requester):
         )
     assert (info.value.errors[0].row, info.value.errors[0].column) == (3, "conversions")
     assert test.variants.get(name="A").exposures == 1
+
+
+def test_jumping_past_100_percent_sends_only_that_warning(campaign, requester, manager):
+    services.metrics_import(
+        campaign=campaign, upload=upload([HEADER, "2026-06-01,wechat,12000,0,0,0,0,0"]), by=requester
+    )
+    services.metrics_import(
+        campaign=campaign, upload=upload([HEADER, "2026-06-02,wechat,1,0,0,0,0,0"]), by=requester
+    )
+    titles = [title for user, title in budget_notifications() if user == "req"]
+    assert titles == [f"{campaign.name} has used 100% of its budget"]

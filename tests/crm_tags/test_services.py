@@ -382,7 +382,7 @@ def test_bulk_event_load_rebuilds_the_indexes(monkeypatch):
     csv = "customer_external_id,event_type,occurred_at,amount,channel\nA1,order,2026-03-01,10,web\nA2,order,2026-03-02,30,web\n"
     # when it is imported
     services.events_import(upload=io.StringIO(csv), by=None)
-    # then the rows, the totals and both indexes are there
+    # then the rows, the totals, both indexes and the foreign key are there
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -390,5 +390,9 @@ def test_bulk_event_load_rebuilds_the_indexes(monkeypatch):
             "SELECT indexname FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%' ORDER BY 1"
         )
         assert [r[0] for r in cursor.fetchall()] == ["crm_event_cust_type_at", "crm_event_type_at_cover"]
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'crm_tags_event'::regclass AND contype = 'f'"
+        )
+        assert cursor.fetchone()[0] == 1
     assert Event.objects.count() == 2
     assert CustomerEventTotal.objects.get(customer__external_id="A2").amount_sum == Decimal("30")

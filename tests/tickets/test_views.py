@@ -440,3 +440,11 @@ def test_requesters_cannot_file_for_others(client_for, requester, team_mate):
     )
     ticket = Ticket.objects.get(title="Mine")
     assert (ticket.requester, ticket.channel) == (requester, "web")
+
+
+def test_agent_who_files_a_request_sees_it_among_their_teams_requests(client_for, agent):
+    ticket = force_status(make_ticket(agent), S.AWAITING_ACCEPTANCE)
+    listing = client_for(agent).get(reverse("tickets:my_requests")).content.decode()
+    page = client_for(agent).get(detail(ticket)).content.decode()
+    assert f'data-key="{ticket.key}"' in listing
+    assert 'data-step="resolved"' in page
