@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import zoneinfo
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from django import forms
+from django.db import connection
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import ReportJob
 from campaigns.models import DailyMetric
-from config.csv_export import safe_cell
+from config.csv_export import FORMULA_PREFIXES, safe_cell
 from config.masking import mask_email, mask_phone
 from crm_tags.models import Customer, TagMembership
 from tickets.models import Ticket
@@ -327,10 +329,16 @@ Progress = Callable[[int], None]
 def write_csv(
     source: ReportSource, out: IO[str], progress: Progress, every: int = CHUNK_ROWS
 ) -> tuple[int, bool]:
-    """Write the header and every row (UTF-8 BOM first, for Excel); returns (rows, truncated=False)."""
-    writer = csv.writer(out)
+    """Write the header and every row (UTF-8 BOM first, for Excel); returns (rows, truncated=False).
+
+    Without masks the rows come straight from Postgres' COPY (the fast path: a million rows in
+    seconds), with the formula guard applied in SQL; with masks they go through Python.
+    """
+    writer = csv.writer(out, lineterminator="\n")
     out.write("\ufeff")
     writer.writerow([safe_cell(h) for h in source.header])
+    if not source.masks:
+        return _copy_csv(source, out, progress, every), False
     rows = 0
     for cells in safe_rows(source):
         writer.writerow(cells)
@@ -338,6 +346,39 @@ def write_csv(
         if rows % every == 0:
             progress(rows)
     return rows, False
+
+
+# config.csv_export.safe_cell's rule as a Postgres regular expression, built from the same prefixes.
+FORMULA_REGEX = "^[" + "".join(p for p in FORMULA_PREFIXES if p != "-") + "-]"
+
+
+def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int) -> int:
+    """`COPY (SELECT ...) TO STDOUT` in CSV, text columns neutralised like safe_cell; returns the row count."""
+    sql, params = source.queryset.query.sql_with_params()
+    columns = [f"c{i}" for i in range(len(source.header))]
+    select = ", ".join(
+        f"CASE WHEN r.{c}::text ~ %s THEN '''' || r.{c}::text ELSE r.{c}::text END"
+        if i in source.text_columns
+        else f"r.{c}"
+        for i, c in enumerate(columns)
+    )
+    # Built from the ORM's own compiled SQL and fixed fragments; every value stays a bound parameter.
+    statement = f"COPY (SELECT {select} FROM ({sql}) AS r({', '.join(columns)})) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    next_report = every
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(statement, [FORMULA_REGEX] * len(source.text_columns) + list(params)) as copy:
+            for block in copy:
+                text = decoder.decode(bytes(block))
+                out.write(text)
+                lines += text.count("\n")
+                if lines >= next_report:
+                    progress(lines)
+                    next_report = lines + every
+        out.write(decoder.decode(b"", final=True))
+        return raw.rowcount
 
 
 def write_xlsx(

@@ -153,8 +153,20 @@ class ChannelFiguresSerializer(FiguresSerializer):
     channel = serializers.CharField()
 
 
+class DayFiguresSerializer(FiguresSerializer):
+    date = serializers.DateField()
+
+
+class FunnelStepSerializer(serializers.Serializer):
+    step = serializers.ChoiceField(choices=["impressions", "clicks", "leads", "conversions"])
+    value = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True, help_text="This step over the step before.")
+
+
 class SummarySerializer(FiguresSerializer):
     by_channel = ChannelFiguresSerializer(many=True)
+    by_day = DayFiguresSerializer(many=True)
+    funnel = FunnelStepSerializer(many=True)
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -416,7 +428,7 @@ class CampaignSummaryView(APIView):
     @extend_schema(responses=SummarySerializer)
     def get(self, request: Request, code: str) -> Response:
         campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-        return Response(selectors.campaign_summary(campaign=campaign))
+        return Response(selectors.campaign_summary(campaign=campaign, by_day=True))
 
 
 class ABTestListCreateView(APIView):

@@ -101,8 +101,8 @@ def campaign_spend(*, campaign: Campaign) -> Any:
     return DailyMetric.objects.filter(campaign=campaign).aggregate(s=fig.totals_annotations()["spend"])["s"]
 
 
-def campaign_summary(*, campaign: Campaign) -> dict[str, Any]:
-    """Figures overall and per channel (the API's summary shape)."""
+def campaign_summary(*, campaign: Campaign, by_day: bool = False) -> dict[str, Any]:
+    """Figures overall and per channel (the API's summary shape); per day too when asked."""
     totals = campaign_totals(campaign=campaign)
     summary = fig.figures(totals, campaign.budget)
     rows = (
@@ -112,6 +112,9 @@ def campaign_summary(*, campaign: Campaign) -> dict[str, Any]:
         .order_by("channel")
     )
     summary["by_channel"] = [{"channel": row["channel"], **fig.figures(row, None)} for row in rows]
+    summary["funnel"] = fig.funnel(summary)
+    if by_day:
+        summary["by_day"] = campaign_daily(campaign=campaign)
     return summary
 
 

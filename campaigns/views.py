@@ -233,10 +233,10 @@ def _tab_context(request: HttpRequest, campaign: Campaign, tab: str) -> dict[str
             audience_available=selectors.audience_available(),
         )
     elif tab == "figures":
-        summary = selectors.campaign_summary(campaign=campaign)
-        daily = selectors.campaign_daily(campaign=campaign)
+        summary = selectors.campaign_summary(campaign=campaign, by_day=True)
+        daily = summary["by_day"]
         by_day_channel = selectors.campaign_daily_by_channel(campaign=campaign)
-        funnel = fig.funnel(summary)
+        funnel = summary["funnel"]
         context.update(
             summary=summary,
             daily=daily,

@@ -3,6 +3,7 @@ set-based (INSERT ... ON CONFLICT) and bring the per-customer totals up to date 
 transaction, so a file with any bad row writes nothing and the totals never drift.
 """
 
+import io
 import json
 import logging
 import re
@@ -67,8 +68,28 @@ def parse_timestamp(value: str) -> datetime:
     return parsed
 
 
-def _check_shape(number: int, record: dict, errors: ErrorCollector) -> bool:
-    if None in record or any(v is None for v in record.values()):
+def _text(upload: IO[bytes] | IO[str]) -> IO[str]:
+    """A fast UTF-8 text stream (a BOM dropped) for the CSV reader; text streams pass through."""
+    if isinstance(upload, io.TextIOBase):
+        return upload
+    raw = getattr(upload, "file", upload)
+    raw.seek(0)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+NULL = "\\N"
+
+
+def _copy_text(value: str) -> str:
+    """A value escaped for COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _check_shape(number: int, record: dict, last: str, errors: ErrorCollector) -> bool:
+    # DictReader fills missing cells from the end with None and files extra cells under the key None
+    if None in record or record[last] is None:
         errors.add(number, "", _("The row has a different number of cells than the header."))
         return False
     return True
@@ -77,9 +98,8 @@ def _check_shape(number: int, record: dict, errors: ErrorCollector) -> bool:
 def _too_long(number: int, record: dict, columns: list[str], errors: ErrorCollector) -> bool:
     bad = False
     for column in columns:
-        limit = LIMITS.get(column)
-        if limit and len(record[column]) > limit:
-            errors.add(number, column, _("Longer than %(limit)d characters.") % {"limit": limit})
+        if len(record[column]) > LIMITS[column]:
+            errors.add(number, column, _("Longer than %(limit)d characters.") % {"limit": LIMITS[column]})
             bad = True
     return bad
 
@@ -87,7 +107,9 @@ def _too_long(number: int, record: dict, columns: list[str], errors: ErrorCollec
 @transaction.atomic
 def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
     """Load customers (new external ids are created, known ones updated). Call inside a transaction."""
-    header, rows = read_rows(upload, CUSTOMER_COLUMNS)
+    header, rows = read_rows(_text(upload), CUSTOMER_COLUMNS)
+    last = header[-1]
+    checked = [c for c in CUSTOMER_COLUMNS if c in LIMITS]
     extras = [h for h in header if h not in CUSTOMER_COLUMNS]
     errors = ErrorCollector()
     seen: dict[str, int] = {}
@@ -104,10 +126,10 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
         ) as copy:
             for number, record in rows:
                 count += 1
-                if errors.full or not _check_shape(number, record, errors):
+                if errors.full or not _check_shape(number, record, last, errors):
                     continue
                 values = {k: record[k].strip() for k in CUSTOMER_COLUMNS}
-                bad = _too_long(number, record, CUSTOMER_COLUMNS, errors)
+                bad = _too_long(number, record, checked, errors)
                 external_id = values["external_id"]
                 if not external_id:
                     errors.add(number, "external_id", _("Required."))
@@ -235,10 +257,13 @@ def _insert_events(cursor: Any, staged: int) -> None:
 @transaction.atomic
 def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
     """Load events for known customers and update their lifetime totals. Call inside a transaction."""
-    header, rows = read_rows(upload, EVENT_COLUMNS)
+    header, rows = read_rows(_text(upload), EVENT_COLUMNS)
+    last = header[-1]
+    checked = [c for c in EVENT_COLUMNS if c in LIMITS]
     extras = [h for h in header if h not in EVENT_COLUMNS]
     errors = ErrorCollector()
     count = 0
+    buffer: list[str] = []
     tz = timezone.get_default_timezone()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -251,9 +276,9 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
         ) as copy:
             for number, record in rows:
                 count += 1
-                if errors.full or not _check_shape(number, record, errors):
+                if errors.full or not _check_shape(number, record, last, errors):
                     continue
-                bad = _too_long(number, record, EVENT_COLUMNS, errors)
+                bad = _too_long(number, record, checked, errors)
                 external_id = record["customer_external_id"].strip()
                 if not external_id:
                     errors.add(number, "customer_external_id", _("Required."))
@@ -292,17 +317,17 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
                     if extras
                     else "{}"
                 )
-                copy.write_row(
-                    (
-                        number,
-                        external_id,
-                        event_type,
-                        occurred_at,
-                        amount,
-                        record["channel"].strip(),
-                        properties,
-                    )
+                # COPY text lines built here: several times faster than write_row for millions of rows
+                buffer.append(
+                    f"{number}\t{_copy_text(external_id)}\t{event_type}\t{occurred_at.isoformat()}\t"
+                    f"{NULL if amount is None else amount}\t{_copy_text(record['channel'].strip())}\t"
+                    f"{_copy_text(properties)}\n"
                 )
+                if len(buffer) >= 5000:
+                    copy.write("".join(buffer))
+                    buffer.clear()
+            if buffer:
+                copy.write("".join(buffer))
         if not errors.errors:
             # unknown customers, named by row, set-based
             cursor.execute(
@@ -326,7 +351,7 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
         with _step("insert events"):
             _insert_events(cursor, staged)
         cursor.execute(
-            "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, amount_sum, "
+            "WITH up AS (INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, amount_sum, "
             "amount_min, amount_max, first_at, last_at) "
             "SELECT customer_id, event_type, count(*), count(amount), sum(amount), min(amount), max(amount), "
             "min(occurred_at), max(occurred_at) FROM crm_stage_events_ids GROUP BY customer_id, event_type "
@@ -339,9 +364,9 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
             "amount_min = LEAST(crm_tags_customereventtotal.amount_min, EXCLUDED.amount_min), "
             "amount_max = GREATEST(crm_tags_customereventtotal.amount_max, EXCLUDED.amount_max), "
             "first_at = LEAST(crm_tags_customereventtotal.first_at, EXCLUDED.first_at), "
-            "last_at = GREATEST(crm_tags_customereventtotal.last_at, EXCLUDED.last_at)"
+            "last_at = GREATEST(crm_tags_customereventtotal.last_at, EXCLUDED.last_at) "
+            "RETURNING customer_id) SELECT count(DISTINCT customer_id) FROM up"
         )
-        cursor.execute("SELECT count(DISTINCT customer_id) FROM crm_stage_events_ids")
         customers = cursor.fetchone()[0]
         cursor.execute("DROP TABLE crm_stage_events_ids, crm_stage_events")
     log.info("imported %s events for %s customers", count, customers)
@@ -350,11 +375,12 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
 
 def import_member_ids(upload: IO[bytes] | IO[str]) -> list[int]:
     """Customer ids of an uploaded list (column external_id) for a manual tag; unknown ids reject it."""
-    _header, rows = read_rows(upload, ["external_id"])
+    header, rows = read_rows(_text(upload), ["external_id"])
+    last = header[-1]
     errors = ErrorCollector()
     wanted: dict[str, int] = {}
     for number, record in rows:
-        if errors.full or not _check_shape(number, record, errors):
+        if errors.full or not _check_shape(number, record, last, errors):
             continue
         value = record["external_id"].strip()
         if not value:

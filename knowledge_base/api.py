@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -259,6 +260,6 @@ class ArticleVersionListView(generics.ListAPIView):
 
     serializer_class = ArticleVersionSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[ArticleVersion]:
         article = article_get_for_user(user=self.request.user, article_id=self.kwargs["pk"])
         return article_versions_for_user(user=self.request.user, article=article)

@@ -68,7 +68,7 @@ def article_create(
     """Create a draft with its first version, indexed for search (the caller checks who may write)."""
     article = Article(
         owner=author,
-        title=title.strip(),
+        title=title.strip()[:200],
         summary=(summary or "").strip(),
         body=body or "",
         kind=kind,

@@ -97,6 +97,7 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
     article = article_get_for_user(user=request.user, article_id=pk)
     services.article_record_view(article=article)
     from_suggestion = request.GET.get("from") == "suggest" and article.status == Article.Status.PUBLISHED
+    staff = permissions.can_write_articles(request.user)
     context = {
         "nav_active": "kb",
         "article": article,
@@ -106,9 +107,9 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "my_vote": article_vote_of(article=article, user=request.user),
         "from_suggestion": from_suggestion,
         "query": request.GET.get("q", "")[:300],
-        "related_tickets": list(article.related_tickets.all())
-        if permissions.can_write_articles(request.user)
-        else [],
+        # Links to tickets and campaigns are for staff (a requester may not see another team's).
+        "related_tickets": list(article.related_tickets.all()) if staff else [],
+        "related_campaigns": list(article.related_campaigns.all()) if staff else [],
         "actions": _actions(request, article),
         "send_back_form": SendBackForm(),
     }

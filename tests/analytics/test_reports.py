@@ -170,3 +170,19 @@ def test_progress_is_recorded_while_writing(analyst, monkeypatch):
     job = _job(analyst)
     services.report_job_run(job_id=job.pk)
     assert seen == [("running", 5, 41), ("running", 10, 83)]
+
+
+def test_campaign_metrics_csv_comes_from_copy_with_formulas_neutralised(analyst, requester):
+    from tests.analytics.factories import campaign_make, metric_make
+
+    campaign = campaign_make(owner=requester, code="evil", name="=1+2")
+    metric_make(campaign=campaign, date=dt.date(2026, 11, 2), channel="wechat", spend="12.50", clicks=3)
+    metric_make(campaign=campaign, date=dt.date(2026, 11, 3), channel="douyin")
+    job = _job(analyst, kind="campaign_metrics", params={"from": "2026-11-03"})
+    services.report_job_run(job_id=job.pk)
+    header, row = _csv_rows(job)
+    job.refresh_from_db()
+    assert job.rows == 1
+    assert header == ["date", "campaign", "campaign_name", "team", "channel", "spend", "impressions", "clicks",
+                      "leads", "conversions", "revenue"]
+    assert row[:5] == ["2026-11-03", "evil", "'=1+2", "E-commerce ops", "douyin"]

@@ -204,14 +204,22 @@ def test_summary_shape_and_figures(api_for, requester, campaign):
     )
     douyin = next(c for c in body["by_channel"] if c["channel"] == "douyin")
     assert (douyin["ctr"], douyin["cvr"], douyin["cac"], douyin["roi"]) == (None, None, None, -1.0)
+    day = body["by_day"][0]
+    assert (day["date"], day["spend"], day["roi"], day["budget_used_pct"]) == (
+        "2026-06-01",
+        2000.0,
+        0.5,
+        None,
+    )
+    assert [s["value"] for s in body["funnel"]] == [10000, 500, 50, 20]
 
 
 def test_summary_query_count(api_for, requester, campaign, django_assert_max_num_queries):
     for day in range(1, 20):
         metric_make(campaign=campaign, date=dt.date(2026, 6, day), spend=Decimal("10"))
     client = api_for(requester)
-    # 2 perms, campaign, totals, by channel: 5, however many days
-    with django_assert_max_num_queries(5):
+    # 2 perms, campaign, totals, by channel, by day: 6, however many days
+    with django_assert_max_num_queries(6):
         assert client.get(f"/api/v1/campaigns/{campaign.code}/summary/").status_code == 200
 
 

@@ -396,3 +396,12 @@ def test_bulk_event_load_rebuilds_the_indexes(monkeypatch):
         assert cursor.fetchone()[0] == 1
     assert Event.objects.count() == 2
     assert CustomerEventTotal.objects.get(customer__external_id="A2").amount_sum == Decimal("30")
+
+
+def test_event_values_with_copy_special_characters_round_trip():
+    services.customers_import(upload=io.StringIO(CUSTOMERS_CSV), by=None)
+    csv = 'customer_external_id,event_type,occurred_at,amount,channel,note\nA1,order,2026-03-01,1,"we\\b\tx","say ""hi""\\n\nnext"\n'
+    services.events_import(upload=io.StringIO(csv), by=None)
+    event = Event.objects.get()
+    assert event.channel == "we\\b\tx"
+    assert event.properties == {"note": 'say "hi"\\n\nnext'}

@@ -21,17 +21,10 @@ def test_article_create_makes_a_draft_with_its_first_version_and_an_audit_entry(
     assert AuditEntry.objects.filter(action="kb.article.create", object_id=str(article.pk)).exists()
 
 
-def test_article_create_links_a_campaign(agent):
-    from campaigns.models import Campaign
+def test_article_create_links_a_campaign(agent, requester):
+    from tests.campaigns.factories import campaign_make
 
-    campaign = Campaign.objects.create(
-        **{
-            f.name: f.get_default()
-            for f in Campaign._meta.concrete_fields
-            if not f.primary_key and f.has_default()
-        },
-        **_campaign_required(Campaign, agent),
-    )
+    campaign = campaign_make(owner=requester)
     article = services.article_create(
         author=agent,
         title="Review",
@@ -42,25 +35,6 @@ def test_article_create_links_a_campaign(agent):
         related_campaign=campaign,
     )
     assert list(article.related_campaigns.all()) == [campaign]
-
-
-def _campaign_required(model, user) -> dict:
-    """Values for the campaign's required fields without defaults (kept generic on purpose)."""
-    from django.db import models as m
-
-    values = {}
-    for f in model._meta.concrete_fields:
-        if f.primary_key or f.has_default() or f.null or f.blank and not isinstance(f, m.ForeignKey):
-            continue
-        if isinstance(f, m.ForeignKey):
-            values[f.name] = user if f.related_model._meta.label == "accounts.User" else user.team
-        elif isinstance(f, m.DateField):
-            values[f.name] = timezone.localdate()
-        elif isinstance(f, (m.IntegerField, m.DecimalField, m.FloatField)):
-            values[f.name] = 0
-        else:
-            values[f.name] = "review-test"
-    return values
 
 
 def test_every_edit_keeps_a_version(agent):

@@ -351,3 +351,38 @@ def test_stale_list_query_count(client_for, agent, manager, django_assert_max_nu
     # session, user, 2 × permissions, count, page, then the layout's notification/group/team reads
     with django_assert_max_num_queries(10):
         assert client.get(reverse("knowledge_base:stale")).status_code == 200
+
+
+def test_anonymous_visitors_are_sent_to_login(client, published):
+    for url in (
+        reverse("knowledge_base:index"),
+        published.get_absolute_url(),
+        reverse("knowledge_base:stale"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_thanks_page_for_a_draft_is_404_for_requesters(client_for, draft, requester):
+    assert client_for(requester).get(reverse("knowledge_base:thanks", args=[draft.pk])).status_code == 404
+
+
+def test_staff_see_the_related_campaign_requesters_do_not(client_for, agent, manager, requester):
+    from tests.campaigns.factories import campaign_make
+
+    campaign = campaign_make(owner=requester)
+    article = services.article_create(
+        author=agent,
+        title="Review",
+        summary="",
+        body="",
+        kind="retrospective",
+        language="en",
+        related_campaign=campaign,
+    )
+    services.article_submit(article=article, by=agent)
+    services.article_publish(article=article, by=manager)
+    assert campaign.name in client_for(agent).get(article.get_absolute_url()).content.decode()
+    assert (
+        'id="related-campaigns"' not in client_for(requester).get(article.get_absolute_url()).content.decode()
+    )
