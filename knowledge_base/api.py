@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import Conflict, StandardPagination
+from config.concurrency import EditConflict, expected_version, version_token
 from config.markdown import render_markdown
 from knowledge_base import permissions, services
 from knowledge_base.models import Article, ArticleVersion, Category
@@ -75,6 +76,9 @@ class ArticleSearchResultSerializer(serializers.Serializer):
 
 
 class ArticleDetailSerializer(serializers.ModelSerializer):
+    def get_version_token(self, article: Article) -> str:
+        return version_token(article)
+
     owner = serializers.CharField(source="owner.username", read_only=True)
     reviewer = serializers.CharField(source="reviewer.username", read_only=True, default=None)
     version = serializers.IntegerField(source="version_number", read_only=True)
@@ -82,11 +86,15 @@ class ArticleDetailSerializer(serializers.ModelSerializer):
     language = serializers.CharField(read_only=True)
     status = serializers.CharField(read_only=True)
     body_html = serializers.SerializerMethodField()
+    version_token = serializers.SerializerMethodField(
+        help_text="Send back as If-Match with PATCH to refuse lost updates."
+    )
 
     class Meta:
         model = Article
         fields = [
             "id",
+            "version_token",
             "title",
             "summary",
             "body",
@@ -213,10 +221,19 @@ class ArticleDetailView(generics.GenericAPIView):
         data = ArticleWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         try:
-            article = services.article_update(article=article, by=request.user, **data.validated_data)
+            article = services.article_update(
+                article=article,
+                by=request.user,
+                expected_version=expected_version(request),
+                **data.validated_data,
+            )
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
-        return Response(ArticleDetailSerializer(article).data)
+        except EditConflict as exc:
+            raise Conflict(str(exc)) from exc
+        response = Response(ArticleDetailSerializer(article).data)
+        response["ETag"] = f'"{version_token(article)}"'
+        return response
 
 
 class _TransitionView(generics.GenericAPIView):

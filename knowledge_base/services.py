@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.selectors import managers
 from accounts.services import audit_record, notify
+from config.concurrency import check_version
 from knowledge_base import permissions
 from knowledge_base.models import STALE_AFTER_DAYS, Article, ArticleVersion, Category, Deflection, HelpfulVote
 from knowledge_base.segmentation import CJK
@@ -95,9 +96,12 @@ def article_create(
 
 
 @transaction.atomic
-def article_update(*, article: Article, by: User, **fields: Any) -> Article:
-    """Change a draft's content; every save keeps a version."""
+def article_update(
+    *, article: Article, by: User, expected_version: str | None = None, **fields: Any
+) -> Article:
+    """Change a draft's content; every save keeps a version. A stale `expected_version` is a conflict."""
     article = _locked(article)
+    check_version(article, expected_version)
     if not permissions.can_edit(by, article):
         raise ArticleActionNotAllowed(_("Only drafts can be edited; reopen the article as a draft first."))
     changes: dict[str, list[Any]] = {}

@@ -1,0 +1,57 @@
+"""Two people editing the same object: the second save with a stale version gets a clear conflict,
+and the first one's change is kept (no lost update)."""
+
+import pytest
+
+from knowledge_base.models import Article
+
+
+@pytest.fixture
+def draft(api_for, agent) -> dict:
+    created = api_for(agent).post(
+        "/api/v1/kb/articles/",
+        {"title": "私域运营手册", "summary": "s", "body": "v1", "kind": "manual", "language": "zh-hans"},
+        format="json",
+    )
+    assert created.status_code == 201
+    return created.json()
+
+
+@pytest.mark.django_db
+def test_article_second_stale_api_edit_is_409(api_for, agent, manager, draft):
+    first, second = api_for(agent), api_for(manager)
+    token = first.get(f"/api/v1/kb/articles/{draft['id']}/").json()["version_token"]
+    ok = first.patch(
+        f"/api/v1/kb/articles/{draft['id']}/", {"body": "agent's edit"}, format="json", HTTP_IF_MATCH=token
+    )
+    assert ok.status_code == 200
+    stale = second.patch(
+        f"/api/v1/kb/articles/{draft['id']}/", {"body": "manager's edit"}, format="json", HTTP_IF_MATCH=token
+    )
+    assert stale.status_code == 409
+    assert "Someone else changed this" in stale.json()["detail"]
+    assert Article.objects.get(pk=draft["id"]).body == "agent's edit"
+
+
+@pytest.mark.django_db
+def test_article_second_stale_page_edit_shows_the_conflict(client_for, api_for, agent, manager, draft):
+    token = api_for(agent).get(f"/api/v1/kb/articles/{draft['id']}/").json()["version_token"]
+    api_for(agent).patch(
+        f"/api/v1/kb/articles/{draft['id']}/", {"body": "agent's edit"}, format="json", HTTP_IF_MATCH=token
+    )
+    form = client_for(manager).get(f"/kb/articles/{draft['id']}/edit/")
+    assert form.status_code == 200
+    response = client_for(manager).post(
+        f"/kb/articles/{draft['id']}/edit/",
+        {
+            "title": "私域运营手册",
+            "summary": "s",
+            "body": "manager's edit",
+            "kind": "manual",
+            "language": "zh-hans",
+            "version": token,
+        },
+    )
+    assert response.status_code == 409
+    assert 'id="edit-conflict"' in response.content.decode()
+    assert Article.objects.get(pk=draft["id"]).body == "agent's edit"
