@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import psycopg
 from django import forms
 from django.db import connection
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
@@ -353,7 +354,13 @@ FORMULA_REGEX = "^[" + "".join(p for p in FORMULA_PREFIXES if p != "-") + "-]"
 
 
 def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int) -> int:
-    """`COPY (SELECT ...) TO STDOUT` in CSV, text columns neutralised like safe_cell; returns the row count."""
+    """`COPY (SELECT ...) TO STDOUT` in CSV, text columns neutralised like safe_cell; returns the row count.
+
+    Outside a transaction (a Celery worker) the COPY runs on a connection of its own, so progress
+    and heartbeat updates can go through Django's connection while it streams. Inside one (tests,
+    or a caller's atomic block) it must share that transaction's view, so it runs on Django's
+    connection and progress is reported when it ends.
+    """
     sql, params = source.queryset.query.sql_with_params()
     columns = [f"c{i}" for i in range(len(source.header))]
     select = ", ".join(
@@ -364,21 +371,40 @@ def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int
     )
     # Built from the ORM's own compiled SQL and fixed fragments; every value stays a bound parameter.
     statement = f"COPY (SELECT {select} FROM ({sql}) AS r({', '.join(columns)})) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
+    arguments = [FORMULA_REGEX] * len(source.text_columns) + list(params)
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            rows = _stream_copy(cursor.cursor, statement, arguments, out, None, every)
+        progress(rows)
+        return rows
+    settings = {
+        k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")
+    }
+    with psycopg.connect(**settings, autocommit=True) as own, own.cursor() as cursor:
+        return _stream_copy(cursor, statement, arguments, out, progress, every)
+
+
+def _stream_copy(
+    cursor: psycopg.Cursor,
+    statement: str,
+    arguments: list[Any],
+    out: IO[str],
+    progress: Progress | None,
+    every: int,
+) -> int:
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = 0
     next_report = every
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(statement, [FORMULA_REGEX] * len(source.text_columns) + list(params)) as copy:
-            for block in copy:
-                text = decoder.decode(bytes(block))
-                out.write(text)
-                lines += text.count("\n")
-                if lines >= next_report:
-                    progress(lines)
-                    next_report = lines + every
-        out.write(decoder.decode(b"", final=True))
-        return raw.rowcount
+    with cursor.copy(statement, arguments) as copy:
+        for block in copy:
+            text = decoder.decode(bytes(block))
+            out.write(text)
+            lines += text.count("\n")
+            if progress is not None and lines >= next_report:
+                progress(lines)
+                next_report = lines + every
+    out.write(decoder.decode(b"", final=True))
+    return cursor.rowcount
 
 
 def write_xlsx(

@@ -60,7 +60,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     team = serializers.CharField(source="team.name", read_only=True)
     budget = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
-    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    approved_by = serializers.CharField(
+        source="approved_by.username", read_only=True, default=None, allow_null=True
+    )
     audience = serializers.SerializerMethodField()
 
     class Meta:

@@ -182,8 +182,12 @@ class EventImportAPI(_ImportAPI):
 class TagSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=Tag.Kind.choices)
     category = serializers.CharField(required=False, allow_blank=True, write_only=True)
-    category_name = serializers.CharField(source="category.name", read_only=True, default=None)
-    version = serializers.IntegerField(source="current_version.number", read_only=True, default=None)
+    category_name = serializers.CharField(
+        source="category.name", read_only=True, default=None, allow_null=True
+    )
+    version = serializers.IntegerField(
+        source="current_version.number", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Tag

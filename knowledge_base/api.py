@@ -80,7 +80,9 @@ class ArticleDetailSerializer(serializers.ModelSerializer):
         return version_token(article)
 
     owner = serializers.CharField(source="owner.username", read_only=True)
-    reviewer = serializers.CharField(source="reviewer.username", read_only=True, default=None)
+    reviewer = serializers.CharField(
+        source="reviewer.username", read_only=True, default=None, allow_null=True
+    )
     version = serializers.IntegerField(source="version_number", read_only=True)
     kind = serializers.CharField(read_only=True)
     language = serializers.CharField(read_only=True)
@@ -120,7 +122,9 @@ class ArticleDetailSerializer(serializers.ModelSerializer):
 
 
 class ArticleVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     kind = serializers.CharField(read_only=True)
     language = serializers.CharField(read_only=True)
     status = serializers.CharField(read_only=True)

@@ -44,6 +44,11 @@ class TicketSerializer(serializers.ModelSerializer):
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     team = serializers.SlugRelatedField(slug_field="name", read_only=True)
     sla = SlaSerializer(source="*", read_only=True)
+    feasibility = serializers.ChoiceField(
+        choices=[("", "not assessed"), *Ticket.Feasibility.choices],
+        read_only=True,
+        help_text="Empty until the ticket is triaged.",
+    )
 
     class Meta:
         model = Ticket

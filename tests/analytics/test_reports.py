@@ -183,6 +183,47 @@ def test_campaign_metrics_csv_comes_from_copy_with_formulas_neutralised(analyst,
     header, row = _csv_rows(job)
     job.refresh_from_db()
     assert job.rows == 1
-    assert header == ["date", "campaign", "campaign_name", "team", "channel", "spend", "impressions", "clicks",
-                      "leads", "conversions", "revenue"]
+    assert header == [
+        "date",
+        "campaign",
+        "campaign_name",
+        "team",
+        "channel",
+        "spend",
+        "impressions",
+        "clicks",
+        "leads",
+        "conversions",
+        "revenue",
+    ]
     assert row[:5] == ["2026-11-03", "evil", "'=1+2", "E-commerce ops", "douyin"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_copy_streams_on_its_own_connection_with_progress(
+    make_user, support_team, monkeypatch
+):
+    from tests.analytics.factories import campaign_make, metric_make
+
+    owner = make_user("exporter", role="agent", team=support_team.name)
+    requester = make_user("rita", role="requester")
+    campaign = campaign_make(owner=requester, code="big")
+    for day in range(1, 13):
+        metric_make(campaign=campaign, date=dt.date(2026, 11, day), channel="wechat", spend="1.00")
+    monkeypatch.setattr(services, "PROGRESS_INTERVAL_SECONDS", 0)
+    seen = []
+    original = reports._stream_copy
+
+    def small_steps(cursor, statement, arguments, out, progress, every):
+        def spy(rows):
+            progress(rows)  # writes through Django's connection while the COPY streams on its own
+            seen.append(ReportJob.objects.values_list("rows", flat=True).get())
+
+        return original(cursor, statement, arguments, out, spy, 5)
+
+    monkeypatch.setattr(reports, "_stream_copy", small_steps)
+    job = _job(owner, kind="campaign_metrics")
+    services.report_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.rows) == ("done", 12)
+    assert seen == [5, 10]
