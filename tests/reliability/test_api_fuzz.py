@@ -41,7 +41,7 @@ def tokens(make_user, support_team) -> dict[str, str]:
 @pytest.mark.parametrize("role", ["requester", "agent"])
 @schema.parametrize()
 @settings(
-    max_examples=3,
+    max_examples=2,
     deadline=None,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],
