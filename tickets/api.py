@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
@@ -189,6 +190,12 @@ FILTER_PARAMETERS = [
     OpenApiParameter("team", int, description="Team id"),
     OpenApiParameter("campaign", int, description="Campaign id"),
     OpenApiParameter("q", str, description="A key (MT-1042) or words in the title"),
+    OpenApiParameter(
+        "created_from", OpenApiTypes.DATE, description="Created on or after this day (viewer's time zone)"
+    ),
+    OpenApiParameter("created_to", OpenApiTypes.DATE, description="Created on or before this day"),
+    OpenApiParameter("resolved_from", OpenApiTypes.DATE, description="Resolved on or after this day"),
+    OpenApiParameter("resolved_to", OpenApiTypes.DATE, description="Resolved on or before this day"),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -68,6 +69,11 @@ class TicketFilters:
     team: int | None = None
     campaign: int | None = None
     q: str = ""
+    # whole days in the viewer's time zone, both ends included (dashboards drill down with these)
+    created_from: date | None = None
+    created_to: date | None = None
+    resolved_from: date | None = None
+    resolved_to: date | None = None
 
     @classmethod
     def from_params(cls, params: QueryDict | dict[str, Any], *, default_open: bool) -> TicketFilters:
@@ -79,6 +85,12 @@ class TicketFilters:
         def number(name: str) -> int | None:
             value = str(params.get(name) or "")
             return int(value) if value.isdigit() else None
+
+        def day(name: str) -> date | None:
+            try:
+                return date.fromisoformat(str(params.get(name) or "")[:10])
+            except ValueError:
+                return None
 
         status = many("status", [*S.values, "open", "done", "all"])
         if not status and default_open:
@@ -103,6 +115,10 @@ class TicketFilters:
             team=number("team"),
             campaign=number("campaign"),
             q=str(params.get("q") or "").strip()[:200],
+            created_from=day("created_from"),
+            created_to=day("created_to"),
+            resolved_from=day("resolved_from"),
+            resolved_to=day("resolved_to"),
         )
 
     def apply(self, qs: QuerySet[Ticket], *, user: User, with_status: bool = True) -> QuerySet[Ticket]:
@@ -124,6 +140,14 @@ class TicketFilters:
             qs = qs.filter(team_id=self.team)
         if self.campaign is not None:
             qs = qs.filter(campaign_id=self.campaign)
+        for lookup, value in (
+            ("created_at__date__gte", self.created_from),
+            ("created_at__date__lte", self.created_to),
+            ("resolved_at__date__gte", self.resolved_from),
+            ("resolved_at__date__lte", self.resolved_to),
+        ):
+            if value is not None:
+                qs = qs.filter(**{lookup: value})
         if self.q:
             if KEY_RE.match(self.q):
                 qs = qs.filter(key=self.q.upper())
