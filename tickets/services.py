@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.selectors import managers, support_agents
 from accounts.services import audit_record, notify
+from config.concurrency import check_version
 from config.uploads import random_storage_name, safe_display_name, validate_upload
 from tickets import permissions, sla
 from tickets.models import (
@@ -454,13 +455,19 @@ TRIAGE_FIELDS = (
 
 
 @transaction.atomic
-def ticket_update_triage(*, ticket: Ticket, by: User, **changes: Any) -> Ticket:
-    """Change the triage fields; a new urgency recomputes the SLA due times from the new policy."""
+def ticket_update_triage(
+    *, ticket: Ticket, by: User, expected_version: str | None = None, **changes: Any
+) -> Ticket:
+    """Change the triage fields; a new urgency recomputes the SLA due times from the new policy.
+
+    With `expected_version` (the token the editor loaded), a ticket saved by someone else since is a conflict.
+    """
     _require_agent(by)
     unknown = set(changes) - set(TRIAGE_FIELDS)
     if unknown:
         raise ValueError(f"not triage fields: {sorted(unknown)}")
     ticket = _lock(ticket)
+    check_version(ticket, expected_version)
     changed: dict[str, list[str]] = {}
     for name, value in changes.items():
         old = getattr(ticket, name)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from config.concurrency import EditConflict, expected_version, version_token
 from config.markdown import render_markdown
 from tickets import forms, permissions, selectors, services
 from tickets.models import BusinessCalendar, SolutionPlan, Ticket, TicketLink
@@ -280,6 +281,7 @@ def _detail_context(request: HttpRequest, ticket: Ticket, **forms_in: Any) -> di
         )
     if context["can_rate"]:
         context["rating_form"] = forms.RatingForm()
+    context["ticket_version"] = version_token(ticket)
     context.update(forms_in)
     return context
 
@@ -370,9 +372,15 @@ def triage_view(request: HttpRequest, key: str) -> HttpResponse:
     form = forms.TriageForm(request.POST, instance=Ticket.objects.get(pk=ticket.pk), user=request.user)
     if not form.is_valid():
         return _render_ticket(request, ticket, status=400, triage_form=form)
-    services.ticket_update_triage(
-        ticket=ticket, by=request.user, **{f: form.cleaned_data[f] for f in form.Meta.fields}
-    )
+    try:
+        services.ticket_update_triage(
+            ticket=ticket,
+            by=request.user,
+            expected_version=expected_version(request),
+            **{f: form.cleaned_data[f] for f in form.Meta.fields},
+        )
+    except EditConflict as exc:
+        return _render_ticket(request, ticket, status=409, triage_form=form, triage_conflict=str(exc))
     return _after_action(request, ticket, _("Triage saved."))
 
 

@@ -55,3 +55,20 @@ def test_article_second_stale_page_edit_shows_the_conflict(client_for, api_for, 
     assert response.status_code == 409
     assert 'id="edit-conflict"' in response.content.decode()
     assert Article.objects.get(pk=draft["id"]).body == "agent's edit"
+
+
+@pytest.mark.django_db
+def test_ticket_triage_second_stale_edit_shows_the_conflict(client_for, agent, manager, requester):
+    from config.concurrency import version_token
+    from tests.tickets.factories import make_ticket
+    from tickets.models import Ticket
+
+    ticket = make_ticket(requester)
+    token = version_token(ticket)
+    base = {"type": "incident", "feasibility": "feasible", "feasibility_note": "", "is_complex": ""}
+    first = client_for(agent).post(f"/requests/{ticket.key}/triage/", {**base, "urgency": "urgent", "version": token})
+    assert first.status_code == 302
+    second = client_for(manager).post(f"/requests/{ticket.key}/triage/", {**base, "urgency": "planned", "version": token})
+    assert second.status_code == 409
+    assert 'id="triage-conflict"' in second.content.decode()
+    assert Ticket.objects.get(pk=ticket.pk).urgency == "urgent"
