@@ -10,12 +10,11 @@ chart, JSON), with the cache cleared before every request. Ends with one line of
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from benchdb import bench_database_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "martech_bench_analytics"
@@ -24,31 +23,8 @@ DAYS_PER_CAMPAIGN = 200
 
 
 def setup_database(keep: bool) -> bool:
-    """Point Django at the bench database (recreated unless kept); returns whether it existed."""
-    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    os.environ["DATABASE_URL"] = f"{base}/{DB_NAME}"
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
-    os.environ["CACHE_KEY_PREFIX"] = "bench-analytics"
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ["AXES_ENABLED"] = "false"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("MEDIA_ROOT", "/tmp/martech-bench-analytics-media")
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        exists = bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone())
-        if exists and not keep:
-            conn.execute(f'DROP DATABASE "{DB_NAME}"')
-            exists = False
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], check=True, cwd=ROOT)
-    import django
-
-    django.setup()
-    return exists
+    """Own database (recreated unless kept), migrated, Django set up."""
+    return bench_database_setup(DB_NAME, keep=keep, redis_db=6)
 
 
 def generate(tickets: int, metrics: int, customers: int) -> dict[str, float]:

@@ -11,13 +11,12 @@ client: auth, scoping, aggregation in Postgres, JSON). Ends with one line of nam
 import argparse
 import datetime as dt
 import io
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from benchdb import bench_database_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "martech_bench_campaigns"
@@ -25,23 +24,8 @@ CHANNELS = ["wechat", "douyin", "tmall", "xiaohongshu", "baidu", "email", "sms",
 
 
 def setup_database() -> None:
-    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    os.environ["DATABASE_URL"] = f"{base}/{DB_NAME}"
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/4")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ["AXES_ENABLED"] = "false"
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'DROP DATABASE "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], check=True, cwd=ROOT)
-    import django
-
-    django.setup()
+    """Own database (recreated unless kept), migrated, Django set up."""
+    bench_database_setup(DB_NAME, keep=False, redis_db=4)
 
 
 def percentile(samples: list[float], p: float) -> float:

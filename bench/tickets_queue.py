@@ -15,10 +15,10 @@ api_cpu_p50_ms=… load=…
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from benchdb import bench_database_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "martech_bench_tickets"
@@ -46,32 +46,8 @@ API_FILTERS = [
 
 
 def setup_database(keep: bool) -> bool:
-    """Create and migrate the bench database; True when it already holds the tickets (with --keep)."""
-    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    os.environ["DATABASE_URL"] = f"{base}/{DB_NAME}"
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
-    sys.path.insert(0, str(ROOT))
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if exists and not keep:
-            conn.execute(f'DROP DATABASE "{DB_NAME}"')
-        if not exists or not keep:
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
-        check=True,
-        env=os.environ.copy(),
-        cwd=ROOT,
-    )
-    import django
-
-    django.setup()
+    """Own database (recreated unless kept), migrated, Django set up."""
+    bench_database_setup(DB_NAME, keep=keep, redis_db=2)
     from tickets.models import Ticket
 
     return keep and Ticket.objects.exists()

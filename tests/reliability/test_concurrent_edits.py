@@ -66,9 +66,13 @@ def test_ticket_triage_second_stale_edit_shows_the_conflict(client_for, agent, m
     ticket = make_ticket(requester)
     token = version_token(ticket)
     base = {"type": "incident", "feasibility": "feasible", "feasibility_note": "", "is_complex": ""}
-    first = client_for(agent).post(f"/requests/{ticket.key}/triage/", {**base, "urgency": "urgent", "version": token})
+    first = client_for(agent).post(
+        f"/requests/{ticket.key}/triage/", {**base, "urgency": "urgent", "version": token}
+    )
     assert first.status_code == 302
-    second = client_for(manager).post(f"/requests/{ticket.key}/triage/", {**base, "urgency": "planned", "version": token})
+    second = client_for(manager).post(
+        f"/requests/{ticket.key}/triage/", {**base, "urgency": "planned", "version": token}
+    )
     assert second.status_code == 409
     assert 'id="triage-conflict"' in second.content.decode()
     assert Ticket.objects.get(pk=ticket.pk).urgency == "urgent"

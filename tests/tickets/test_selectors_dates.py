@@ -16,10 +16,14 @@ def test_created_and_resolved_day_filters(api_for, agent, requester):
     force_status(new, Ticket.Status.RESOLVED, resolved_at=dt.datetime(2026, 11, 3, 2, tzinfo=dt.UTC))
     api = api_for(agent)
 
-    created = api.get("/api/v1/tickets/", {"status": "all", "created_from": "2026-10-01", "created_to": "2026-10-01"})
+    created = api.get(
+        "/api/v1/tickets/", {"status": "all", "created_from": "2026-10-01", "created_to": "2026-10-01"}
+    )
     assert [row["key"] for row in created.json()["results"]] == [old.key]
 
-    resolved = api.get("/api/v1/tickets/", {"status": "all", "resolved_from": "2026-11-03", "resolved_to": "2026-11-03"})
+    resolved = api.get(
+        "/api/v1/tickets/", {"status": "all", "resolved_from": "2026-11-03", "resolved_to": "2026-11-03"}
+    )
     assert [row["key"] for row in resolved.json()["results"]] == [new.key]
 
 
