@@ -282,7 +282,7 @@ def test_publishing_a_tag_rebuilds_the_tags_that_read_it(crowd, django_capture_o
     base = factories.rule_tag("base", {"attr": "external_id", "op": "<", "value": "P0050"})
     derived = factories.rule_tag("derived", {"tag": "base"})
     Tag.objects.filter(pk=derived.pk).update(current_version=derived.versions.get(), rollout_percent=100)
-    _build(base, 1, 99, django_capture_on_commit_callbacks)
+    _build(base, 1, 100, django_capture_on_commit_callbacks)
     assert _members(derived) == _members(base) and _members(base)
 
 
@@ -291,14 +291,14 @@ def test_a_build_that_fails_midway_leaves_membership_unchanged(
 ):
     tag = factories.rule_tag("sh", {"attr": "city", "op": "=", "value": "Shanghai"})
     factories.version(tag, {"attr": "external_id", "op": "<", "value": "P0010"})
-    _build(tag, 1, 99, django_capture_on_commit_callbacks)
+    _build(tag, 1, 100, django_capture_on_commit_callbacks)
     before = _members(tag)
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(services, "_apply_entries", boom)  # exits are already deleted when this fails
-    build = _build(tag, 2, 99, django_capture_on_commit_callbacks)
+    build = _build(tag, 2, 100, django_capture_on_commit_callbacks)
     assert (build.status, build.error) == ("failed", "disk full")
     assert _members(tag) == before
     assert not TagMembershipChange.objects.filter(build=build).exists()
@@ -307,8 +307,8 @@ def test_a_build_that_fails_midway_leaves_membership_unchanged(
 def test_history_rows_record_entries_and_exits_with_the_version(crowd, django_capture_on_commit_callbacks):
     tag = factories.rule_tag("early", {"attr": "external_id", "op": "<", "value": "P0003"})
     factories.version(tag, {"attr": "external_id", "op": "between", "value": ["P0002", "P0004"]})
-    _build(tag, 1, 99, django_capture_on_commit_callbacks)
-    _build(tag, 2, 99, django_capture_on_commit_callbacks)
+    _build(tag, 1, 100, django_capture_on_commit_callbacks)
+    _build(tag, 2, 100, django_capture_on_commit_callbacks)
     rows = TagMembershipChange.objects.filter(tag=tag).order_by("version", "change", "customer__external_id")
     got = [(r.version, r.change, r.customer.external_id) for r in rows]
     assert got == [
@@ -324,7 +324,7 @@ def test_history_rows_record_entries_and_exits_with_the_version(crowd, django_ca
 
 def test_membership_since_survives_rebuilds(crowd, django_capture_on_commit_callbacks):
     tag = factories.rule_tag("one", {"attr": "external_id", "op": "=", "value": "P0001"})
-    _build(tag, 1, 99, django_capture_on_commit_callbacks)
+    _build(tag, 1, 100, django_capture_on_commit_callbacks)
     since = TagMembership.objects.get(tag=tag).since
     services.tags_rebuild_all(trigger="manual")
     assert TagMembership.objects.get(tag=tag).since == since
