@@ -318,3 +318,15 @@ def test_requester_may_not_import(api_for, requester):
         "/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart"
     )
     assert response.status_code == 403
+
+
+def test_cancel_of_a_preview_that_is_not_running_answers_false(api_for, agent):
+    factories.rule_tag("hp")
+    response = api_for(agent).post("/api/v1/tags/hp/preview/cancel/", {"preview_id": "nope"}, format="json")
+    assert (response.status_code, response.json()) == (200, {"cancelled": False})
+
+
+def test_requester_may_not_cancel_previews(api_for, requester):
+    factories.rule_tag("hp")
+    response = api_for(requester).post("/api/v1/tags/hp/preview/cancel/", {"preview_id": "x"}, format="json")
+    assert response.status_code == 403
