@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import Conflict
+from config.concurrency import EditConflict
 from config.csv_export import stream_csv
 from crm_tags import permissions, selectors, services
 from crm_tags.models import Customer, Tag, TagBuild, TagMembership, TagVersion
@@ -243,6 +244,12 @@ class TagDetailAPI(APIView):
 
 class TagVersionCreateSerializer(serializers.Serializer):
     definition = serializers.JSONField()
+    base_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="The newest version you started from (0: none); a newer one saved meanwhile answers 409.",
+    )
 
 
 class TagVersionSerializer(serializers.ModelSerializer):
@@ -274,11 +281,14 @@ class TagVersionsAPI(APIView):
         form.is_valid(raise_exception=True)
         try:
             version = services.tag_version_create(
-                tag=tag, definition=form.validated_data["definition"], by=request.user
+                tag=tag,
+                definition=form.validated_data["definition"],
+                by=request.user,
+                base_version=form.validated_data.get("base_version"),
             )
         except RuleInvalid as exc:
             raise RuleRejected(exc) from exc
-        except services.TagError as exc:
+        except (services.TagError, EditConflict) as exc:
             raise Conflict(str(exc)) from exc
         return Response({"version": version.number}, status=status.HTTP_201_CREATED)
 

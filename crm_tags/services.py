@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_record
+from config.concurrency import EditConflict
 from crm_tags import importers, permissions
 from crm_tags.models import Tag, TagBuild, TagCategory, TagVersion
 from crm_tags.rules import (
@@ -172,15 +173,27 @@ def rule_check(*, tag: Tag, definition: Any) -> list[str]:
 
 
 @transaction.atomic
-def tag_version_create(*, tag: Tag, definition: Any, by: User | None) -> TagVersion:
-    """Save a new immutable rule version (validated; cycles refused)."""
+def tag_version_create(
+    *, tag: Tag, definition: Any, by: User | None, base_version: int | None = None
+) -> TagVersion:
+    """Save a new immutable rule version (validated; cycles refused).
+
+    `base_version` is the newest version the editor started from (0 for none): when someone saved a
+    newer one meanwhile, saving would silently drop their rule, so it is a conflict instead.
+    """
     if by is not None and not permissions.can_edit_tags(by):
         raise PermissionDenied(_("You may not edit tag rules."))
     if tag.kind != Tag.Kind.RULE:
         raise TagError(_("A manual tag has no rule; upload its member list instead."))
     tag = Tag.objects.select_for_update().get(pk=tag.pk)
     depends_on = rule_check(tag=tag, definition=definition)
-    number = (tag.versions.aggregate(m=Max("number"))["m"] or 0) + 1
+    latest = tag.versions.aggregate(m=Max("number"))["m"] or 0
+    if base_version is not None and base_version != latest:
+        raise EditConflict(
+            _("Version %(n)d was saved after you opened this rule. Reload to see it, then edit again.")
+            % {"n": latest}
+        )
+    number = latest + 1
     version = TagVersion.objects.create(
         tag=tag,
         number=number,

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from config.concurrency import EditConflict
 from config.csv_import import ImportRejected
 from crm_tags import forms, permissions, selectors, services
 from crm_tags.api import members_csv_response
@@ -196,8 +197,12 @@ def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _tag_page(request, tag, rule_form=form, status=422)
     try:
+        base = request.POST.get("base_version", "")
         version = services.tag_version_create(
-            tag=tag, definition=form.cleaned_data["definition"], by=request.user
+            tag=tag,
+            definition=form.cleaned_data["definition"],
+            by=request.user,
+            base_version=int(base) if base.isdigit() else None,
         )
     except RuleInvalid as exc:
         return _tag_page(
@@ -206,6 +211,9 @@ def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
     except services.TagError as exc:
         form.add_error(None, str(exc))
         return _tag_page(request, tag, rule_form=form, status=422)
+    except EditConflict as exc:
+        form.add_error(None, str(exc))
+        return _tag_page(request, tag, rule_form=form, status=409)
     messages.success(request, _("Saved version %(n)d.") % {"n": version.number})
     return redirect("crm_tags:tag_detail", slug=tag.slug)
 

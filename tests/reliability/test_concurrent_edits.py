@@ -76,3 +76,40 @@ def test_ticket_triage_second_stale_edit_shows_the_conflict(client_for, agent, m
     assert second.status_code == 409
     assert 'id="triage-conflict"' in second.content.decode()
     assert Ticket.objects.get(pk=ticket.pk).urgency == "urgent"
+
+
+@pytest.mark.django_db
+def test_rule_saved_from_a_stale_version_is_409_and_keeps_the_newer_rule(api_for, agent, manager):
+    from crm_tags.models import TagVersion
+
+    api_for(agent).post("/api/v1/tags/", {"slug": "vip2", "name": "VIP", "kind": "rule"}, format="json")
+    rule_a = {"attr": "city", "op": "=", "value": "Shanghai"}
+    rule_b = {"attr": "city", "op": "=", "value": "Beijing"}
+    first = api_for(agent).post(
+        "/api/v1/tags/vip2/versions/", {"definition": rule_a, "base_version": 0}, format="json"
+    )
+    assert first.status_code == 201 and first.json() == {"version": 1}
+    stale = api_for(manager).post(
+        "/api/v1/tags/vip2/versions/", {"definition": rule_b, "base_version": 0}, format="json"
+    )
+    assert stale.status_code == 409
+    assert "Version 1 was saved after you opened this rule" in stale.json()["detail"]
+    assert list(TagVersion.objects.filter(tag__slug="vip2").values_list("definition", flat=True)) == [rule_a]
+
+
+@pytest.mark.django_db
+def test_rule_page_save_from_a_stale_version_shows_the_conflict(api_for, client_for, agent, manager):
+    import json
+
+    api_for(agent).post("/api/v1/tags/", {"slug": "vip3", "name": "VIP", "kind": "rule"}, format="json")
+    api_for(agent).post(
+        "/api/v1/tags/vip3/versions/",
+        {"definition": {"attr": "city", "op": "=", "value": "X"}},
+        format="json",
+    )
+    response = client_for(manager).post(
+        "/customers/tags/vip3/versions/",
+        {"definition": json.dumps({"attr": "city", "op": "=", "value": "Y"}), "base_version": "0"},
+    )
+    assert response.status_code == 409
+    assert "was saved after you opened this rule" in response.content.decode()
