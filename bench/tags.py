@@ -8,14 +8,13 @@ Ends with one line: import_rows_per_s=… rebuild_s=… preview_s=… floor_s=�
 """
 
 import argparse
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from benchdb import bench_database_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "martech_bench_tags"
@@ -28,29 +27,8 @@ RULE = {
 
 
 def setup_database(keep: bool) -> None:
-    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    os.environ["DATABASE_URL"] = f"{base}/{DB_NAME}"
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if exists and not keep:
-            conn.execute(f'DROP DATABASE "{DB_NAME}"')
-        if not exists or not keep:
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
-        check=True,
-        env=os.environ.copy(),
-        cwd=ROOT,
-    )
-    import django
-
-    django.setup()
+    """Own database (recreated unless kept), migrated, Django set up."""
+    bench_database_setup(DB_NAME, keep=keep, redis_db=3)
 
 
 def write_files(directory: Path, customers: int, events: int, now: datetime) -> tuple[Path, Path]:
