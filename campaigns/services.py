@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
@@ -376,12 +377,20 @@ def metrics_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User 
     return len(records)
 
 
-@transaction.atomic
-def touchpoints_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
-    """Import touchpoints from CSV, all or nothing (appended to those already stored)."""
-    _header, rows = read_rows(upload, TOUCHPOINT_COLUMNS)
+def _journey_import(
+    *,
+    campaign: Campaign,
+    upload: IO[bytes] | IO[str],
+    by: User | None,
+    columns: list[str],
+    model: type[Touchpoint] | type[Conversion],
+    more_fields: Callable[[dict[str, str], int, ErrorCollector], dict[str, Any]],
+    action: str,
+) -> int:
+    """Touchpoints and conversions share their shape: a customer, a moment, and fields of their own."""
+    _header, rows = read_rows(upload, columns)
     errors = ErrorCollector()
-    records: list[Touchpoint] = []
+    records = []
     for number, record in rows:
         if None in record:
             errors.add(number, "", _("This row has more cells than the header."))
@@ -390,55 +399,55 @@ def touchpoints_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: U
         if not customer or len(customer) > 100:
             errors.add(number, "customer_external_id", _("Required, at most 100 characters."))
         moment = _parse_moment(record.get("occurred_at") or "", number, errors)
-        channel = _parse_channel(record.get("channel") or "", number, errors)
-        utm = {c: normalise(record.get(c) or "")[:100] for c in TOUCHPOINT_OPTIONAL}
+        fields = more_fields(record, number, errors)
         if errors.full:
             break
         if not errors.errors:
             records.append(
-                Touchpoint(
-                    campaign=campaign,
-                    customer_external_id=customer,
-                    occurred_at=moment,
-                    channel=channel,
-                    **utm,
-                )
+                model(campaign=campaign, customer_external_id=customer, occurred_at=moment, **fields)
             )
     errors.raise_if_any()
-    Touchpoint.objects.bulk_create(records, batch_size=2000)
-    audit_record(actor=by, action="campaign.touchpoints_import", obj=campaign, changes={"rows": len(records)})
-    log.info("campaign %s: %s touchpoints imported", campaign.code, len(records))
+    model.objects.bulk_create(records, batch_size=2000)
+    audit_record(actor=by, action=action, obj=campaign, changes={"rows": len(records)})
+    log.info("campaign %s: %s %s rows imported", campaign.code, len(records), model.__name__)
     return len(records)
+
+
+@transaction.atomic
+def touchpoints_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
+    """Import touchpoints from CSV, all or nothing (appended to those already stored)."""
+
+    def channel_and_utm(record: dict[str, str], number: int, errors: ErrorCollector) -> dict[str, Any]:
+        channel = _parse_channel(record.get("channel") or "", number, errors)
+        return {"channel": channel, **{c: normalise(record.get(c) or "")[:100] for c in TOUCHPOINT_OPTIONAL}}
+
+    return _journey_import(
+        campaign=campaign,
+        upload=upload,
+        by=by,
+        columns=TOUCHPOINT_COLUMNS,
+        model=Touchpoint,
+        more_fields=channel_and_utm,
+        action="campaign.touchpoints_import",
+    )
 
 
 @transaction.atomic
 def conversions_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
     """Import conversions from CSV, all or nothing (appended to those already stored)."""
-    _header, rows = read_rows(upload, CONVERSION_COLUMNS)
-    errors = ErrorCollector()
-    records: list[Conversion] = []
-    for number, record in rows:
-        if None in record:
-            errors.add(number, "", _("This row has more cells than the header."))
-            continue
-        customer = (record.get("customer_external_id") or "").strip()
-        if not customer or len(customer) > 100:
-            errors.add(number, "customer_external_id", _("Required, at most 100 characters."))
-        moment = _parse_moment(record.get("occurred_at") or "", number, errors)
-        revenue = _parse_decimal(record.get("revenue") or "", "revenue", number, errors)
-        if errors.full:
-            break
-        if not errors.errors:
-            records.append(
-                Conversion(
-                    campaign=campaign, customer_external_id=customer, occurred_at=moment, revenue=revenue
-                )
-            )
-    errors.raise_if_any()
-    Conversion.objects.bulk_create(records, batch_size=2000)
-    audit_record(actor=by, action="campaign.conversions_import", obj=campaign, changes={"rows": len(records)})
-    log.info("campaign %s: %s conversions imported", campaign.code, len(records))
-    return len(records)
+
+    def revenue(record: dict[str, str], number: int, errors: ErrorCollector) -> dict[str, Any]:
+        return {"revenue": _parse_decimal(record.get("revenue") or "", "revenue", number, errors)}
+
+    return _journey_import(
+        campaign=campaign,
+        upload=upload,
+        by=by,
+        columns=CONVERSION_COLUMNS,
+        model=Conversion,
+        more_fields=revenue,
+        action="campaign.conversions_import",
+    )
 
 
 # Tasks -----------------------------------------------------------------------------------------
