@@ -267,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "tickets-auto-close": {"task": "tickets.tasks.auto_close_resolved", "schedule": 3600.0},
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 30.0},
     "outbox-flush": {"task": "accounts.tasks.flush_outbox", "schedule": 15.0},
+    "crm-tags-fail-orphaned-builds": {"task": "crm_tags.tasks.fail_orphaned_builds", "schedule": 60.0},
     "kb-stale-articles": {"task": "knowledge_base.tasks.flag_stale_articles", "schedule": 86400.0},
     "campaigns-follow-dates": {"task": "campaigns.tasks.follow_dates", "schedule": 900.0},
     "analytics-send-scheduled-reports": {

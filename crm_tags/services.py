@@ -2,7 +2,7 @@
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied
@@ -347,6 +347,12 @@ def _apply_membership(*, tag: Tag, build: TagBuild, sql: str, params: list[Any])
     Tag.objects.filter(pk=tag.pk).update(members_count=build.members, last_built_at=now)
 
 
+# Advisory-lock namespace of running builds: held by the build's transaction, so it is free exactly
+# when no live process is running that build (a killed worker's connection releases it).
+BUILD_LOCK_NAMESPACE = 7301
+ORPHAN_GRACE = timedelta(seconds=30)
+
+
 def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild:
     """Run a queued build in one transaction; a failure leaves the old membership and marks it failed."""
     TagBuild.objects.filter(pk=build.pk).update(status=TagBuild.Status.RUNNING, started_at=timezone.now())
@@ -354,6 +360,8 @@ def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild
     started = time.monotonic()
     try:
         with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BUILD_LOCK_NAMESPACE, build.pk])
             tag = Tag.objects.select_for_update().get(pk=build.tag_id)
             if build.version_id is None:
                 raise TagError(_("The build has no rule version."))
@@ -391,6 +399,31 @@ def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild
     if queue_dependents:
         _queue_dependents(tag)
     return build
+
+
+def tag_builds_fail_orphaned(*, now: datetime | None = None) -> int:
+    """Mark builds left "running" by a dead worker as failed (their transaction rolled back, so the old
+    membership is intact). A build is orphaned when nobody holds its advisory lock."""
+    now = now or timezone.now()
+    failed = 0
+    running = TagBuild.objects.filter(status=TagBuild.Status.RUNNING, started_at__lt=now - ORPHAN_GRACE)
+    for build_id in running.values_list("pk", flat=True):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [BUILD_LOCK_NAMESPACE, build_id])
+                free = cursor.fetchone()[0]
+            if not free:
+                continue  # a live worker is still building it
+            failed += TagBuild.objects.filter(pk=build_id, status=TagBuild.Status.RUNNING).update(
+                status=TagBuild.Status.FAILED,
+                finished_at=now,
+                error=_("The worker stopped during the build; the membership was left unchanged."),
+                entered=0,
+                exited=0,
+            )
+    if failed:
+        log.warning("%s orphaned tag build(s) marked failed", failed)
+    return failed
 
 
 def _queue_dependents(tag: Tag) -> None:

@@ -43,3 +43,9 @@ def scheduled_rebuilds() -> None:
     tags = list(due.select_related("current_version"))
     log.info("scheduled rebuild of %s tags", len(tags))
     services.tags_rebuild_all(trigger=TagBuild.Trigger.SCHEDULE, tags=tags)
+
+
+@shared_task(acks_late=True)
+def fail_orphaned_builds() -> int:
+    """Every minute from beat: builds whose worker died are shown as failed, never running forever."""
+    return services.tag_builds_fail_orphaned()
