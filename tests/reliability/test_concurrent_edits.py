@@ -101,6 +101,8 @@ def test_rule_saved_from_a_stale_version_is_409_and_keeps_the_newer_rule(api_for
 def test_rule_page_save_from_a_stale_version_shows_the_conflict(api_for, client_for, agent, manager):
     import json
 
+    manager.language = "en"
+    manager.save(update_fields=["language"])
     api_for(agent).post("/api/v1/tags/", {"slug": "vip3", "name": "VIP", "kind": "rule"}, format="json")
     api_for(agent).post(
         "/api/v1/tags/vip3/versions/",
