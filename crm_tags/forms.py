@@ -14,6 +14,12 @@ from crm_tags.rules import parse_datetime_value
 class CustomerFilterForm(BootstrapFormMixin, forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
     tag = forms.ChoiceField(label=_("Tag"), required=False)
+    signup_month = forms.DateField(
+        label=_("Signed up in"),
+        required=False,
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}),
+    )
 
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -41,8 +41,11 @@ def mask_customers(customers: Iterable[Customer], *, user: User | AnonymousUser)
         customer.phone_shown = customer.phone if pii else mask_phone(customer.phone)
 
 
-def customers_for_user(*, user: User | AnonymousUser, q: str = "", tag: str = "") -> QuerySet[Customer]:
-    """Customers a person may list, searched by external id / name / e-mail and filtered by a tag slug."""
+def customers_for_user(
+    *, user: User | AnonymousUser, q: str = "", tag: str = "", signup_month: date | None = None
+) -> QuerySet[Customer]:
+    """Customers a person may list, searched by external id / name / e-mail, filtered by a tag slug and by
+    the month they signed up in (the viewer's time zone; the cohort dashboard links here)."""
     if not permissions.can_view_customers(user):
         return Customer.objects.none()
     qs = Customer.objects.all()
@@ -56,6 +59,11 @@ def customers_for_user(*, user: User | AnonymousUser, q: str = "", tag: str = ""
         qs = qs.filter(
             Exists(TagMembership.objects.filter(customer=OuterRef("pk"), tag__slug=tag)),
         )
+    if signup_month is not None:
+        zone = timezone.get_current_timezone()
+        start = datetime(signup_month.year, signup_month.month, 1, tzinfo=zone)
+        end = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=zone)
+        qs = qs.filter(signup_at__gte=start, signup_at__lt=end)
     return qs.order_by("external_id")
 
 

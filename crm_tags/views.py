@@ -44,11 +44,15 @@ def index(request: HttpRequest) -> HttpResponse:
     tags = list(selectors.tags_visible_to(request.user))
     form = forms.CustomerFilterForm(request.GET or None, tags=tags)
     q = tag = ""
+    signup_month = None
     if form.is_valid():
-        q, tag = form.cleaned_data["q"], form.cleaned_data["tag"]
-    page = Paginator(selectors.customers_for_user(user=request.user, q=q, tag=tag), 25).get_page(
-        request.GET.get("page")
-    )
+        q, tag, signup_month = (
+            form.cleaned_data["q"],
+            form.cleaned_data["tag"],
+            form.cleaned_data["signup_month"],
+        )
+    customers = selectors.customers_for_user(user=request.user, q=q, tag=tag, signup_month=signup_month)
+    page = Paginator(customers, 25).get_page(request.GET.get("page"))
     selectors.mask_customers(page.object_list, user=request.user)
     context = {"nav_active": "customers", "form": form, "page": page, "q": q, "tag": tag}
     if request.htmx:

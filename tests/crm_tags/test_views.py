@@ -253,3 +253,16 @@ def test_build_api_list_query_count(api_for, agent, many, django_assert_max_num_
     api = api_for(agent)
     with django_assert_max_num_queries(5):
         assert api.get("/api/v1/tags/buyers/builds/").json()["count"] == 1
+
+
+@pytest.mark.django_db
+def test_customer_list_filters_by_signup_month(client_for, agent):
+    import datetime as dt
+
+    from crm_tags.models import Customer
+
+    zone = dt.timezone(dt.timedelta(hours=8))
+    Customer.objects.create(external_id="OCT-1", signup_at=dt.datetime(2026, 10, 31, 23, 30, tzinfo=zone))
+    Customer.objects.create(external_id="NOV-1", signup_at=dt.datetime(2026, 11, 1, 0, 30, tzinfo=zone))
+    html = client_for(agent).get("/customers/", {"signup_month": "2026-10"}).content.decode()
+    assert "OCT-1" in html and "NOV-1" not in html
