@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.models import Team, User
-from campaigns.models import Campaign, DailyMetric
+from campaigns.models import Campaign
 from crm_tags.models import Customer, Event, Tag, TagMembership, TagMembershipChange
 from knowledge_base.models import Article, Deflection
+from tests.campaigns import factories as campaigns_factories
 from tickets.models import SatisfactionRating, Ticket
 
 _numbers = itertools.count(5000)
@@ -59,32 +60,20 @@ def deflection_make(*, user: User, created_at: dt.datetime, article: Article | N
 
 
 def campaign_make(*, owner: User, code: str, **fields: Any) -> Campaign:
+    """A running November campaign (the campaigns factory with this fixture's defaults)."""
     values: dict[str, Any] = {
         "name": code.title(),
         "code": code,
         "budget": Decimal("1000"),
         "start_date": dt.date(2026, 11, 1),
         "end_date": dt.date(2026, 11, 30),
-        "channels": ["wechat", "douyin"],
-        "owner": owner,
-        "team_id": owner.team_id,
         "status": Campaign.Status.RUNNING,
     }
     values.update(fields)
-    return Campaign.objects.create(**values)
+    return campaigns_factories.campaign_make(owner=owner, **values)
 
 
-def metric_make(*, campaign: Campaign, date: dt.date, channel: str = "wechat", **figures: Any) -> DailyMetric:
-    values: dict[str, Any] = {
-        "spend": Decimal("0"),
-        "impressions": 0,
-        "clicks": 0,
-        "leads": 0,
-        "conversions": 0,
-        "revenue": Decimal("0"),
-    }
-    values.update(figures)
-    return DailyMetric.objects.create(campaign=campaign, date=date, channel=channel, **values)
+metric_make = campaigns_factories.metric_make
 
 
 def customer_make(external_id: str, *, signup_at: dt.datetime | None = None, **fields: Any) -> Customer:
