@@ -87,6 +87,20 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
+# A backend whose client died mid-query (a worker SIGKILLed or OOM-killed during a tag build) would run
+# on holding its transaction and locks, the build's advisory lock too, until its query ends; one whose
+# client machine vanished would wait on the socket for hours. So Postgres polls the client socket while
+# a query runs and probes idle connections: such a backend rolls back and exits within seconds.
+DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+    filter(
+        None,
+        [
+            DATABASES["default"]["OPTIONS"].get("options", ""),
+            "-c client_connection_check_interval=" + env("DB_CLIENT_CHECK_INTERVAL", default="2s"),
+            "-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6",
+        ],
+    )
+)
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
