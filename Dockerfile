@@ -10,4 +10,5 @@ RUN .venv/bin/python manage.py compilemessages --ignore=.venv -v 0 \
     && DJANGO_SECRET_KEY=build-only .venv/bin/python manage.py collectstatic --noinput -v 0
 ENV PATH="/app/.venv/bin:$PATH"
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "60"]
+ENV WEB_BIND=0.0.0.0:8000
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]

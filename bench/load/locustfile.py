@@ -1,55 +1,54 @@
 """Load scenario: requesters filing and reading requests, agents working the queue, managers opening
-dashboards, and CSV imports in the background. Users log in with API tokens for JSON and sessions for pages.
+dashboards, and CSV imports in the background. Users are signed in beforehand (bench/load/prepare.py):
+sessions for pages, API tokens for JSON.
 
 Run it with bench/load/run.sh (starts gunicorn with production settings and a worker, seeds users,
 runs locust headless with bounded users and time, prints per-endpoint figures).
 """
 
 import io
+import json
+import os
 import random
 import time
+from pathlib import Path
 
 from locust import HttpUser, between, events, task
 
-PASSWORD = "load-test-pw-1"
-REQUESTERS = [f"load_req_{i}" for i in range(20)]
-AGENTS = [f"load_agent_{i}" for i in range(5)]
-MANAGERS = [f"load_mgr_{i}" for i in range(2)]
+USERS = json.loads(Path(os.environ.get("LOAD_USERS_FILE", ".data/load-users.json")).read_text())
+# Think time between two actions of one person, in seconds: someone reading a page or typing.
+WAIT_MIN, WAIT_MAX = (float(x) for x in os.environ.get("LOAD_WAIT", "2,8").split(","))
 
 
 class PortalUser(HttpUser):
+    """A person already signed in (bench/load/prepare.py): a session cookie for pages, a token for the API."""
+
     abstract = True
-    wait_time = between(0.5, 2.0)
-    usernames: list[str] = []
+    wait_time = between(WAIT_MIN, WAIT_MAX)
+    kind = ""
 
     def on_start(self) -> None:
-        username = random.choice(self.usernames)
-        page = self.client.get("/accounts/login/", name="login page")
-        token = page.cookies.get("csrftoken") or self.client.cookies.get("csrftoken", "")
-        self.client.post(
-            "/accounts/login/",
-            {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
-            headers={"Referer": self.host + "/accounts/login/"},
-            name="login",
-        )
-        response = self.client.post(
-            "/api/v1/auth/token/", json={"username": username, "password": PASSWORD}, name="api token"
-        )
-        self.api_headers = (
-            {"Authorization": f"Token {response.json().get('token', '')}"} if response.ok else {}
-        )
+        account = random.choice(USERS["users"][self.kind])
+        self.client.cookies.set(USERS["session_cookie"], account["session"])
+        self.api_headers = {"Authorization": f"Token {account['token']}"}
 
     def api_get(self, path: str, name: str) -> None:
         self.client.get(path, headers=self.api_headers, name=name)
 
+    def page_get(self, path: str, name: str) -> None:
+        """A page counts only if it is the page itself, not the sign-in form it was redirected to."""
+        with self.client.get(path, name=name, catch_response=True) as response:
+            if response.ok and "/accounts/login/" in response.url:
+                response.failure("redirected to the sign-in page")
+
 
 class Requester(PortalUser):
     weight = 6
-    usernames = REQUESTERS
+    kind = "requester"
 
     @task(3)
     def my_requests_page(self) -> None:
-        self.client.get("/requests/", name="page: my requests")
+        self.page_get("/requests/", "page: my requests")
 
     @task(2)
     def list_tickets_api(self) -> None:
@@ -77,15 +76,15 @@ class Requester(PortalUser):
 
 class Agent(PortalUser):
     weight = 3
-    usernames = AGENTS
+    kind = "agent"
 
     @task(4)
     def queue_page(self) -> None:
-        self.client.get("/requests/queue/", name="page: queue")
+        self.page_get("/requests/queue/", "page: queue")
 
     @task(2)
     def queue_filtered(self) -> None:
-        self.client.get("/requests/queue/?status=new&urgency=urgent", name="page: queue filtered")
+        self.page_get("/requests/queue/?status=new&urgency=urgent", "page: queue filtered")
 
     @task(2)
     def queue_api(self) -> None:
@@ -93,16 +92,16 @@ class Agent(PortalUser):
 
     @task(1)
     def customers(self) -> None:
-        self.client.get("/customers/", name="page: customers")
+        self.page_get("/customers/", "page: customers")
 
 
 class Manager(PortalUser):
     weight = 1
-    usernames = MANAGERS
+    kind = "manager"
 
     @task(2)
     def dashboards(self) -> None:
-        self.client.get("/dashboards/", name="page: dashboards")
+        self.page_get("/dashboards/", "page: dashboards")
 
     @task(2)
     def support_figures(self) -> None:

@@ -1,0 +1,22 @@
+"""Gunicorn settings for the web process (Procfile, Dockerfile, docker-compose, bench/load).
+
+WEB_BIND (default 127.0.0.1:8000), WEB_WORKERS (3) and WEB_THREADS (4) come from the environment.
+The application is loaded once in the master and warmed up there (config/warmup.py) before the
+workers are forked.
+"""
+
+import os
+
+bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_WORKERS", "3"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = 60
+preload_app = True
+accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
+
+
+def when_ready(server) -> None:  # noqa: ARG001 - gunicorn's hook signature
+    """Runs in the master after the application is loaded and before any worker is forked."""
+    from config.warmup import warm_up
+
+    warm_up()
