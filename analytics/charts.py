@@ -18,6 +18,7 @@ from analytics import customer_figures, marketing_figures, support_figures
 from analytics.filters import DashboardFilters
 from analytics.permissions import CUSTOMERS, MARKETING, SUPPORT
 from analytics.sources import freshness
+from analytics.sql import dashboard_transaction, shared_results
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,8 @@ def chart_payload(
         if cached is not None:
             return {**cached, "cached": True}
     started = time.monotonic()
-    data = chart.compute(filters, staff=staff)
+    with dashboard_transaction():
+        data = chart.compute(filters, staff=staff)
     warnings = [fresh.message for fresh in (freshness(source) for source in chart.sources) if fresh.stale]
     payload = {
         "key": chart.key,
@@ -237,9 +239,12 @@ def dashboard_payload(
     dashboard: str, filters: DashboardFilters, *, staff: bool, refresh: bool = False
 ) -> dict[str, Any]:
     """Every chart of a dashboard; `as_of` is the oldest chart's time (the whole answer is at least that fresh)."""
-    charts = {
-        chart.key: chart_payload(chart, filters, staff=staff, refresh=refresh) for chart in CHARTS[dashboard]
-    }
+    # Charts needing the same aggregate (key figures and funnel, both campaign rankings) run it once.
+    with shared_results(), dashboard_transaction():
+        charts = {
+            chart.key: chart_payload(chart, filters, staff=staff, refresh=refresh)
+            for chart in CHARTS[dashboard]
+        }
     warnings = sorted({w for payload in charts.values() for w in payload["warnings"]})
     return {
         "dashboard": dashboard,

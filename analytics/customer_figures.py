@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from analytics import links
+from analytics import links, rollups
 from analytics.filters import DashboardFilters
 from analytics.sql import Where, bucket_series_sql, fetch_all
 from crm_tags.models import Customer, Event, Tag, TagMembershipChange
@@ -59,18 +59,29 @@ def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def tag_sizes(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Members of the largest tags at the end of each bucket, from the entered/exited history."""
-    signed = "CASE WHEN h.change = 'entered' THEN 1 ELSE -1 END"
+    if rollups.usable(filters.tz):
+        # From the (day, tag) rollup of the history: a few rows per tag and day.
+        history = f"""
+          SELECT h.tag_id, h.day AS at, h.entered - h.exited AS n
+          FROM {rollups.TAG_DAY} h WHERE h.tag_id IN (SELECT id FROM top)"""
+        before_cond = "h.at < %(date_from)s"
+        in_range = "h.at >= %(date_from)s AND h.at <= %(date_to)s"
+        bucket = "date_trunc(%(grain)s, h.at::timestamp)::date"
+    else:
+        history = f"""
+          SELECT h.tag_id, h.created_at AS at, CASE WHEN h.change = 'entered' THEN 1 ELSE -1 END AS n
+          FROM {HISTORY} h WHERE h.tag_id IN (SELECT id FROM top)"""
+        before_cond = "h.at < %(start)s"
+        in_range = "h.at >= %(start)s AND h.at < %(end)s"
+        bucket = "date_trunc(%(grain)s, h.at AT TIME ZONE %(tz)s)::date"
     sql = f"""
         WITH top AS (
           SELECT id, slug, name FROM {Tag._meta.db_table} ORDER BY members_count DESC, id LIMIT {TOP_TAGS}),
         before AS (
-          SELECT h.tag_id, sum({signed}) AS n
-          FROM {HISTORY} h WHERE h.tag_id IN (SELECT id FROM top) AND h.created_at < %(start)s
-          GROUP BY 1),
+          SELECT h.tag_id, sum(h.n) AS n FROM ({history}) h WHERE {before_cond} GROUP BY 1),
         daily AS (
-          SELECT h.tag_id, date_trunc(%(grain)s, h.created_at AT TIME ZONE %(tz)s)::date AS bucket, sum({signed}) AS n
-          FROM {HISTORY} h
-          WHERE h.tag_id IN (SELECT id FROM top) AND h.created_at >= %(start)s AND h.created_at < %(end)s
+          SELECT h.tag_id, {bucket} AS bucket, sum(h.n) AS n
+          FROM ({history}) h WHERE {in_range}
           GROUP BY 1, 2)
         SELECT top.slug, top.name, b.bucket,
                COALESCE(max(before.n) OVER (PARTITION BY top.id), 0)
@@ -95,15 +106,23 @@ def tag_sizes(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def entered_exited(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """How many customers entered and exited any tag per bucket."""
-    sql = f"""
-        WITH buckets AS ({bucket_series_sql()}),
-        counted AS (
+    if rollups.usable(filters.tz):
+        counted = f"""
+          SELECT date_trunc(%(grain)s, h.day::timestamp)::date AS bucket,
+                 sum(h.entered) AS entered, sum(h.exited) AS exited
+          FROM {rollups.TAG_DAY} h WHERE h.day >= %(date_from)s AND h.day <= %(date_to)s
+          GROUP BY 1"""
+    else:
+        counted = f"""
           SELECT date_trunc(%(grain)s, h.created_at AT TIME ZONE %(tz)s)::date AS bucket,
                  count(*) FILTER (WHERE h.change = 'entered') AS entered,
                  count(*) FILTER (WHERE h.change = 'exited') AS exited
           FROM {HISTORY} h WHERE h.created_at >= %(start)s AND h.created_at < %(end)s
-          GROUP BY 1)
-        SELECT b.bucket, COALESCE(c.entered, 0), COALESCE(c.exited, 0)
+          GROUP BY 1"""
+    sql = f"""
+        WITH buckets AS ({bucket_series_sql()}),
+        counted AS ({counted})
+        SELECT b.bucket, COALESCE(c.entered, 0)::bigint, COALESCE(c.exited, 0)::bigint
         FROM buckets b LEFT JOIN counted c USING (bucket) ORDER BY b.bucket
     """
     rows = fetch_all(sql, _params(filters))
@@ -125,13 +144,22 @@ def cohorts(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     where = Where()
     if filters.channel:
         where.add("c.source_channel = {}", filters.channel)
-    sql = f"""
-        WITH cohort AS (
-          SELECT c.id, date_trunc('month', c.signup_at AT TIME ZONE %(tz)s) AS month
-          FROM {Customer._meta.db_table} c
-          WHERE c.signup_at >= %(start)s AND c.signup_at < %(end)s AND {where.sql()}),
-        size AS (SELECT month, count(*) AS n FROM cohort GROUP BY month),
-        active AS (
+    cohort = f"""
+        SELECT c.id, date_trunc('month', c.signup_at AT TIME ZONE %(tz)s) AS month
+        FROM {Customer._meta.db_table} c
+        WHERE c.signup_at >= %(start)s AND c.signup_at < %(end)s AND {where.sql()}"""
+    as_of = None
+    if rollups.usable(filters.tz):
+        # The months with an order per customer (a rollup refreshed past its event-id watermark now).
+        as_of = rollups.order_months_fresh(filters.tz)
+        active = f"""
+          SELECT ch.month, (extract(year FROM om.month) - extract(year FROM ch.month)) * 12
+                           + extract(month FROM om.month) - extract(month FROM ch.month) AS offset_month,
+                 count(*) AS n
+          FROM cohort ch JOIN {rollups.ORDER_MONTH} om ON om.customer_id = ch.id AND om.month >= ch.month::date
+          GROUP BY 1, 2"""
+    else:
+        active = f"""
           SELECT ch.month, o.offset_month, count(*) AS n
           FROM cohort ch
           CROSS JOIN LATERAL (
@@ -142,7 +170,11 @@ def cohorts(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
             CROSS JOIN LATERAL (SELECT date_trunc('month', e.occurred_at AT TIME ZONE %(tz)s) AS om) m
             WHERE e.customer_id = ch.id AND e.event_type = 'order'
               AND e.occurred_at >= ch.month AT TIME ZONE %(tz)s) o
-          GROUP BY 1, 2)
+          GROUP BY 1, 2"""
+    sql = f"""
+        WITH cohort AS ({cohort}),
+        size AS (SELECT month, count(*) AS n FROM cohort GROUP BY month),
+        active AS ({active})
         SELECT s.month::date, s.n, a.offset_month::int, a.n
         FROM size s LEFT JOIN active a ON a.month = s.month AND a.offset_month < {MAX_COHORT_MONTHS}
         ORDER BY 1, 3
@@ -164,4 +196,6 @@ def cohorts(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
         "sizes": [months[m]["size"] for m in y],
         "links": [links.customer_list_url(signup_month=m) for m in y],
         "unit": "share",
+        # Orders counted up to this time (the order-months rollup's last refresh); None: read live.
+        "orders_as_of": as_of.isoformat() if as_of else None,
     }

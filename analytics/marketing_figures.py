@@ -1,22 +1,35 @@
 """Marketing figures: one aggregate query each over campaigns' daily metrics, ratios from campaigns.figures."""
 
+# SQL is assembled from model table names and fixed fragments only; every value is a bound parameter.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import F, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from analytics import links
+from analytics import links, rollups
 from analytics.filters import DashboardFilters
-from analytics.sql import bucket_dates
+from analytics.sql import Where, bucket_dates, fetch_all, memoized
 from campaigns import figures as fig
 from campaigns.models import Campaign, DailyMetric
 
 TOP_CAMPAIGNS = 8
+TOP_CAMPAIGNS_BAR = 20
+MONEY = ("spend", "revenue")
+COUNTS = ("impressions", "clicks", "leads", "conversions")
+# Sums as Django's totals_annotations() gives them: money as numeric, counts as integers, 0 when no rows.
+SUMS_SQL = ", ".join(
+    [f"COALESCE(sum({c}), 0)::numeric AS {c}" for c in MONEY]
+    + [f"COALESCE(sum({c}), 0)::bigint AS {c}" for c in COUNTS]
+)
 METRICS = ("spend", "revenue", "roi", "roas", "cac", "ctr", "cvr")
 
 
@@ -44,6 +57,117 @@ def _metrics(filters: DashboardFilters) -> QuerySet[DailyMetric]:
     return qs
 
 
+def _use_channel_days(filters: DashboardFilters) -> bool:
+    """The (date, channel) rollup answers when no filter needs the campaign (team, campaign)."""
+    return not filters.team and not filters.campaign
+
+
+def _channel_day_rows(
+    filters: DashboardFilters, groups: tuple[str, ...] = (), order: str = ""
+) -> list[dict[str, Any]]:
+    """Sums from the (date, channel) rollup over the range, grouped by the `groups` SQL expressions."""
+    where = Where()
+    if filters.channel:
+        where.add("r.channel = {}", filters.channel)
+    select = "".join(f"{g}, " for g in groups)
+    grouping = ""
+    if groups:  # groups with metric rows only, as a GROUP BY over the rows themselves gives
+        grouping = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(groups))) + " HAVING sum(n) > 0"
+    sql = f"""
+        SELECT {select}{SUMS_SQL}
+        FROM {rollups.CHANNEL_DAY} r
+        WHERE r.date >= %(date_from)s AND r.date <= %(date_to)s AND {where.sql()}
+        {grouping} {order}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                **where.params,
+                "date_from": filters.date_from,
+                "date_to": filters.date_to,
+                "grain": filters.grain,
+            },
+        )
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _range_totals(filters: DashboardFilters) -> dict[str, Any]:
+    """Totals over the range (key figures and funnel share them)."""
+
+    def compute() -> dict[str, Any]:
+        if _use_channel_days(filters):
+            return _channel_day_rows(filters)[0]
+        return _metrics(filters).aggregate(**fig.totals_annotations())
+
+    return memoized(("marketing_totals", filters), compute)
+
+
+def _month_split(filters: DashboardFilters) -> tuple[dt.date, dt.date]:
+    """[full_from, full_to): the whole months inside the range (empty: both the day after the range)."""
+    first = filters.date_from
+    full_from = first if first.day == 1 else (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    full_to = (filters.date_to + dt.timedelta(days=1)).replace(day=1)
+    if full_from >= full_to:
+        after = filters.date_to + dt.timedelta(days=1)
+        return after, after
+    return full_from, full_to
+
+
+def _campaign_ranking(filters: DashboardFilters) -> list[dict[str, Any]]:
+    """Per campaign totals over the range, for the campaigns ranked in the top by spend.
+
+    Whole months come from the (month, campaign, channel) rollup, the days before the first and
+    after the last whole month from the metric rows. `by_code` ranks as the bar chart orders
+    (spend, then code), `by_id` as the over-time chart picks its campaigns (spend, then id).
+    """
+
+    def compute() -> list[dict[str, Any]]:
+        where, outer = Where(), Where("o")
+        if filters.channel:
+            where.add("channel = {}", filters.channel)
+        if filters.team:
+            outer.add("c.team_id = {}", filters.team)
+        if filters.campaign:
+            outer.add("c.code = {}", filters.campaign)
+        cols = ", ".join([*MONEY, *COUNTS])
+        sql = f"""
+            WITH per AS (
+              SELECT campaign_id, {SUMS_SQL}, sum(n) AS n FROM (
+                SELECT campaign_id, {cols}, n FROM {rollups.CAMPAIGN_MONTH}
+                WHERE month >= %(full_from)s AND month < %(full_to)s AND {where.sql()}
+                UNION ALL
+                SELECT campaign_id, {cols}, 1 FROM {DailyMetric._meta.db_table}
+                WHERE ((date >= %(date_from)s AND date < %(full_from)s) OR (date >= %(full_to)s AND date <= %(date_to)s))
+                  AND {where.sql()}) x
+              GROUP BY campaign_id HAVING sum(n) > 0),
+            ranked AS (
+              SELECT c.code, per.*,
+                     row_number() OVER (ORDER BY per.spend DESC, c.code) AS by_code,
+                     row_number() OVER (ORDER BY per.spend DESC, per.campaign_id) AS by_id
+              FROM per JOIN {Campaign._meta.db_table} c ON c.id = per.campaign_id WHERE {outer.sql()})
+            SELECT * FROM ranked WHERE by_code <= %(top_bar)s OR by_id <= %(top_line)s
+        """
+        full_from, full_to = _month_split(filters)
+        params = {
+            **where.params,
+            **outer.params,
+            "date_from": filters.date_from,
+            "date_to": filters.date_to,
+            "full_from": full_from,
+            "full_to": full_to,
+            "top_bar": TOP_CAMPAIGNS_BAR,
+            "top_line": TOP_CAMPAIGNS,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            names = [c.name for c in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    return memoized(("marketing_campaign_ranking", filters), compute)
+
+
 def _numbers(totals: dict[str, Any]) -> dict[str, Any]:
     """Totals and ratios as JSON numbers, via campaigns.figures (the one definition of each ratio)."""
     return fig.figures(totals)
@@ -51,7 +175,7 @@ def _numbers(totals: dict[str, Any]) -> dict[str, Any]:
 
 def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Spend, revenue, ROI, ROAS, CAC, CTR, CVR over the range."""
-    totals = _metrics(filters).aggregate(**fig.totals_annotations())
+    totals = _range_totals(filters)
     numbers = _numbers(totals)
     labels = metric_labels()
     return {
@@ -70,7 +194,7 @@ def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def funnel(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Impressions → clicks → leads → conversions over the range."""
-    totals = _metrics(filters).aggregate(**fig.totals_annotations())
+    totals = _range_totals(filters)
     steps = fig.funnel(totals)
     names = {
         "impressions": _("Impressions"),
@@ -92,13 +216,18 @@ def funnel(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     }
 
 
-def _over_time(filters: DashboardFilters, dimension: str, qs: QuerySet[DailyMetric]) -> dict[str, Any]:
-    rows = (
+def _over_time_rows(
+    filters: DashboardFilters, dimension: str, qs: QuerySet[DailyMetric]
+) -> QuerySet[DailyMetric] | list[dict[str, Any]]:
+    return (
         qs.annotate(bucket=Trunc("date", filters.grain), group=F(dimension))
         .values("bucket", "group")
         .annotate(**fig.totals_annotations())
         .order_by("group", "bucket")
     )
+
+
+def _over_time(filters: DashboardFilters, rows: Any) -> dict[str, Any]:
     buckets = bucket_dates(filters.date_from, filters.date_to, filters.grain)
     by_group: dict[str, dict[dt.date, dict[str, Any]]] = {}
     for row in rows:
@@ -119,7 +248,15 @@ def _over_time(filters: DashboardFilters, dimension: str, qs: QuerySet[DailyMetr
 
 def by_channel_over_time(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Every metric per channel per bucket (the viewer picks the metric)."""
-    data = _over_time(filters, "channel", _metrics(filters))
+    if _use_channel_days(filters):
+        rows: Any = _channel_day_rows(
+            filters,
+            ("date_trunc(%(grain)s, r.date::timestamp)::date AS bucket", 'r.channel AS "group"'),
+            'ORDER BY "group", bucket',
+        )
+    else:
+        rows = _over_time_rows(filters, "channel", _metrics(filters))
+    data = _over_time(filters, rows)
     for series in data["series"]:
         series["link"] = links.campaign_list_url(filters, channel=series["key"])
     return data
@@ -127,13 +264,9 @@ def by_channel_over_time(filters: DashboardFilters, *, staff: bool) -> dict[str,
 
 def by_campaign_over_time(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Every metric per campaign per bucket, for the campaigns with the most spend in the range."""
-    qs = _metrics(filters)
-    top = qs.values("campaign_id").annotate(total=Sum("spend")).order_by("-total", "campaign_id")
-    data = _over_time(
-        filters,
-        "campaign__code",
-        qs.filter(campaign_id__in=Subquery(top.values("campaign_id")[:TOP_CAMPAIGNS])),
-    )
+    top = [row["campaign_id"] for row in _campaign_ranking(filters) if row["by_id"] <= TOP_CAMPAIGNS]
+    qs = _metrics(filters).filter(campaign_id__in=top)
+    data = _over_time(filters, _over_time_rows(filters, "campaign__code", qs))
     for series in data["series"]:
         series["link"] = links.campaign_url(series["key"])
     return data
@@ -141,9 +274,15 @@ def by_campaign_over_time(filters: DashboardFilters, *, staff: bool) -> dict[str
 
 def by_channel(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Totals and ratios per channel over the range."""
-    rows = list(
-        _metrics(filters).values("channel").annotate(**fig.totals_annotations()).order_by("-spend", "channel")
-    )
+    if _use_channel_days(filters):
+        rows = _channel_day_rows(filters, ("r.channel AS channel",), "ORDER BY spend DESC, channel")
+    else:
+        rows = list(
+            _metrics(filters)
+            .values("channel")
+            .annotate(**fig.totals_annotations())
+            .order_by("-spend", "channel")
+        )
     numbers = [_numbers(row) for row in rows]
     return {
         "x": [row["channel"] for row in rows],
@@ -162,12 +301,8 @@ def by_channel(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
 
 def by_campaign(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     """Totals and ratios per campaign (the 20 with the most spend in the range)."""
-    rows = list(
-        _metrics(filters)
-        .values(code=F("campaign__code"))
-        .annotate(**fig.totals_annotations())
-        .order_by("-spend", "code")[:20]
-    )
+    ranked = [row for row in _campaign_ranking(filters) if row["by_code"] <= TOP_CAMPAIGNS_BAR]
+    rows = sorted(ranked, key=lambda row: row["by_code"])
     numbers = [_numbers(row) for row in rows]
     return {
         "x": [row["code"] for row in rows],
@@ -194,11 +329,17 @@ def budget_burn(filters: DashboardFilters, *, staff: bool, today: dt.date | None
         qs = qs.filter(channels__contains=[filters.channel])
     if filters.campaign:
         qs = qs.filter(code=filters.campaign)
-    rows = list(
-        qs.values("code", "budget", "start_date", "end_date")
-        .annotate(spend=fig.totals_annotations("daily_metrics__")["spend"])
-        .order_by("end_date", "code")[:30]
+    rows = list(qs.values("id", "code", "budget", "start_date", "end_date").order_by("end_date", "code")[:30])
+    # Spend to date from the (month, campaign, channel) rollup: a few rows per campaign.
+    spent = dict(
+        fetch_all(
+            f"SELECT campaign_id, sum(spend) FROM {rollups.CAMPAIGN_MONTH}"
+            " WHERE campaign_id = ANY(%(ids)s) GROUP BY campaign_id",
+            {"ids": [row["id"] for row in rows]},
+        )
     )
+    for row in rows:
+        row["spend"] = spent.get(row["id"]) or Decimal("0")
     used = [fig.ratios({"spend": row["spend"]}, budget=row["budget"])["budget_used_pct"] for row in rows]
 
     def elapsed(row: dict[str, Any]) -> float:

@@ -143,3 +143,109 @@ class ReportDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} {self.status} {self.created_at:%Y-%m-%d}"
+
+
+# Rollups (see analytics.rollups): delta rows written by Postgres triggers; readers sum them.
+
+
+class TicketCreatedDay(models.Model):
+    """Tickets by created day (rollup time zone): opened, and SLA targets decided by their timestamps."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    urgency = models.CharField(max_length=20)
+    type = models.CharField(max_length=30)
+    channel = models.CharField(max_length=20)
+    campaign_id = models.BigIntegerField(null=True)
+    opened = models.BigIntegerField(default=0)
+    fr_met = models.BigIntegerField(default=0)
+    fr_missed = models.BigIntegerField(default=0)
+    res_met = models.BigIntegerField(default=0)
+    res_missed = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="analytics_tcd_day")]
+
+
+class TicketResolvedDay(models.Model):
+    """Tickets by resolved day (rollup time zone): closed, and resolved within the resolution target."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    urgency = models.CharField(max_length=20)
+    type = models.CharField(max_length=30)
+    channel = models.CharField(max_length=20)
+    campaign_id = models.BigIntegerField(null=True)
+    closed = models.BigIntegerField(default=0)
+    in_time = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="analytics_trd_day")]
+
+
+class MetricChannelDay(models.Model):
+    """Campaign metrics summed per (date, channel)."""
+
+    date = models.DateField()
+    channel = models.CharField(max_length=40)
+    spend = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    revenue = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    impressions = models.BigIntegerField(default=0)
+    clicks = models.BigIntegerField(default=0)
+    leads = models.BigIntegerField(default=0)
+    conversions = models.BigIntegerField(default=0)
+    n = models.BigIntegerField(default=0)  # metric rows summed
+
+    class Meta:
+        indexes = [models.Index(fields=["date", "channel"], name="analytics_mcd_date")]
+
+
+class MetricCampaignMonth(models.Model):
+    """Campaign metrics summed per (month, campaign, channel)."""
+
+    month = models.DateField()
+    campaign_id = models.BigIntegerField()
+    channel = models.CharField(max_length=40)
+    spend = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    revenue = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    impressions = models.BigIntegerField(default=0)
+    clicks = models.BigIntegerField(default=0)
+    leads = models.BigIntegerField(default=0)
+    conversions = models.BigIntegerField(default=0)
+    n = models.BigIntegerField(default=0)  # metric rows summed
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["month", "campaign_id"], name="analytics_mcm_month"),
+            models.Index(fields=["campaign_id", "month"], name="analytics_mcm_campaign"),
+        ]
+
+
+class TagDay(models.Model):
+    """Tag membership changes per (day in the rollup time zone, tag)."""
+
+    day = models.DateField()
+    tag_id = models.BigIntegerField()
+    entered = models.BigIntegerField(default=0)
+    exited = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "tag_id"], name="analytics_tagday_day")]
+
+
+class CustomerOrderMonth(models.Model):
+    """A customer had at least one order in this month (rollup time zone)."""
+
+    customer_id = models.BigIntegerField()
+    month = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer_id", "month"], name="analytics_com_unique")]
+
+
+class RollupState(models.Model):
+    """Watermarks and settings of the rollups (time zone, events id watermark, last refresh)."""
+
+    key = models.CharField(max_length=40, primary_key=True)
+    value = models.TextField()
+    updated_at = models.DateTimeField()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 class Where:
@@ -64,3 +67,48 @@ def bucket_dates(date_from: dt.date, date_to: dt.date, grain: str) -> list[dt.da
         else:
             current = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return out
+
+
+_MEMO: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("analytics_memo", default=None)
+
+
+@contextlib.contextmanager
+def shared_results() -> Iterator[None]:
+    """While computing one dashboard, charts that need the same aggregate run it once (see `memoized`)."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def memoized(key: Any, compute: Callable[[], Any]) -> Any:
+    """`compute()`, or its result from earlier in the same `shared_results()` block."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+_PLANNED = contextvars.ContextVar("analytics_planned", default=False)
+
+
+@contextlib.contextmanager
+def dashboard_transaction() -> Iterator[None]:
+    """One transaction for a dashboard's (or a chart's) queries, with JIT compilation off.
+
+    The aggregates are estimated expensive enough for Postgres to JIT-compile them, which costs more
+    (hundreds of ms) than running them; SET LOCAL keeps the setting to this transaction.
+    """
+    if _PLANNED.get():
+        yield
+        return
+    token = _PLANNED.set(True)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            yield
+    finally:
+        _PLANNED.reset(token)

@@ -30,3 +30,20 @@ def fail_stale_report_jobs() -> int:
 def send_scheduled_reports() -> dict[str, int]:
     """Beat (hourly): e-mail the weekly reports that are due."""
     return services.scheduled_reports_send()
+
+
+@shared_task
+def compact_rollups() -> int:
+    """Beat (every 10 minutes): fold the rollups' delta rows per key; returns the rows removed."""
+    from analytics import rollups
+
+    return rollups.compact()
+
+
+@shared_task
+def refresh_order_months(full: bool = False) -> str | None:
+    """Beat: orders per customer and month, incrementally (every 5 minutes) or recomputed (hourly)."""
+    from analytics import rollups
+
+    started = rollups.refresh_order_months(full=full)
+    return started.isoformat() if started else None

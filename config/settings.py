@@ -289,6 +289,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
     "analytics-fail-stale-report-jobs": {"task": "analytics.tasks.fail_stale_report_jobs", "schedule": 300.0},
+    "analytics-compact-rollups": {"task": "analytics.tasks.compact_rollups", "schedule": 600.0},
+    "analytics-order-months": {"task": "analytics.tasks.refresh_order_months", "schedule": 300.0},
+    "analytics-order-months-full": {
+        "task": "analytics.tasks.refresh_order_months",
+        "schedule": 3600.0,
+        "kwargs": {"full": True},
+    },
     "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
 }
 
