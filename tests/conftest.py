@@ -1,9 +1,11 @@
 """Fixtures shared by every app's tests: people per role, API clients, a browser."""
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from accounts.models import Team, User
@@ -27,6 +29,14 @@ def _data_dirs() -> None:
 def _fast_hashing_and_clean_cache(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language_and_time_zone() -> Iterator[None]:
+    """A test request activates its user's language and zone on this thread; the next test starts afresh."""
+    yield
+    translation.deactivate()
+    timezone.deactivate()
 
 
 @pytest.fixture
