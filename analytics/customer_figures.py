@@ -144,41 +144,54 @@ def cohorts(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     where = Where()
     if filters.channel:
         where.add("c.source_channel = {}", filters.channel)
-    cohort = f"""
-        SELECT c.id, date_trunc('month', c.signup_at AT TIME ZONE %(tz)s) AS month
-        FROM {Customer._meta.db_table} c
-        WHERE c.signup_at >= %(start)s AND c.signup_at < %(end)s AND {where.sql()}"""
     as_of = None
     if rollups.usable(filters.tz):
-        # The months with an order per customer (a rollup refreshed past its event-id watermark now).
-        as_of = rollups.order_months_fresh(filters.tz)
-        active = f"""
-          SELECT ch.month, (extract(year FROM om.month) - extract(year FROM ch.month)) * 12
-                           + extract(month FROM om.month) - extract(month FROM ch.month) AS offset_month,
-                 count(*) AS n
-          FROM cohort ch JOIN {rollups.ORDER_MONTH} om ON om.customer_id = ch.id AND om.month >= ch.month::date
-          GROUP BY 1, 2"""
+        # Cohort cells (signup day, channel, order month → customers), recounted when customers or
+        # orders changed since the last recount; a few thousand rows at most.
+        as_of = rollups.refresh_cohorts(tz=filters.tz)
+        cells = Where()
+        if filters.channel:
+            cells.add("cell.channel = {}", filters.channel)
+        where = cells
+        sql = f"""
+            WITH cells AS (
+              SELECT date_trunc('month', cell.signup_day::timestamp)::date AS month, cell.month AS active,
+                     sum(cell.customers)::bigint AS n
+              FROM {rollups.COHORT_CELL} cell
+              WHERE cell.signup_day >= %(date_from)s AND cell.signup_day <= %(date_to)s AND {cells.sql()}
+              GROUP BY 1, 2),
+            size AS (SELECT month, n FROM cells WHERE active IS NULL),
+            active AS (
+              SELECT month, (extract(year FROM active) - extract(year FROM month)) * 12
+                            + extract(month FROM active) - extract(month FROM month) AS offset_month, n
+              FROM cells WHERE active IS NOT NULL AND active >= month)
+            SELECT s.month, s.n, a.offset_month::int, a.n
+            FROM size s LEFT JOIN active a ON a.month = s.month AND a.offset_month < {MAX_COHORT_MONTHS}
+            ORDER BY 1, 3
+        """
     else:
-        active = f"""
-          SELECT ch.month, o.offset_month, count(*) AS n
-          FROM cohort ch
-          CROSS JOIN LATERAL (
-            -- per customer, through the (customer, event_type, occurred_at) index: the months with an order
-            SELECT DISTINCT (extract(year FROM m.om) - extract(year FROM ch.month)) * 12
-                            + extract(month FROM m.om) - extract(month FROM ch.month) AS offset_month
-            FROM {Event._meta.db_table} e
-            CROSS JOIN LATERAL (SELECT date_trunc('month', e.occurred_at AT TIME ZONE %(tz)s) AS om) m
-            WHERE e.customer_id = ch.id AND e.event_type = 'order'
-              AND e.occurred_at >= ch.month AT TIME ZONE %(tz)s) o
-          GROUP BY 1, 2"""
-    sql = f"""
-        WITH cohort AS ({cohort}),
-        size AS (SELECT month, count(*) AS n FROM cohort GROUP BY month),
-        active AS ({active})
-        SELECT s.month::date, s.n, a.offset_month::int, a.n
-        FROM size s LEFT JOIN active a ON a.month = s.month AND a.offset_month < {MAX_COHORT_MONTHS}
-        ORDER BY 1, 3
-    """
+        sql = f"""
+            WITH cohort AS (
+              SELECT c.id, date_trunc('month', c.signup_at AT TIME ZONE %(tz)s) AS month
+              FROM {Customer._meta.db_table} c
+              WHERE c.signup_at >= %(start)s AND c.signup_at < %(end)s AND {where.sql()}),
+            size AS (SELECT month, count(*) AS n FROM cohort GROUP BY month),
+            active AS (
+              SELECT ch.month, o.offset_month, count(*) AS n
+              FROM cohort ch
+              CROSS JOIN LATERAL (
+                -- per customer, through the (customer, event_type, occurred_at) index: the months with an order
+                SELECT DISTINCT (extract(year FROM m.om) - extract(year FROM ch.month)) * 12
+                                + extract(month FROM m.om) - extract(month FROM ch.month) AS offset_month
+                FROM {Event._meta.db_table} e
+                CROSS JOIN LATERAL (SELECT date_trunc('month', e.occurred_at AT TIME ZONE %(tz)s) AS om) m
+                WHERE e.customer_id = ch.id AND e.event_type = 'order'
+                  AND e.occurred_at >= ch.month AT TIME ZONE %(tz)s) o
+              GROUP BY 1, 2)
+            SELECT s.month::date, s.n, a.offset_month::int, a.n
+            FROM size s LEFT JOIN active a ON a.month = s.month AND a.offset_month < {MAX_COHORT_MONTHS}
+            ORDER BY 1, 3
+        """
     rows = fetch_all(sql, {**where.params, **_params(filters)})
     months: dict[str, dict[str, Any]] = {}
     width = 0
@@ -196,6 +209,6 @@ def cohorts(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
         "sizes": [months[m]["size"] for m in y],
         "links": [links.customer_list_url(signup_month=m) for m in y],
         "unit": "share",
-        # Orders counted up to this time (the order-months rollup's last refresh); None: read live.
+        # Customers and orders as counted at this time (the cohort cells' last recount); None: read live.
         "orders_as_of": as_of.isoformat() if as_of else None,
     }

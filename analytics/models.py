@@ -158,6 +158,7 @@ class TicketCreatedDay(models.Model):
     channel = models.CharField(max_length=20)
     campaign_id = models.BigIntegerField(null=True)
     opened = models.BigIntegerField(default=0)
+    responded = models.BigIntegerField(default=0)  # with a first response
     fr_met = models.BigIntegerField(default=0)
     fr_missed = models.BigIntegerField(default=0)
     res_met = models.BigIntegerField(default=0)
@@ -241,6 +242,18 @@ class CustomerOrderMonth(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer_id", "month"], name="analytics_com_unique")]
+
+
+class CohortCell(models.Model):
+    """Customers by signup day and source channel with an order in `month` (NULL: all of them)."""
+
+    signup_day = models.DateField()
+    channel = models.CharField(max_length=64, null=True)
+    month = models.DateField(null=True)
+    customers = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["signup_day"], name="analytics_cohortcell_day")]
 
 
 class RollupState(models.Model):

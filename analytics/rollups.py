@@ -8,8 +8,10 @@
   `campaigns_dailymetric` (the import deletes and re-inserts the days it replaces: both are seen).
 - Tag membership changes per (day, tag): entered and exited, by triggers on the tag history.
 - Customers with an order per month (`ROLLUP_TZ` months): refreshed incrementally from the events
-  table keyed on an id watermark (at request time and by beat), rebuilt in full every hour, so
-  the customer-events importer (crm_tags) carries no trigger. The cohorts chart says how fresh it is.
+  table keyed on an id watermark, rebuilt in full every hour, so the customer-events importer
+  (crm_tags) carries no trigger; and cohort cells (signup day, source channel, order month →
+  customers) recounted from them whenever a fingerprint of customers and events changed (checked
+  at request time and every 5 minutes by beat). The cohorts chart says when they were counted.
 
 Trigger rows are deltas (+1 / -1, appended without touching existing rows, so concurrent writers
 never wait on each other or deadlock); readers sum them; `compact()` (beat) folds them per key.
@@ -41,6 +43,8 @@ CHANNEL_DAY = "analytics_metricchannelday"
 CAMPAIGN_MONTH = "analytics_metriccampaignmonth"
 ORDER_MONTH = "analytics_customerordermonth"
 STATE = "analytics_rollupstate"
+COHORT_CELL = "analytics_cohortcell"
+CUSTOMERS = "crm_tags_customer"
 HISTORY = "crm_tags_tagmembershipchange"
 TAG_DAY = "analytics_tagday"
 
@@ -48,7 +52,7 @@ KEY = "team_id, urgency, type, channel, campaign_id"
 SUMS = ("spend", "revenue", "impressions", "clicks", "leads", "conversions")
 # Tables whose delta rows compact() folds, with their key columns and their counters.
 DELTA_TABLES = {
-    CREATED: (f"day, {KEY}", ("opened", "fr_met", "fr_missed", "res_met", "res_missed")),
+    CREATED: (f"day, {KEY}", ("opened", "responded", "fr_met", "fr_missed", "res_met", "res_missed")),
     RESOLVED: (f"day, {KEY}", ("closed", "in_time")),
     CHANNEL_DAY: ("date, channel", (*SUMS, "n")),
     CAMPAIGN_MONTH: ("month, campaign_id, channel", (*SUMS, "n")),
@@ -67,8 +71,9 @@ def _ticket_deltas(source: str, tz: str) -> str:
     """Two statements adding the signed contributions of `source` (rows with a sign `s`)."""
     z = _tz_literal(tz)
     created = f"""
-        INSERT INTO {CREATED} (day, {KEY}, opened, fr_met, fr_missed, res_met, res_missed)
+        INSERT INTO {CREATED} (day, {KEY}, opened, responded, fr_met, fr_missed, res_met, res_missed)
         SELECT (created_at AT TIME ZONE {z})::date, {KEY}, sum(s),
+               sum(CASE WHEN first_response_at IS NOT NULL THEN s ELSE 0 END),
                sum(CASE WHEN first_response_at <= first_response_due THEN s ELSE 0 END),
                sum(CASE WHEN first_response_at > first_response_due THEN s ELSE 0 END),
                sum(CASE WHEN resolved_at <= resolution_due THEN s ELSE 0 END),
@@ -76,6 +81,7 @@ def _ticket_deltas(source: str, tz: str) -> str:
         FROM ({source}) c
         GROUP BY 1, {KEY}
         HAVING sum(s) <> 0
+            OR sum(CASE WHEN first_response_at IS NOT NULL THEN s ELSE 0 END) <> 0
             OR sum(CASE WHEN first_response_at <= first_response_due THEN s ELSE 0 END) <> 0
             OR sum(CASE WHEN first_response_at > first_response_due THEN s ELSE 0 END) <> 0
             OR sum(CASE WHEN resolved_at <= resolution_due THEN s ELSE 0 END) <> 0
@@ -184,7 +190,7 @@ def rebuild(tz: str = ROLLUP_TZ) -> None:
         cursor.execute(_metric_deltas(f"SELECT *, 1 AS s FROM {METRICS}"))
         cursor.execute(_tag_deltas(f"SELECT *, 1 AS s FROM {HISTORY}", tz))
         _state_set(cursor, "tz", tz)
-    refresh_order_months(full=True, tz=tz)
+    refresh_cohorts(full=True, tz=tz)
 
 
 def compact() -> int:
@@ -263,6 +269,53 @@ def refresh_order_months(*, full: bool = False, tz: str = ROLLUP_TZ) -> dt.datet
                 )
         _state_set(cursor, "events_id", str(newest))
         _state_set(cursor, "events_at", started.isoformat())
+    return started
+
+
+def _cohort_fingerprint(cursor) -> str:
+    """Changes whenever customers or order events change (ids, updated times, counts)."""
+    cursor.execute(
+        f"""SELECT (SELECT COALESCE(max(id), 0) FROM {EVENTS}),
+                   (SELECT concat_ws('/', max(updated_at), count(*), max(id)) FROM {CUSTOMERS})"""
+    )
+    return "/".join(str(v) for v in cursor.fetchone())
+
+
+def refresh_cohorts(*, full: bool = False, tz: str = ROLLUP_TZ) -> dt.datetime | None:
+    """Bring the cohort cells up to date when customers or events changed since the last refresh.
+
+    The cells (signup day, source channel, order month → customers; month NULL: cohort size) are
+    recounted set-based from the customers and the order months (a few thousand rows out). Returns
+    when the cells were last recounted.
+    """
+    from django.utils.dateparse import parse_datetime
+
+    with connection.cursor() as cursor:
+        fingerprint = _cohort_fingerprint(cursor)
+        cursor.execute(f"SELECT key, value FROM {STATE} WHERE key IN ('cohorts_key', 'cohorts_at')")
+        state = dict(cursor.fetchall())
+    wanted = f"{tz}|{fingerprint}"
+    if not full and state.get("cohorts_key") == wanted:
+        return parse_datetime(state["cohorts_at"]) if state.get("cohorts_at") else None
+    refresh_order_months(full=full, tz=tz)
+    z = _tz_literal(tz)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ORDER_MONTHS_LOCK + 2])
+        started = timezone.now()
+        cursor.execute(f"TRUNCATE {COHORT_CELL}")
+        cursor.execute(
+            f"""
+            INSERT INTO {COHORT_CELL} (signup_day, channel, month, customers)
+            SELECT (c.signup_at AT TIME ZONE {z})::date, c.source_channel, NULL::date, count(*)
+            FROM {CUSTOMERS} c WHERE c.signup_at IS NOT NULL GROUP BY 1, 2
+            UNION ALL
+            SELECT (c.signup_at AT TIME ZONE {z})::date, c.source_channel, om.month, count(*)
+            FROM {CUSTOMERS} c JOIN {ORDER_MONTH} om ON om.customer_id = c.id
+            WHERE c.signup_at IS NOT NULL GROUP BY 1, 2, 3
+            """
+        )
+        _state_set(cursor, "cohorts_key", wanted)
+        _state_set(cursor, "cohorts_at", started.isoformat())
     return started
 
 

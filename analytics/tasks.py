@@ -42,8 +42,9 @@ def compact_rollups() -> int:
 
 @shared_task
 def refresh_order_months(full: bool = False) -> str | None:
-    """Beat: orders per customer and month, incrementally (every 5 minutes) or recomputed (hourly)."""
+    """Beat: orders per customer and month and the cohort cells, when changed (every 5 minutes) or
+    recomputed from scratch (hourly)."""
     from analytics import rollups
 
-    started = rollups.refresh_order_months(full=full)
+    started = rollups.refresh_cohorts(full=full)
     return started.isoformat() if started else None

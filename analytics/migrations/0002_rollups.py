@@ -20,6 +20,9 @@ INDEXES = [
     # open tickets created in a range (SLA attainment's running clocks, backlog)
     ("analytics_ticket_status_created", "tickets_ticket (status, created_at)"),
     # index-only scans for the response-time percentiles
+    # percentiles of long ranges: ordered scans of the durations per type (OFFSET to the k-th value)
+    ("analytics_ticket_first_hours", "tickets_ticket (type, (extract(epoch FROM first_response_at - created_at) / 3600.0)) INCLUDE (created_at, team_id, urgency, channel, campaign_id) WHERE first_response_at IS NOT NULL"),
+    ("analytics_ticket_resolve_hours", "tickets_ticket (type, (extract(epoch FROM resolved_at - created_at) / 3600.0)) INCLUDE (resolved_at, team_id, urgency, channel, campaign_id) WHERE resolved_at IS NOT NULL"),
     ("analytics_ticket_created_cover", "tickets_ticket (created_at) INCLUDE (type, first_response_at, team_id, urgency, channel, campaign_id)"),
     ("analytics_ticket_resolved_cover", "tickets_ticket (resolved_at) INCLUDE (type, created_at, team_id, urgency, channel, campaign_id)"),
     ("analytics_rating_created_score", "tickets_satisfactionrating (created_at) INCLUDE (score, ticket_id)"),
@@ -104,6 +107,7 @@ class Migration(migrations.Migration):
                 ('channel', models.CharField(max_length=20)),
                 ('campaign_id', models.BigIntegerField(null=True)),
                 ('opened', models.BigIntegerField(default=0)),
+                ('responded', models.BigIntegerField(default=0)),
                 ('fr_met', models.BigIntegerField(default=0)),
                 ('fr_missed', models.BigIntegerField(default=0)),
                 ('res_met', models.BigIntegerField(default=0)),
@@ -141,6 +145,19 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['day', 'tag_id'], name='analytics_tagday_day')],
+            },
+        ),
+        migrations.CreateModel(
+            name='CohortCell',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('signup_day', models.DateField()),
+                ('channel', models.CharField(max_length=64, null=True)),
+                ('month', models.DateField(null=True)),
+                ('customers', models.BigIntegerField()),
+            ],
+            options={
+                'indexes': [models.Index(fields=['signup_day'], name='analytics_cohortcell_day')],
             },
         ),
         migrations.RunSQL(

@@ -93,7 +93,7 @@ def test_ticket_rollups_follow_inserts_updates_and_deletes(tickets, other_reques
     Ticket.objects.filter(pk=first.pk).delete()
     _assert_exact()
     # 02:17 UTC on 2 Nov is 3 Nov in Shanghai: the second ticket's opened / resolved-late counts
-    assert (D(2026, 11, 3), second.team_id, "routine", "incident", "web", None, 1, 1, 0, 0, 1) in state[
+    assert (D(2026, 11, 3), second.team_id, "routine", "incident", "web", None, 1, 1, 1, 0, 0, 1) in state[
         rollups.CREATED
     ]
     assert (D(2026, 11, 4), second.team_id, "routine", "incident", "web", None, 1, 0) in state[
@@ -253,7 +253,7 @@ def test_cohorts_pick_up_orders_imported_after_the_last_refresh(monkeypatch):
         k: v for k, v in second.items() if k != "orders_as_of"
     }
     # a full refresh (hourly beat) gives the same table
-    rollups.refresh_order_months(full=True)
+    rollups.refresh_cohorts(full=True)
     monkeypatch.undo()
     assert cf.cohorts(filters, staff=True)["z"] == second["z"]
 
@@ -273,3 +273,40 @@ def test_one_dashboard_request_runs_a_shared_aggregate_once(
         q for q in queries.captured_queries if rollups.CHANNEL_DAY in q["sql"] and "GROUP BY" not in q["sql"]
     ]
     assert len(ranking) == 1 and len(totals) == 1
+
+
+def test_percentiles_of_long_ranges_are_postgres_percentile_cont(requester, other_requester, monkeypatch):
+    """Ordered scans + interpolation give what percentile_cont gives (ties, 1, 4, 5 and 11 values)."""
+    hours = {
+        "incident": [1, 2, 2, 3, 5, 8, 8, 8, 13, 21, 34],  # p90 position 9: an exact row, read downwards
+        "feature": [4, 1.5, 2.25, 7],
+        "consultation": [10],
+        "data_support": [1, 2, 3, 4, 10],
+    }
+    for kind, values in hours.items():
+        for i, h in enumerate(values):
+            created = at(1 + i, 3, month=10)
+            ticket_make(
+                requester=requester if i % 2 else other_requester,
+                created_at=created,
+                type=kind,
+                urgency="urgent" if i % 3 == 0 else "routine",
+                first_response_at=created + dt.timedelta(hours=h / 2),
+                resolved_at=created + dt.timedelta(hours=h) if i != 2 else None,
+                status=S.RESOLVED if i != 2 else S.IN_PROGRESS,
+            )
+    long = DashboardFilters(date_from=D(2026, 9, 1), date_to=D(2026, 12, 31), tz="Asia/Shanghai")
+    assert long.grain != "day"
+    cases = [
+        long,
+        dataclasses.replace(long, urgency="urgent"),
+        dataclasses.replace(long, team=requester.team_id),
+    ]
+    ordered = [sf.response_times(f, staff=True) for f in cases]
+    _raw(monkeypatch)
+    assert ordered == [sf.response_times(f, staff=True) for f in cases]
+    values = {
+        s["key"]: dict(zip(ordered[0]["x_keys"], s["values"], strict=True)) for s in ordered[0]["series"]
+    }
+    assert values["first_response_p90"]["incident"] == 10.5  # 21 h / 2
+    assert values["first_response_median"]["feature"] == 1.56  # (1.5 + 2.25... ) interpolated, halved
