@@ -351,6 +351,8 @@ def write_csv(
 
 # config.csv_export.safe_cell's rule as a Postgres regular expression, built from the same prefixes.
 FORMULA_REGEX = "^[" + "".join(p for p in FORMULA_PREFIXES if p != "-") + "-]"
+# The same rule as code points (every prefix is one character), for ascii() in the COPY statement.
+FORMULA_CODE_POINTS = ", ".join(str(ord(p)) for p in FORMULA_PREFIXES if len(p) == 1)
 
 
 def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int) -> int:
@@ -363,15 +365,17 @@ def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int
     """
     sql, params = source.queryset.query.sql_with_params()
     columns = [f"c{i}" for i in range(len(source.header))]
+    # The first character's code point against the prefixes: about half the cost of the same regular
+    # expression per cell (millions of cells per report).
     select = ", ".join(
-        f"CASE WHEN r.{c}::text ~ %s THEN '''' || r.{c}::text ELSE r.{c}::text END"
+        f"CASE WHEN ascii(r.{c}::text) IN ({FORMULA_CODE_POINTS}) THEN '''' || r.{c}::text ELSE r.{c}::text END"
         if i in source.text_columns
         else f"r.{c}"
         for i, c in enumerate(columns)
     )
     # Built from the ORM's own compiled SQL and fixed fragments; every value stays a bound parameter.
     statement = f"COPY (SELECT {select} FROM ({sql}) AS r({', '.join(columns)})) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
-    arguments = [FORMULA_REGEX] * len(source.text_columns) + list(params)
+    arguments = list(params)
     if connection.in_atomic_block:
         with connection.cursor() as cursor:
             rows = _stream_copy(cursor.cursor, statement, arguments, out, None, every)
@@ -381,6 +385,8 @@ def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int
         k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")
     }
     with psycopg.connect(**settings, autocommit=True) as own, own.cursor() as cursor:
+        # The report's ORDER BY sorts every row: in memory rather than in temporary files.
+        cursor.execute("SET work_mem = '256MB'")
         return _stream_copy(cursor, statement, arguments, out, progress, every)
 
 
