@@ -46,9 +46,27 @@ def _last_campaign_import() -> dt.datetime | None:
 
 
 def _last_customer_event() -> dt.datetime | None:
+    """max(occurred_at) of the events, as a skip scan of the (event_type, occurred_at) index: one
+    probe per event type instead of reading every event (millions)."""
+    from django.db import connection
+
     from crm_tags.models import Event
 
-    return Event.objects.aggregate(last=Max("occurred_at"))["last"]
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE types AS (
+              (SELECT event_type FROM {table} ORDER BY event_type LIMIT 1)
+              UNION ALL
+              SELECT (SELECT e.event_type FROM {table} e WHERE e.event_type > types.event_type
+                      ORDER BY e.event_type LIMIT 1)
+              FROM types WHERE types.event_type IS NOT NULL)
+            SELECT max((SELECT max(e.occurred_at) FROM {table} e WHERE e.event_type = types.event_type))
+            FROM types WHERE types.event_type IS NOT NULL
+            """  # noqa: S608 - a model's table name only
+        )
+        return cursor.fetchone()[0]
 
 
 def _last_tag_build() -> dt.datetime | None:
