@@ -6,12 +6,13 @@ Redis database. The job is stopped at a point the test controls, not by timing: 
 table lock the job needs, waits until the worker's backend is blocked on it inside the job, then kills
 the worker's process group with SIGKILL.
 
-Why an earlier attempt hung: a backend whose client is killed while it runs a query or waits on a lock
-does not notice until that query ends. It keeps its transaction, its locks and the build's advisory lock,
-so the sweep sees a live build, and pytest-django's TRUNCATE at teardown waits for it for ever (here: for
-the lock the test itself holds). Production now sets `client_connection_check_interval` on every session
-(config/settings.py), so Postgres ends such a backend within seconds; the tests assert that while they
-still hold their lock. The teardown still kills the worker and terminates any backend it left (found by
+Why a naive version hangs: a backend whose client is killed while it runs a query or waits on a lock
+does not notice until that query ends (seen here with DB_CLIENT_CHECK_INTERVAL=0: the backend stays
+"active" in the membership INSERT). It keeps its transaction, its locks and the build's advisory lock,
+so the sweep sees a live build, and pytest-django's TRUNCATE at teardown queues behind those locks for
+as long as the query runs (a pg_sleep, or a lock nobody releases). Production now sets
+`client_connection_check_interval` on every session (config/settings.py), so Postgres ends such a
+backend within seconds; the tests assert that while they still hold their lock. The teardown still kills the worker and terminates any backend it left (found by
 its application_name) before the database is flushed, and every wait has a deadline.
 """
 
