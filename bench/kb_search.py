@@ -4,8 +4,12 @@
 
 Runs in its own database (martech_bench_kb, recreated and migrated unless --keep finds it filled).
 Half the articles are Chinese, half English: two marketing topic terms each (about 60 terms per
-language, so a term is the topic of ~3 % of the articles) in Zipf-distributed filler words. Requests go through the whole Django stack (test client: auth, search, ranking,
-snippets, JSON), as a requester (published only) and as an agent. Ends with one line of name=value pairs.
+language, so a term is the topic of ~3 % of the articles) in Zipf-distributed filler words. Requests
+go through the whole Django stack (test client: auth, search, ranking, snippets, JSON), as a requester
+(published only) and as an agent, then as a requester again with the cached search counts dropped
+before every request (each one counts its hits). Each run reports wall time, the SQL part, this
+process's CPU time per request (time.process_time, which other processes on a shared machine do not
+inflate much) and the load average. Ends with one line of name=value pairs.
 """
 
 import argparse
@@ -146,33 +150,87 @@ def generate(count: int) -> float:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE knowledge_base_article")
+        # What autovacuum does soon after a bulk load in production: statistics and the visibility map.
+        cursor.execute("VACUUM ANALYZE knowledge_base_article")
     return time.perf_counter() - started
 
 
-def measure(username: str, requests: int) -> tuple[list[float], list[float], dict[str, int]]:
-    """Wall time per request through the whole stack, and the part of it spent in SQL."""
+class SqlTimer:
+    """Time spent in SQL (the database's answer included) and the number of queries, per request:
+    a light execute wrapper (no SQL formatting or logging, unlike the debug cursor)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.queries = 0.0, 0
+
+    def __call__(self, execute, sql, params, many, context):  # noqa: ANN001 - Django's wrapper signature
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.queries += 1
+
+
+def backend_cpu_reader():  # noqa: ANN201
+    """A function returning the CPU time (ms) the Postgres backend serving this connection has used
+    so far (Linux /proc/<pid>/schedstat: nanoseconds on a CPU), or None where that is not readable."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    path = Path(f"/proc/{pid}/schedstat")
+    try:
+        path.read_text()
+    except OSError:
+        return None
+    return lambda: int(path.read_text().split()[0]) / 1e6
+
+
+def measure(username: str, requests: int, *, cold_counts: bool = False) -> dict[str, list[float]]:
+    """Per request: wall time through the whole stack, the part of it in SQL, the process's CPU time
+    (time.process_time: what this process itself computed, whatever other processes take), and
+    the number of queries. With cold_counts, the cached search counts are dropped before each
+    request (outside the timing): every request counts its hits again."""
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import User
+    from knowledge_base.search_cache import invalidate_search_counts
+
+    client = Client()
+    client.force_login(User.objects.get(username=username))
+    for q in QUERIES:  # warm-up: jieba, connection, plan cache, stems
+        client.get("/api/v1/kb/articles/", {"q": q})
+    backend_cpu = backend_cpu_reader()
+    result: dict[str, list[float]] = {"wall": [], "sql": [], "cpu": [], "db_cpu": [], "queries": []}
+    for n in range(requests):
+        q = QUERIES[n % len(QUERIES)]
+        if cold_counts:
+            invalidate_search_counts()
+        timer = SqlTimer()
+        db_before = backend_cpu() if backend_cpu else 0.0
+        with connection.execute_wrapper(timer):
+            started, cpu = time.perf_counter(), time.process_time()
+            response = client.get("/api/v1/kb/articles/", {"q": q})
+            result["wall"].append((time.perf_counter() - started) * 1000)
+            result["cpu"].append((time.process_time() - cpu) * 1000)
+        if backend_cpu:
+            result["db_cpu"].append(backend_cpu() - db_before)
+        result["sql"].append(timer.seconds * 1000)
+        result["queries"].append(timer.queries)
+        assert response.status_code == 200, response.content[:200]
+    return result
+
+
+def hit_counts(username: str) -> dict[str, int]:
+    from django.test import Client
 
     from accounts.models import User
 
     client = Client()
     client.force_login(User.objects.get(username=username))
-    hits: dict[str, int] = {}
-    for q in QUERIES:  # warm-up: jieba, connection, plan cache
-        hits[q] = client.get("/api/v1/kb/articles/", {"q": q}).json()["count"]
-    timings, sql = [], []
-    for n in range(requests):
-        q = QUERIES[n % len(QUERIES)]
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get("/api/v1/kb/articles/", {"q": q})
-            timings.append((time.perf_counter() - started) * 1000)
-        sql.append(sum(float(item["time"]) for item in queries.captured_queries) * 1000)
-        assert response.status_code == 200, response.content[:200]
-    return timings, sql, hits
+    return {q: client.get("/api/v1/kb/articles/", {"q": q}).json()["count"] for q in QUERIES}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -189,24 +247,53 @@ def main() -> None:
     setup_database(args.keep)
     seconds = generate(args.articles)
     print(f"articles: {args.articles} (generated in {seconds:.1f} s)")
+    from knowledge_base.search_cache import invalidate_search_counts
+
+    invalidate_search_counts()  # the articles were written in bulk (no save()): counts start afresh
     results = {}
-    print(f"load average before measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for role, username in (("requester", "bench-req"), ("agent", "bench-agent")):
-        timings, sql, hits = measure(username, args.requests)
-        results[role] = (pct(timings, 50), pct(timings, 95), pct(sql, 50), pct(sql, 95))
-        print(
-            f"{role}: p50 {results[role][0]:.1f} ms  p95 {results[role][1]:.1f} ms  "
-            f"(SQL p50 {results[role][2]:.1f} ms, p95 {results[role][3]:.1f} ms)"
-        )
-        for q, count in hits.items():
-            print(f"    {q!r}: {count} hits")
-    print(
-        f"articles={args.articles} requests={args.requests} load={os.getloadavg()[0]:.1f} "
-        f"requester_p50_ms={results['requester'][0]:.1f} requester_p95_ms={results['requester'][1]:.1f} "
-        f"requester_sql_p95_ms={results['requester'][3]:.1f} "
-        f"agent_p50_ms={results['agent'][0]:.1f} agent_p95_ms={results['agent'][1]:.1f} "
-        f"agent_sql_p95_ms={results['agent'][3]:.1f}"
+    runs = (
+        ("requester", "bench-req", False),
+        ("agent", "bench-agent", False),
+        ("requester_cold", "bench-req", True),  # every request counts its hits (no cached count)
     )
+    for role, username, cold in runs:
+        load_before = os.getloadavg()[0]
+        m = measure(username, args.requests, cold_counts=cold)
+        load_after = os.getloadavg()[0]
+        if m["db_cpu"]:
+            # The work one request costs, Python and Postgres together, whatever the waiting for a
+            # CPU that other processes add: about the wall time on an idle machine.
+            m["cpu_total"] = [a + b for a, b in zip(m["cpu"], m["db_cpu"], strict=True)]
+        r = {key: (pct(values, 50), pct(values, 95)) for key, values in m.items() if values}
+        results[role] = r
+        print(
+            f"{role}: p50 {r['wall'][0]:.1f} ms  p95 {r['wall'][1]:.1f} ms  "
+            f"(SQL p50 {r['sql'][0]:.1f} / p95 {r['sql'][1]:.1f} ms; CPU of this process p50 "
+            f"{r['cpu'][0]:.1f} / p95 {r['cpu'][1]:.1f} ms; {r['queries'][0]:.0f}-{max(m['queries']):.0f} "
+            f"queries; load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs)"
+        )
+        if "cpu_total" in r:
+            print(
+                f"    CPU of the Postgres backend p50 {r['db_cpu'][0]:.1f} / p95 {r['db_cpu'][1]:.1f} ms; "
+                f"process + backend p50 {r['cpu_total'][0]:.1f} / p95 {r['cpu_total'][1]:.1f} ms"
+            )
+    for role, username in (("requester", "bench-req"), ("agent", "bench-agent")):
+        print(f"  hits ({role}): " + ", ".join(f"{q!r} {c}" for q, c in hit_counts(username).items()))
+    summary = [f"articles={args.articles}", f"requests={args.requests}", f"load={os.getloadavg()[0]:.1f}"]
+    for role, r in results.items():
+        summary += [
+            f"{role}_p50_ms={r['wall'][0]:.1f}",
+            f"{role}_p95_ms={r['wall'][1]:.1f}",
+            f"{role}_sql_p95_ms={r['sql'][1]:.1f}",
+            f"{role}_cpu_p50_ms={r['cpu'][0]:.1f}",
+            f"{role}_cpu_p95_ms={r['cpu'][1]:.1f}",
+        ]
+        if "cpu_total" in r:
+            summary += [
+                f"{role}_cpu_total_p50_ms={r['cpu_total'][0]:.1f}",
+                f"{role}_cpu_total_p95_ms={r['cpu_total'][1]:.1f}",
+            ]
+    print(" ".join(summary))
 
 
 if __name__ == "__main__":

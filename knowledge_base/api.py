@@ -74,6 +74,19 @@ class ArticleSearchResultSerializer(serializers.Serializer):
     def get_score(self, article: Article) -> float:
         return round(float(getattr(article, "score", 0.0) or 0.0), 6)
 
+    def to_representation(self, article: Article) -> dict[str, Any]:
+        # The fields above (they document the schema), without DRF's per-field machinery: this runs
+        # for every hit of every search.
+        return {
+            "id": article.pk,
+            "title": article.title,
+            "snippet": self.get_snippet(article),
+            "score": self.get_score(article),
+            "kind": article.kind,
+            "language": article.language,
+            "status": article.status,
+        }
+
 
 class ArticleDetailSerializer(serializers.ModelSerializer):
     def get_version_token(self, article: Article) -> str:

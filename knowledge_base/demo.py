@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from knowledge_base.models import Article, ArticleVersion, Category, Deflection
+from knowledge_base.search_cache import invalidate_search_counts_on_commit
 
 CATEGORIES = [
     # slug, name, Chinese name, parent slug
@@ -352,6 +353,7 @@ def seed(stdout: TextIO, small: bool = False) -> None:
         article.refresh_search_text()
         new.append(article)
     created = Article.objects.bulk_create(new)
+    invalidate_search_counts_on_commit()  # bulk_create does not call save(): counts start afresh
     ArticleVersion.objects.bulk_create(
         [
             ArticleVersion(

@@ -23,6 +23,18 @@ Status = Article.Status
 SUGGESTION_LIMIT = 5
 INDEX_COLUMNS = ("search_title", "search_summary", "search_body", "search_vector")
 RELATED_LIMIT = 5
+RESULT_COLUMNS = (
+    "id",
+    "title",
+    "summary",
+    "body",
+    "kind",
+    "language",
+    "status",
+    "updated_at",
+    "published_at",
+    "category",
+)
 
 
 def articles_visible_to(*, user: User | AnonymousUser) -> QuerySet[Article]:
@@ -92,15 +104,22 @@ def _filtered(*, user: User | AnonymousUser, filters: ArticleFilters) -> QuerySe
     return qs
 
 
+def _search_scope(*, user: User | AnonymousUser, filters: ArticleFilters) -> str | None:
+    """Who sees what (staff: every article; others: published ones) and the filters: searches with
+    the same scope run over the same articles, so they may share cached counts."""
+    if not user.is_authenticated:
+        return None
+    audience = "staff" if is_agent(user) else "published"
+    return f"{audience}|{filters.category}|{filters.kind}|{filters.language}|{filters.status}"
+
+
 def article_search_for_user(*, user: User | AnonymousUser, filters: ArticleFilters) -> ArticleSearch:
     """Ranked search (published only for requesters); without a query, the newest articles first."""
-    qs = (
-        _filtered(user=user, filters=filters)
-        .select_related("category", "owner")
-        .defer(*INDEX_COLUMNS)  # the index's own columns are large and never shown
-    )
+    # Only what a result shows (the page: title, kind, status, category, date; the API: id, title,
+    # snippet, kind, language, status); the index's own columns are large and never shown.
+    qs = _filtered(user=user, filters=filters).select_related("category").only(*RESULT_COLUMNS)
     if filters.q:
-        return search_articles(qs, filters.q)
+        return search_articles(qs, filters.q, cache_scope=_search_scope(user=user, filters=filters))
     return ArticleSearch("", qs.order_by("-updated_at", "-id"))
 
 
