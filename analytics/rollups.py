@@ -297,7 +297,9 @@ def refresh_cohorts(*, full: bool = False, tz: str = ROLLUP_TZ) -> dt.datetime |
     wanted = f"{tz}|{fingerprint}"
     if not full and state.get("cohorts_key") == wanted:
         return parse_datetime(state["cohorts_at"]) if state.get("cohorts_at") else None
-    refresh_order_months(full=full, tz=tz)
+    if refresh_order_months(full=full, tz=tz) is None:
+        # Another request is bringing the order months up to date: keep the cells it will recount.
+        return parse_datetime(state["cohorts_at"]) if state.get("cohorts_at") else None
     z = _tz_literal(tz)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ORDER_MONTHS_LOCK + 2])
