@@ -131,7 +131,7 @@ def report_job_run(*, job_id: int) -> ReportJob:
         log.exception("report job %s failed", job.pk)
         return _finish_failed(job, str(exc) or exc.__class__.__name__)
     with transaction.atomic():
-        ReportJob.objects.filter(pk=job.pk).update(
+        finished = ReportJob.objects.filter(pk=job.pk, status=ReportJob.Status.RUNNING).update(
             status=ReportJob.Status.DONE,
             progress=100,
             rows=rows,
@@ -140,6 +140,13 @@ def report_job_run(*, job_id: int) -> ReportJob:
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
         )
+        if not finished:
+            # The stale sweep declared this job dead while it ran (no heartbeat for STALE_RUNNING) and
+            # told its owner it failed: that answer stands, the late file is thrown away.
+            default_storage.delete(name)
+            log.warning("report job %s finished after it was failed as stale; result discarded", job.pk)
+            job.refresh_from_db()
+            return job
         job.refresh_from_db()
         _notify_owner(job)
     log.info("report job %s done: %s rows in %.2fs", job.pk, rows, time.monotonic() - started)

@@ -71,6 +71,26 @@ def test_a_running_job_without_heartbeat_is_failed_by_the_beat_task(analyst):
     assert alive.status == "running"
 
 
+def test_a_job_failed_as_stale_while_it_ran_stays_failed_when_it_finishes(analyst, monkeypatch):
+    customer_make("c-1", signup_at=at(2))
+    original = reports.write_csv
+
+    def sweep_declares_it_dead_midway(source, out, progress):
+        later = timezone.now() + services.STALE_RUNNING + dt.timedelta(minutes=1)
+        assert services.report_jobs_fail_stale(now=later) == 1
+        return original(source, out, progress)
+
+    monkeypatch.setattr(reports, "write_csv", sweep_declares_it_dead_midway)
+    job = _job(analyst)
+    services.report_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "worker" in job.error
+    assert not job.file
+    assert list(Notification.objects.filter(recipient=analyst).values_list("verb", flat=True)) == [
+        "report.failed"
+    ]
+
+
 def test_a_job_never_picked_up_is_failed(analyst):
     job = _job(analyst)
     ReportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(hours=3))
