@@ -1,13 +1,16 @@
 """Benchmark of CRM tags: import rate, rebuild and preview of a rule, the floor, and a naive baseline.
 
-    python bench/tags.py [--customers 1000000] [--events 20000000] [--slice 10000] [--keep]
+    python bench/tags.py [--customers 1000000] [--events 20000000] [--slice 10000] [--keep] [--files DIR]
 
-Runs in its own database (martech_bench_tags, recreated and migrated). Events span a year: 80 % page
+Runs in its own database (martech_bench_tags, recreated and migrated; with --keep an existing one that
+already holds the data is reused and the import is skipped). --files DIR keeps the generated CSV files
+there and reuses them on the next run with the same sizes. Events span a year: 80 % page
 views, 20 % orders. The rule is "page_view count >= 5 in 30 days AND avg order amount >= 200".
 Ends with one line: import_rows_per_s=… rebuild_s=… preview_s=… floor_s=… ratio=… naive_s=…
 """
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -26,9 +29,13 @@ RULE = {
 }
 
 
-def setup_database(keep: bool) -> None:
-    """Own database (recreated unless kept), migrated, Django set up."""
-    bench_database_setup(DB_NAME, keep=keep, redis_db=3)
+def setup_database(keep: bool) -> bool:
+    """Own database (recreated unless kept), migrated, Django set up; whether a kept one existed."""
+    return bench_database_setup(DB_NAME, keep=keep, redis_db=3)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def write_files(directory: Path, customers: int, events: int, now: datetime) -> tuple[Path, Path]:
@@ -68,10 +75,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--slice", type=int, default=10_000, help="customers in the naive ORM baseline slice")
     parser.add_argument(
-        "--keep", action="store_true", help="keep the database if it exists (skip nothing else)"
+        "--keep",
+        action="store_true",
+        help="reuse the database when it exists and holds the data (the import is then skipped)",
     )
+    parser.add_argument("--files", help="directory that keeps the generated CSV files for reuse")
     args = parser.parse_args()
-    setup_database(args.keep)
+    kept = setup_database(args.keep)
 
     from django.db import connection, transaction
     from django.db.models import Avg
@@ -79,24 +89,44 @@ def main() -> None:
     from crm_tags import importers, selectors, services
     from crm_tags.models import Customer, Event, Tag, TagBuild, TagVersion
 
-    now = datetime.now(UTC).replace(microsecond=0)
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        cust_path, ev_path = write_files(Path(tmp), args.customers, args.events, now)
-        print(f"generated CSV files in {time.perf_counter() - started:.1f}s")
-        started = time.perf_counter()
-        with cust_path.open("rb") as handle, transaction.atomic():
-            importers.import_customers(handle)
-        cust_s = time.perf_counter() - started
-        print(f"customers: {args.customers} rows in {cust_s:.2f}s ({args.customers / cust_s:,.0f} rows/s)")
-        started = time.perf_counter()
-        with ev_path.open("rb") as handle, transaction.atomic():
-            importers.import_events(handle)
-        ev_s = time.perf_counter() - started
-        import_rate = args.events / ev_s
-        print(
-            f"events: {args.events} rows in {ev_s:.2f}s ({import_rate:,.0f} rows/s, totals updated in the same transaction)"
-        )
+    print(f"start: {load()}")
+    if kept and Customer.objects.count() == args.customers and Event.objects.count() == args.events:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT max(occurred_at) FROM crm_tags_event")
+            now = cursor.fetchone()[0]
+        import_rate = 0.0
+        print("kept database with the data: import skipped")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(args.files or tmp)
+            directory.mkdir(parents=True, exist_ok=True)
+            stamp = directory / f"tags-{args.customers}-{args.events}.now"
+            started = time.perf_counter()
+            if args.files and stamp.exists():
+                now = datetime.fromisoformat(stamp.read_text().strip())
+                cust_path, ev_path = directory / "customers.csv", directory / "events.csv"
+                print(f"reusing the CSV files in {directory}")
+            else:
+                now = datetime.now(UTC).replace(microsecond=0)
+                cust_path, ev_path = write_files(directory, args.customers, args.events, now)
+                stamp.write_text(now.isoformat())
+                print(f"generated CSV files in {time.perf_counter() - started:.1f}s")
+            started = time.perf_counter()
+            with cust_path.open("rb") as handle, transaction.atomic():
+                importers.import_customers(handle)
+            cust_s = time.perf_counter() - started
+            print(
+                f"customers: {args.customers} rows in {cust_s:.2f}s ({args.customers / cust_s:,.0f} rows/s)"
+            )
+            started = time.perf_counter()
+            with ev_path.open("rb") as handle, transaction.atomic():
+                importers.import_events(handle)
+            ev_s = time.perf_counter() - started
+            import_rate = args.events / ev_s
+            print(
+                f"events: {args.events} rows in {ev_s:.2f}s ({import_rate:,.0f} rows/s, totals updated "
+                f"in the same transaction; {load()})"
+            )
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE crm_tags_event")
@@ -104,6 +134,8 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE crm_tags_customer")
     print(f"vacuum analyze: {time.perf_counter() - started:.2f}s")
 
+    Tag.objects.filter(slug="high-potential").update(current_version=None)  # a kept database's run
+    Tag.objects.filter(slug="high-potential").delete()
     tag = Tag.objects.create(slug="high-potential", name="High potential", kind="rule")
     version = TagVersion.objects.create(tag=tag, number=1, definition=RULE, depends_on=[])
     Tag.objects.filter(pk=tag.pk).update(current_version=version, rollout_percent=100)
@@ -160,6 +192,7 @@ def main() -> None:
     )
 
     ratio = rebuild_s / floor_s if floor_s else float("inf")
+    print(f"end: {load()}")
     print(
         f"import_rows_per_s={import_rate:.0f} rebuild_s={rebuild_s:.3f} preview_s={preview_s:.3f} "
         f"floor_s={floor_s:.3f} ratio={ratio:.2f} naive_s={naive_s:.1f}"

@@ -381,36 +381,25 @@ class _Compiler:
             "last": ("max(occurred_at)", "last_at"),
         }
         cols = sorted(src.columns) or ["n"]
-        only = " AND customer_id = ANY(%s)" if self.only_ids is not None else ""
-        only_params = [self.only_ids] if self.only_ids is not None else []
         raw_cols = ", ".join(f"{agg[c][0]} AS {c}" for c in cols)
         if src.window_days is not None:
             start = self.as_of - timedelta(days=src.window_days)
             sql = (
                 f"SELECT customer_id, {raw_cols} FROM crm_tags_event "  # noqa: S608
-                f"WHERE event_type = %s AND occurred_at > %s AND occurred_at <= %s{only} GROUP BY customer_id"
+                f"WHERE event_type = %s AND occurred_at > %s AND occurred_at <= %s GROUP BY customer_id"
             )
-            return sql, [src.event, start, self.as_of, *only_params]
+            return sql, [src.event, start, self.as_of]
         # all time: the exact lifetime totals, except for customers with events after as_of
         total_cols = ", ".join(f"{agg[c][1]} AS {c}" for c in cols)
         sql = (
             f"SELECT customer_id, {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
-            f"WHERE event_type = %s AND last_at <= %s{only} "
+            "WHERE event_type = %s AND last_at <= %s "
             f"UNION ALL SELECT customer_id, {raw_cols} FROM crm_tags_event "
-            f"WHERE event_type = %s AND occurred_at <= %s{only} AND customer_id IN ("
+            "WHERE event_type = %s AND occurred_at <= %s AND customer_id IN ("
             "SELECT customer_id FROM crm_tags_customereventtotal WHERE event_type = %s AND last_at > %s"
             ") GROUP BY customer_id"
         )
-        return sql, [
-            src.event,
-            self.as_of,
-            *only_params,
-            src.event,
-            self.as_of,
-            *only_params,
-            src.event,
-            self.as_of,
-        ]
+        return sql, [src.event, self.as_of, src.event, self.as_of, src.event, self.as_of]
 
     # nodes -> (boolean SQL that is never NULL, params)
     def node(self, node: dict, top_and: bool = False) -> tuple[str, list[Any]]:
@@ -554,34 +543,80 @@ class _Compiler:
             src.inner = True
         return sql, list(ends)
 
+    def lateral_sql(self, src: _Source) -> tuple[str, list[Any]]:
+        """The aggregates of one customer (`{cid}`), found through the customer-first indexes: a row with
+        count 0 / NULLs when a window holds no events, no row when an all-time total is missing — the
+        same values the grouped subquery gives that customer."""
+        agg = {
+            "n": ("count(*)", "events"),
+            "s": ("sum(amount)", "amount_sum"),
+            "ac": ("count(amount)", "amount_count"),
+            "mn": ("min(amount)", "amount_min"),
+            "mx": ("max(amount)", "amount_max"),
+            "last": ("max(occurred_at)", "last_at"),
+        }
+        cols = sorted(src.columns) or ["n"]
+        raw_cols = ", ".join(f"{agg[c][0]} AS {c}" for c in cols)
+        if src.window_days is not None:
+            start = self.as_of - timedelta(days=src.window_days)
+            sql = (
+                f"SELECT {raw_cols} FROM crm_tags_event WHERE customer_id = {{cid}} "  # noqa: S608
+                "AND event_type = %s AND occurred_at > %s AND occurred_at <= %s"
+            )
+            return sql, [src.event, start, self.as_of]
+        total_cols = ", ".join(f"{agg[c][1]} AS {c}" for c in cols)
+        sql = (
+            f"SELECT {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
+            "WHERE customer_id = {cid} AND event_type = %s AND last_at <= %s "
+            f"UNION ALL SELECT {raw_cols} FROM crm_tags_event "
+            "WHERE customer_id = {cid} AND event_type = %s AND occurred_at <= %s AND EXISTS ("
+            "SELECT 1 FROM crm_tags_customereventtotal WHERE customer_id = {cid} AND event_type = %s "
+            "AND last_at > %s) HAVING count(*) > 0"
+        )
+        return sql, [src.event, self.as_of, src.event, self.as_of, src.event, self.as_of]
+
     def compile(
         self, definition: dict, extra_where: str = "", extra_params: list | None = None
     ) -> CompiledRule:
         where, where_params = self.node(definition, top_and=True)
         inner = [s for s in self.sources.values() if s.inner]
-        outer = [s for s in self.sources.values() if not s.inner]
         from_sql: list[str] = []
         from_params: list[Any] = []
-        if inner:
-            self.cid = f"{inner[0].alias}.customer_id"
-            for index, src in enumerate(inner):
-                sub, params = self.source_sql(src)
-                if index == 0:
-                    from_sql.append(f"({sub}) {src.alias}")
-                else:
-                    from_sql.append(f"JOIN ({sub}) {src.alias} ON {src.alias}.customer_id = {self.cid}")
+        if self.only_ids is not None:
+            # a handful of customers (the preview's sample): every aggregate looked up per customer
+            from_sql.append("crm_tags_customer c")
+            for src in self.sources.values():
+                sub, params = self.lateral_sql(src)
+                from_sql.append(f"LEFT JOIN LATERAL ({sub.replace('{cid}', self.cid)}) {src.alias} ON true")
                 from_params += params
+        elif inner:
+            # A leaf of the top-level AND that is false for anyone without such events drives the
+            # statement: its grouped aggregate (one range scan of a window, or of the totals) gives
+            # the candidates, and every other aggregate is looked up per candidate through the
+            # customer-first indexes instead of being computed for every customer.
+            driver = min(inner, key=lambda s: (s.window_days is None, s.window_days or 0, s.alias))
+            self.cid = f"{driver.alias}.customer_id"
+            sub, params = self.source_sql(driver)
+            from_sql.append(f"({sub}) {driver.alias}")
+            from_params += params
             if self.uses_customer:
                 from_sql.append(f"JOIN crm_tags_customer c ON c.id = {self.cid}")
+            for src in self.sources.values():
+                if src is driver:
+                    continue
+                sub, params = self.lateral_sql(src)
+                sub = sub.replace("{cid}", self.cid)
+                from_sql.append(f"LEFT JOIN LATERAL ({sub}) {src.alias} ON true")
+                from_params += params
         else:
             from_sql.append("crm_tags_customer c")
+            for src in self.sources.values():
+                sub, params = self.source_sql(src)
+                from_sql.append(f"LEFT JOIN ({sub}) {src.alias} ON {src.alias}.customer_id = {self.cid}")
+                from_params += params
         if self.only_ids is not None:
             where_params = [*where_params, self.only_ids]
             where = f"{where} AND {self.cid} = ANY(%s)"
-        for src in outer:
-            sub, params = self.source_sql(src)
-            from_sql.append(f"LEFT JOIN ({sub}) {src.alias} ON {src.alias}.customer_id = {self.cid}")
-            from_params += params
         where = where.replace("{cid}", self.cid)
         select = [f"{self.cid} AS customer_id"]
         select_params: list[Any] = []
@@ -631,9 +666,17 @@ def compile_rule(
 
 
 def tune_session_for_rules(cursor: Any) -> None:
-    """Inside a transaction: memory for per-customer hash aggregates, and no JIT (the row estimates of
-    joined aggregates are huge, which would make Postgres spend longer compiling than running)."""
-    cursor.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
+    """Inside a transaction: no JIT (the row estimates of joined aggregates are huge, which would make
+    Postgres spend longer compiling than running), and per-customer aggregates of a window computed by
+    both cores: a parallel index-only range scan, each worker sorting its part, merged and grouped in
+    order. Measured at 1 M customers / 20 M events, grouping the 1.3 M page views of 30 days by
+    customer took 2.3-2.5 s with one hash aggregate, 1.5 s with a parallel scan feeding it, and 1.1 s
+    sorted in parallel and merged (the bare count(*) floor: 0.48 s)."""
+    cursor.execute(
+        "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
+        "set_config('enable_hashagg', 'off', true), set_config('parallel_setup_cost', '0', true), "
+        "set_config('parallel_tuple_cost', '0', true), set_config('min_parallel_index_scan_size', '0', true)"
+    )
 
 
 def gray_filter(tag_id: int, percent: int) -> tuple[str, list[Any]]:

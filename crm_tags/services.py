@@ -300,9 +300,10 @@ def _load_new_members(sql: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
         tune_session_for_rules(cursor)
         cursor.execute("DROP TABLE IF EXISTS crm_new_members")
-        cursor.execute("CREATE TEMP TABLE crm_new_members (customer_id bigint PRIMARY KEY) ON COMMIT DROP")
-        cursor.execute(f"INSERT INTO crm_new_members (customer_id) {sql}", params)  # noqa: S608
+        # CREATE TABLE AS (unlike INSERT … SELECT) may run the rule statement in parallel
+        cursor.execute(f"CREATE TEMP TABLE crm_new_members (customer_id) ON COMMIT DROP AS {sql}", params)  # noqa: S608
         members = cursor.rowcount
+        cursor.execute("ALTER TABLE crm_new_members ADD PRIMARY KEY (customer_id)")
         cursor.execute("ANALYZE crm_new_members")
     return members
 

@@ -330,3 +330,73 @@ def test_requester_may_not_cancel_previews(api_for, requester):
     factories.rule_tag("hp")
     response = api_for(requester).post("/api/v1/tags/hp/preview/cancel/", {"preview_id": "x"}, format="json")
     assert response.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_preview_is_cancelled_through_its_endpoint(api_for, agent, monkeypatch):
+    # given a preview whose statement sleeps 20 s (one matching customer), started in another thread
+    import threading
+    import time
+
+    from django.db import connection
+
+    from crm_tags import selectors
+
+    tag = factories.rule_tag("slow")
+    member = factories.customer(city="Shanghai")
+    TagMembership.objects.create(tag=tag, customer=member, since=timezone.now())
+    original = selectors.compile_rule
+
+    def slow(*args, **kwargs):
+        compiled = original(*args, **kwargs)
+        if not kwargs.get("only_ids"):
+            compiled.sql += " AND pg_sleep(20) IS NOT NULL"
+        return compiled
+
+    monkeypatch.setattr(selectors, "compile_rule", slow)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            started = time.monotonic()
+            outcome["response"] = api_for(agent).post(
+                "/api/v1/tags/slow/preview/",
+                {"definition": {"attr": "city", "op": "=", "value": "Shanghai"}, "preview_id": "p1"},
+                format="json",
+            )
+            outcome["seconds"] = time.monotonic() - started
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        running = False
+        while not running and time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+                    "AND pid <> pg_backend_pid()",
+                    ["%pg_sleep(20)%"],
+                )
+                running = cursor.fetchone()[0] > 0
+            time.sleep(0.05)
+        assert running
+        # when its requester cancels it through the endpoint
+        response = api_for(agent).post(
+            "/api/v1/tags/slow/preview/cancel/", {"preview_id": "p1"}, format="json"
+        )
+    finally:
+        thread.join(30)
+    # then the cancel is confirmed, the preview ends at once as cancelled (409), and nothing changed
+    assert (response.status_code, response.json()) == (200, {"cancelled": True})
+    assert outcome["response"].status_code == 409
+    assert outcome["seconds"] < 15
+    assert list(TagMembership.objects.filter(tag=tag).values_list("customer_id", flat=True)) == [member.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND state = 'active' AND pid <> pg_backend_pid()",
+            ["%pg_sleep(20)%"],
+        )
+        assert cursor.fetchone()[0] == 0

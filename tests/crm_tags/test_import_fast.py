@@ -1,0 +1,151 @@
+"""The events import's fast path (Postgres parses, SQL validates) gives exactly what the row-by-row
+validator gives: the same rows and totals for good files, the same row/column errors for bad ones."""
+
+import io
+
+import pytest
+
+from config.csv_import import ImportRejected
+from crm_tags import importers, services
+from crm_tags.models import CustomerEventTotal, Event
+
+pytestmark = pytest.mark.django_db
+
+HEAD = "customer_external_id,event_type,occurred_at,amount,channel"
+CUSTOMERS = "external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel\nA1,Ann,,,,,,,\nA2,Bo,,,,,,,\n"
+
+CASES = {
+    "plain": (
+        f"{HEAD},sku,note\n"
+        "A1,order,2026-03-01T10:00:00+08:00,12.5,web,S1,\n"
+        "A1,page_view,2026-03-01,,app,,x\n"
+        "A2,order,2026-03-02 09:30,-3,web,,\n"
+        "A2,order,2026-03-02T09:30:00Z,+4.25,,S2,y\n"
+        "A2,visit,2026-03-02T09:30:00.5-05:30,0,web,,\n"
+        "A1,visit,2026-03-02T09:30:00.123456+0100,7,web,,\n"
+        " A1 , order ,  2026-03-03T01:02:03+08  , 10 , web ,,\n"
+    ),
+    "no trailing newline, CRLF": f"{HEAD}\r\nA1,order,2026-03-01,1,web\r\nA2,order,2026-03-02,2,web",
+    "feb 30 passes the regex but not the cast": f"{HEAD}\nA1,order,2026-03-01,1,web\nA1,order,2026-02-30,1,web\n",
+    "month 13": f"{HEAD}\nA1,order,2026-13-01T10:00,1,web\n",
+    "hour 24": f"{HEAD}\nA1,order,2026-03-01T24:00:00,1,web\n",
+    "unknown customer": f"{HEAD}\nA1,order,2026-03-01,1,web\nZZ,order,2026-03-01,1,web\n",
+    "bad type and amount": f"{HEAD}\nA1,bad type!,2026-03-01,1,web\nA1,order,2026-03-01,ten,web\n",
+    "amount rounding and exponent": f"{HEAD}\nA1,order,2026-03-01,1.005,web\nA1,order,2026-03-01,1e3,web\n",
+    "other ISO forms": f"{HEAD}\nA1,order,20260301T1000,1,web\nA1,order,2026-03-01T10,1,web\n",
+    "naive time in a DST year of the default zone": f"{HEAD}\nA1,order,1988-06-01T12:00,1,web\n",
+    "blank line": f"{HEAD}\nA1,order,2026-03-01,1,web\n\nA2,order,2026-03-01,1,web\n",
+    "end-of-data marker line": f"{HEAD}\nA1,order,2026-03-01,1,web\n\\.\nA2,order,2026-03-01,1,web\n",
+    "quoted": f'{HEAD},note\nA1,order,2026-03-01,1,"we,b","say ""hi"""\n',
+    "missing and extra cells": f"{HEAD}\nA1,order,2026-03-01,1\nA1,order,2026-03-01,1,web,x\n",
+    "too long": f"{HEAD}\n{'A' * 65},order,2026-03-01,1,web\nA1,order,2026-03-01,1,{'w' * 65}\n",
+    "header only": f"{HEAD}\n",
+    "not utf-8": None,
+}
+
+
+def _snapshot() -> tuple[list, list]:
+    events = sorted(
+        (
+            e.customer.external_id,
+            e.event_type,
+            e.occurred_at,
+            e.amount,
+            e.channel,
+            sorted(e.properties.items()),
+        )
+        for e in Event.objects.select_related("customer")
+    )
+    totals = sorted(
+        CustomerEventTotal.objects.values_list(
+            "customer__external_id",
+            "event_type",
+            "events",
+            "amount_count",
+            "amount_sum",
+            "amount_min",
+            "amount_max",
+            "first_at",
+            "last_at",
+        )
+    )
+    return events, totals
+
+
+def _run(content: str | bytes, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    monkeypatch.setattr(importers, "FAST_EVENTS", fast)
+    upload = io.BytesIO(content) if isinstance(content, bytes) else io.StringIO(content)
+    try:
+        result = services.events_import(upload=upload, by=None)
+    except ImportRejected as exc:
+        outcome: tuple = ("rejected", [(e.row, e.column, e.message) for e in exc.errors])
+    else:
+        outcome = ("imported", result.rows, result.customers)
+    snapshot = _snapshot()
+    CustomerEventTotal.objects.all().delete()
+    Event.objects.all().delete()
+    return outcome, snapshot
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fast_path_equals_the_validating_path(name, monkeypatch):
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    content = CASES[name]
+    if content is None:
+        content = (HEAD + "\nA1,order,2026-03-01,1,w\xe9b\n").encode("latin-1")
+    fast = _run(content, fast=True, monkeypatch=monkeypatch)
+    slow = _run(content, fast=False, monkeypatch=monkeypatch)
+    assert fast == slow
+    if name == "plain":
+        assert fast[0] == ("imported", 7, 2)
+
+
+def test_plain_file_takes_the_fast_path_and_bytes_with_a_bom_work(monkeypatch):
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    taken = []
+    original = importers._fast_import_events
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        taken.append(result.rows)
+        return result
+
+    monkeypatch.setattr(importers, "_fast_import_events", spy)
+    content = (
+        "\ufeff"
+        + HEAD
+        + ",sku\nA1,order,2026-03-01,12.5,web,S1\nA2,page_view,2026-03-01T10:00:00+08:00,,web,\n"
+    )
+    services.events_import(upload=io.BytesIO(content.encode()), by=None)
+    assert taken == [2]
+    assert sorted(Event.objects.values_list("customer__external_id", "properties")) == [
+        ("A1", {"sku": "S1"}),
+        ("A2", {}),
+    ]
+    assert CustomerEventTotal.objects.get(customer__external_id="A1").amount_sum == 12.5
+
+
+def test_feb_30_gives_a_row_error_and_imports_nothing():
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    csv = f"{HEAD}\nA1,order,2026-03-01,1,web\nA2,order,2026-02-30T10:00:00+08:00,1,web\n"
+    with pytest.raises(ImportRejected) as caught:
+        services.events_import(upload=io.StringIO(csv), by=None)
+    assert [(e.row, e.column) for e in caught.value.errors] == [(3, "occurred_at")]
+    assert (Event.objects.count(), CustomerEventTotal.objects.count()) == (0, 0)
+
+
+def test_fast_path_with_the_bulk_index_rebuild(monkeypatch):
+    monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    services.events_import(
+        upload=io.StringIO(f"{HEAD}\nA1,order,2026-03-01,1,web\nA1,order,2026-03-02,2,web\n"), by=None
+    )
+    total = CustomerEventTotal.objects.get()
+    assert (total.events, total.amount_sum) == (2, 3)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%'"
+        )
+        assert cursor.fetchone()[0] == 2
