@@ -11,6 +11,9 @@ bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "3"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 60
+# Longer than a client or load balancer keeps an idle connection: a server closing first races the
+# next request on it (seen as "connection reset by peer" under load with the default 2 s).
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 preload_app = True
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 

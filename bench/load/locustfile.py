@@ -116,7 +116,7 @@ class Manager(PortalUser):
         # a background import: a small events file for demo customers
         lines = ["customer_external_id,event_type,occurred_at,amount,channel"]
         for _ in range(200):
-            lines.append(f"DEMO-{random.randint(0, 199):05d},page_view,{time.strftime('%Y-%m-%d')},,web")
+            lines.append(f"DEMO-{random.randint(1, 200):05d},page_view,{time.strftime('%Y-%m-%d')},,web")
         files = {"file": ("events.csv", io.BytesIO("\n".join(lines).encode()), "text/csv")}
         self.client.post(
             "/api/v1/events/import/", files=files, headers=self.api_headers, name="api: events import"
