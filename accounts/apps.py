@@ -14,4 +14,6 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
+        from accounts import backends  # noqa: F401 - connects the access-cache invalidation signals
+
         post_migrate.connect(_ensure_role_groups, sender=self)

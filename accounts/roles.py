@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AnonymousUser
 
+from accounts.backends import user_access
 from accounts.models import User
 
 REQUESTER, AGENT, MANAGER, ADMIN = "requester", "agent", "manager", "admin"
@@ -25,7 +26,7 @@ def role_of(user: User | AnonymousUser) -> str | None:
     """The strongest role a person holds, or None."""
     if not user.is_authenticated:
         return None
-    names = {group.name for group in user.groups.all()}
+    names = user_access(user).groups
     for role in (MANAGER, AGENT, ADMIN, REQUESTER):
         if role in names:
             return role

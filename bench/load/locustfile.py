@@ -123,6 +123,16 @@ class Manager(PortalUser):
         )
 
 
+REQUEST_LOG = os.environ.get("LOAD_REQUEST_LOG")
+if REQUEST_LOG:
+    _request_log = open(REQUEST_LOG, "w")  # noqa: SIM115 - open for the whole run
+
+    @events.request.add_listener
+    def _log_request(request_type, name, response_time, exception, **kwargs) -> None:
+        """Every request with its time, for finding when the slow ones happen (LOAD_REQUEST_LOG=file)."""
+        _request_log.write(f"{time.time():.3f},{name},{response_time:.1f},{int(exception is not None)}\n")
+
+
 @events.quitting.add_listener
 def _summary(environment, **kwargs) -> None:
     stats = environment.stats

@@ -20,10 +20,12 @@ psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB
 .venv/bin/python manage.py seed_demo --small >/dev/null
 mkdir -p .data
 .venv/bin/python bench/load/prepare.py .data/load-users.json
-WEB_BIND=127.0.0.1:$PORT WEB_WORKERS=${LOAD_WEB_WORKERS:-4} WEB_ACCESS_LOG= .venv/bin/gunicorn -c config/gunicorn.conf.py \
+WEB_BIND=127.0.0.1:$PORT WEB_WORKERS=${LOAD_WEB_WORKERS:-4} WEB_THREADS=${LOAD_WEB_THREADS:-4} WEB_ACCESS_LOG= .venv/bin/gunicorn -c config/gunicorn.conf.py \
   --log-level warning config.wsgi:application &
 WEB=$!
-.venv/bin/celery -A config worker --loglevel=WARNING --concurrency=1 &
+# The worker runs at a lower CPU priority: on a shared box interactive requests go first (in production
+# workers have machines of their own, docs/scaling.md).
+nice -n 10 .venv/bin/celery -A config worker --loglevel=WARNING --concurrency=1 &
 WORKER=$!
 trap 'kill $WEB $WORKER 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/accounts/login/" && break; sleep 0.5; done
