@@ -21,7 +21,7 @@ def test_a_second_request_reads_permissions_and_role_without_queries(agent):
     first = fresh(agent)
     with CaptureQueriesContext(connection) as cold:
         assert roles.is_agent(first) and roles.role_of(first) == roles.AGENT
-    assert len(cold.captured_queries) == 3  # own permissions, group permissions, group names
+    assert len(cold.captured_queries) == 2  # own permissions; groups with their permissions
 
     second = fresh(agent)
     with CaptureQueriesContext(connection) as warm:
