@@ -38,6 +38,17 @@ MAX_WINDOW_DAYS = 3660
 SQL_OPS = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
 
+# What a rule reads per (event type, window): column -> (SQL over raw events, customer-totals column).
+AGGREGATES: dict[str, tuple[str, str]] = {
+    "n": ("count(*)", "events"),
+    "s": ("sum(amount)", "amount_sum"),
+    "ac": ("count(amount)", "amount_count"),
+    "mn": ("min(amount)", "amount_min"),
+    "mx": ("max(amount)", "amount_max"),
+    "last": ("max(occurred_at)", "last_at"),
+}
+
+
 @dataclass(frozen=True)
 class RuleError:
     path: str
@@ -372,16 +383,8 @@ class _Compiler:
         return self.sources[key]
 
     def source_sql(self, src: _Source) -> tuple[str, list[Any]]:
-        agg = {
-            "n": ("count(*)", "events"),
-            "s": ("sum(amount)", "amount_sum"),
-            "ac": ("count(amount)", "amount_count"),
-            "mn": ("min(amount)", "amount_min"),
-            "mx": ("max(amount)", "amount_max"),
-            "last": ("max(occurred_at)", "last_at"),
-        }
         cols = sorted(src.columns) or ["n"]
-        raw_cols = ", ".join(f"{agg[c][0]} AS {c}" for c in cols)
+        raw_cols = ", ".join(f"{AGGREGATES[c][0]} AS {c}" for c in cols)
         if src.window_days is not None:
             start = self.as_of - timedelta(days=src.window_days)
             sql = (
@@ -390,7 +393,7 @@ class _Compiler:
             )
             return sql, [src.event, start, self.as_of]
         # all time: the exact lifetime totals, except for customers with events after as_of
-        total_cols = ", ".join(f"{agg[c][1]} AS {c}" for c in cols)
+        total_cols = ", ".join(f"{AGGREGATES[c][1]} AS {c}" for c in cols)
         sql = (
             f"SELECT customer_id, {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
             "WHERE event_type = %s AND last_at <= %s "
@@ -547,16 +550,8 @@ class _Compiler:
         """The aggregates of one customer (`{cid}`), found through the customer-first indexes: a row with
         count 0 / NULLs when a window holds no events, no row when an all-time total is missing — the
         same values the grouped subquery gives that customer."""
-        agg = {
-            "n": ("count(*)", "events"),
-            "s": ("sum(amount)", "amount_sum"),
-            "ac": ("count(amount)", "amount_count"),
-            "mn": ("min(amount)", "amount_min"),
-            "mx": ("max(amount)", "amount_max"),
-            "last": ("max(occurred_at)", "last_at"),
-        }
         cols = sorted(src.columns) or ["n"]
-        raw_cols = ", ".join(f"{agg[c][0]} AS {c}" for c in cols)
+        raw_cols = ", ".join(f"{AGGREGATES[c][0]} AS {c}" for c in cols)
         if src.window_days is not None:
             start = self.as_of - timedelta(days=src.window_days)
             sql = (
@@ -564,7 +559,7 @@ class _Compiler:
                 "AND event_type = %s AND occurred_at > %s AND occurred_at <= %s"
             )
             return sql, [src.event, start, self.as_of]
-        total_cols = ", ".join(f"{agg[c][1]} AS {c}" for c in cols)
+        total_cols = ", ".join(f"{AGGREGATES[c][1]} AS {c}" for c in cols)
         sql = (
             f"SELECT {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
             "WHERE customer_id = {cid} AND event_type = %s AND last_at <= %s "
