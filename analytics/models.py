@@ -148,8 +148,8 @@ class ReportDelivery(models.Model):
 # Rollups (see analytics.rollups): delta rows written by Postgres triggers; readers sum them.
 
 
-class TicketCreatedDay(models.Model):
-    """Tickets by created day (rollup time zone): opened, and SLA targets decided by their timestamps."""
+class TicketDayDimensions(models.Model):
+    """What both ticket rollups are grouped by: a day and the dashboards' ticket filters."""
 
     day = models.DateField()
     team_id = models.BigIntegerField(null=True)
@@ -157,6 +157,14 @@ class TicketCreatedDay(models.Model):
     type = models.CharField(max_length=30)
     channel = models.CharField(max_length=20)
     campaign_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class TicketCreatedDay(TicketDayDimensions):
+    """Tickets by created day (rollup time zone): opened, and SLA targets decided by their timestamps."""
+
     opened = models.BigIntegerField(default=0)
     responded = models.BigIntegerField(default=0)  # with a first response
     fr_met = models.BigIntegerField(default=0)
@@ -168,15 +176,9 @@ class TicketCreatedDay(models.Model):
         indexes = [models.Index(fields=["day"], name="analytics_tcd_day")]
 
 
-class TicketResolvedDay(models.Model):
+class TicketResolvedDay(TicketDayDimensions):
     """Tickets by resolved day (rollup time zone): closed, and resolved within the resolution target."""
 
-    day = models.DateField()
-    team_id = models.BigIntegerField(null=True)
-    urgency = models.CharField(max_length=20)
-    type = models.CharField(max_length=30)
-    channel = models.CharField(max_length=20)
-    campaign_id = models.BigIntegerField(null=True)
     closed = models.BigIntegerField(default=0)
     in_time = models.BigIntegerField(default=0)
 

@@ -223,6 +223,23 @@ def _backend_blocked_by(
     ).fetchone()
 
 
+def _kill_mid_job(worker, start_worker, observer, gate, task: str, pk: int):
+    """SIGKILL the worker (a replacement starts booting meanwhile, as a supervisor would), check that the
+    task's message is still unacknowledged, wait until Postgres has ended the dead worker's backend, then
+    release the test's lock. Returns the replacement worker."""
+    worker.kill()
+    new_worker = start_worker()
+    assert (task, f"({pk},)") in _unacked_tasks(start_worker.broker)
+    _wait_for(
+        "the killed worker's backend is gone",
+        lambda: not _backends(observer, start_worker.app_name),
+        GONE_SECONDS,
+        lambda: repr(_backends(observer, start_worker.app_name)),
+    )
+    gate.rollback()
+    return new_worker
+
+
 def _unacked_tasks(broker: redis.Redis) -> list[tuple[str, str]]:
     """(task name, args) of the messages a worker took but never acknowledged (redelivered later)."""
     found = []
@@ -290,21 +307,10 @@ def test_worker_killed_mid_tag_build(start_worker, observer, gate):
     ).fetchone()
     assert holds_build_lock == (True,)
 
-    # and the worker is SIGKILLed there (a replacement starts booting meanwhile, as a supervisor would)
-    worker.kill()
-    new_worker = start_worker()
-
-    # then its message is not lost: acks_late keeps it unacknowledged, for redelivery
-    assert ("crm_tags.tasks.run_tag_build", f"({build.pk},)") in _unacked_tasks(start_worker.broker)
-    # and Postgres ends the orphaned backend by itself (client connection check), although the lock it
-    # waits on is still held, so its transaction rolls back and the build's advisory lock is free
-    _wait_for(
-        "the killed worker's backend is gone",
-        lambda: not _backends(observer, start_worker.app_name),
-        GONE_SECONDS,
-        lambda: repr(_backends(observer, start_worker.app_name)),
-    )
-    gate.rollback()
+    # and the worker is SIGKILLed there: its message waits unacknowledged (acks_late) for redelivery, and
+    # Postgres ends the orphaned backend by itself (client connection check) although the lock it waits on
+    # is still held, so its transaction rolls back and the build's advisory lock is free
+    new_worker = _kill_mid_job(worker, start_worker, observer, gate, "crm_tags.tasks.run_tag_build", build.pk)
 
     # and nothing of the build was applied: membership, history and the count are as before
     assert _membership(tag) == before
@@ -366,19 +372,8 @@ def test_worker_killed_mid_report_job(start_worker, observer, gate, make_user):
         BOOT_SECONDS,
         worker.log_tail,
     )
-    # and the worker is SIGKILLed there (a replacement starts booting meanwhile, as a supervisor would)
-    worker.kill()
-    new_worker = start_worker()
-
-    # then the message waits for redelivery and the orphaned backend is ended by Postgres itself
-    assert ("analytics.tasks.run_report_job", f"({job.pk},)") in _unacked_tasks(start_worker.broker)
-    _wait_for(
-        "the killed worker's backend is gone",
-        lambda: not _backends(observer, start_worker.app_name),
-        GONE_SECONDS,
-        lambda: repr(_backends(observer, start_worker.app_name)),
-    )
-    gate.rollback()
+    # and the worker is SIGKILLed there: the message waits for redelivery, Postgres ends the backend
+    new_worker = _kill_mid_job(worker, start_worker, observer, gate, "analytics.tasks.run_report_job", job.pk)
 
     # and the job is "running" only until its heartbeat is stale: the sweep leaves a fresh one alone
     killed = ReportJob.objects.get(pk=job.pk)
