@@ -1,26 +1,35 @@
-"""Bulk loading of customers and events: validate every row, COPY into a staging table, then merge
-set-based (INSERT ... ON CONFLICT) and bring the per-customer totals up to date — all in the caller's
-transaction, so a file with any bad row writes nothing and the totals never drift.
+"""Bulk loading of customers and events, all in the caller's transaction, so a file with any bad row
+writes nothing and the per-customer totals never drift. Customers: every row validated while it is
+streamed into a staging table, then merged set-based (INSERT ... ON CONFLICT). Events: a plain file is
+checked and typed by Arrow and streamed straight into COPY; any other file, or one the fast checks find
+a problem in, goes through the row-by-row validator that names every bad row.
 """
 
 import io
+import itertools
 import json
 import logging
+import os
 import re
 import time as time_module
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import IO, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg import errors as pg_errors
+from psycopg.copy import QueuedLibpqWriter
+from pyarrow import csv as pa_csv
 
 from config.csv_import import MAX_ERRORS, ErrorCollector, RowError, read_rows
 
@@ -63,6 +72,19 @@ def _step(name: str) -> Iterator[None]:
     started = time_module.perf_counter()
     yield
     log.debug("import step %s took %.3fs", name, time_module.perf_counter() - started)
+
+
+@contextmanager
+def _local_settings(cursor: Any, **settings: str) -> Iterator[None]:
+    """Planner settings for the statements inside, restored after (the transaction goes on)."""
+    names = list(settings)
+    cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+    previous = cursor.fetchone()
+    for name, value in settings.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    for name, value in zip(names, previous, strict=True):
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 @dataclass(frozen=True)
@@ -228,12 +250,18 @@ CUSTOMER_INDEXES = (
 
 @contextmanager
 def _bulk_indexes(
-    cursor: Any, table: str, names: tuple[str, ...], staged: int, *, unique: bool = False
+    cursor: Any,
+    table: str,
+    names: tuple[str, ...],
+    staged: int,
+    *,
+    unique: bool = False,
+    primary_key: bool = False,
 ) -> Iterator[bool]:
     """For a big load, drop the named indexes and the table's foreign keys (and, with `unique`, its
-    unique constraints) before the insert and recreate them (exact definitions) after: one index build
-    and one set-based FK validation instead of millions of random index inserts and per-row FK checks.
-    Yields whether the bulk path was taken."""
+    unique constraints; with `primary_key`, its primary key) before the insert and recreate them (exact
+    definitions) after: one index build and one set-based FK validation instead of millions of random
+    index inserts and per-row FK checks. Yields whether the bulk path was taken."""
     cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
     row = cursor.fetchone()
     existing = max(row[0], 0) if row else 0
@@ -247,20 +275,22 @@ def _bulk_indexes(
     cursor.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
         "AND contype = ANY(%s) ORDER BY contype, conname",
-        [table, ["f", "u"] if unique else ["f"]],
+        [table, ["f"] + (["u"] if unique else []) + (["p"] if primary_key else [])],
     )
-    foreign_keys = cursor.fetchall()
+    constraints = cursor.fetchall()
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    for name, _definition in foreign_keys:
+    for name, _definition in constraints:
         cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
     for name in names:
         cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
     yield True
     cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    for definition in definitions:
-        cursor.execute(definition)
-    for name, definition in foreign_keys:
-        cursor.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+    with _step(f"rebuild indexes of {table}"):
+        for definition in definitions:
+            cursor.execute(definition)
+    with _step(f"restore constraints of {table}"):
+        for name, definition in constraints:
+            cursor.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
     log.info("bulk load of %s rows into %s: indexes and foreign keys rebuilt", staged, table)
 
 
@@ -354,7 +384,9 @@ def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
                 )
                 # COPY text lines built here: several times faster than write_row for millions of rows
                 buffer.append(
-                    f"{number}\t{_copy_text(external_id)}\t{event_type}\t{occurred_at.isoformat()}\t"
+                    # in UTC: Python takes offsets up to 23:59 that Postgres refuses
+                    f"{number}\t{_copy_text(external_id)}\t{event_type}\t"
+                    f"{occurred_at.astimezone(UTC).isoformat()}\t"
                     f"{NULL if amount is None else amount}\t{_copy_text(record['channel'].strip())}\t"
                     f"{_copy_text(properties)}\n"
                 )
@@ -439,23 +471,44 @@ def raise_rejected(errors: list[RowError]) -> None:
     raise ImportRejected(errors)
 
 
-# --- fast path for events: Postgres parses, SQL validates, Python only for bad files ---------------
+# --- fast path for events: Arrow parses and checks, COPY loads, Python's validator only for bad files ---
 
-FAST_CHUNK = 1 << 20
+FAST_BLOCK = 32 << 20  # bytes of CSV handed to Arrow at a time
 FAST_EVENTS = True  # tests switch it off to compare both paths
-# Every character str.strip() removes that is not ASCII (ASCII ones are all below 33)
-NON_ASCII_SPACES = [i for i in range(128, 0x3001) if chr(i).isspace()]
-# The occurred_at forms datetime.fromisoformat and Postgres read alike, as shapes (each digit a 9): a
-# plain date, or date T|space HH:MM[:SS[.f{1,6}]] and an optional Z, ±HH, ±HHMM or ±HH:MM. Anything
-# else takes the validating path.
-_TIMES = ["99:99", "99:99:99", *(f"99:99:99.{'9' * n}" for n in range(1, 7))]
-_ZONES = ["Z", *(f"{sign}{z}" for sign in "+-" for z in ("99", "9999", "99:99"))]
-NAIVE_SHAPES = ["9999-99-99", *(f"9999-99-99{sep}{t}" for sep in "T " for t in _TIMES)]
-AWARE_SHAPES = [f"9999-99-99{sep}{t}{z}" for sep in "T " for t in _TIMES for z in _ZONES]
+# Every customer's id is read when the table has at most one customer per this many bytes of file;
+# a bigger table has only the customers the file names looked up (one more pass over the file).
+FILE_BYTES_PER_CUSTOMER = 32
 
 
 class _NotFast(Exception):
-    """The file needs the precise Python validator (it may be bad, or use a form the SQL path skips)."""
+    """The file needs the precise Python validator (it may be bad, or use a form the fast path skips)."""
+
+
+def _kept_at_ends() -> str:
+    """An RE2 class of every character str.strip() keeps at either end of a value: any non-space at
+    or above "!" (ASCII controls are left to the validator)."""
+    ranges: list[tuple[int, int]] = []
+    for point in range(0x21, 0x110000):
+        if 0xD800 <= point <= 0xDFFF or chr(point).isspace():
+            continue
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1] = (ranges[-1][0], point)
+        else:
+            ranges.append((point, point))
+    return "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "]"
+
+
+_KEPT = _kept_at_ends()
+UNPADDED = f"(?s)^{_KEPT}(?:.*{_KEPT})?$"  # non-empty, nothing str.strip() would remove
+# The occurred_at forms datetime.fromisoformat and Arrow read alike: a plain date, or date T|space
+# HH:MM[:SS[.f{1,6}]] and an optional Z, ±HH, ±HHMM or ±HH:MM. Anything else takes the validating path.
+_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME = "[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\\.[0-9]{1,6})?)?"
+NAIVE_AT = f"^{_DATE}(?:[T ]{_TIME})?$"
+AWARE_AT = f"^{_DATE}[T ]{_TIME}(?:Z|[+-][0-9]{{2}}(?::?[0-9]{{2}})?)$"
+# amounts Decimal reads as the same value Postgres does, at most two decimals (no rounding to do)
+PLAIN_AMOUNT = "^[+-]?(?:[0-9]{1,12}(?:\\.[0-9]{0,2})?|\\.[0-9]{1,2})$"
+CONTROL = "[\\x00-\\x1f]"
 
 
 @lru_cache(maxsize=8)
@@ -483,17 +536,249 @@ def _steady_offset_range(tz_name: str, today: date) -> tuple[date, date]:
     return low + step, high - step
 
 
-def _byte_chunks(upload: IO[bytes] | IO[str]) -> Iterator[bytes]:
-    """The upload's content from its first byte, as UTF-8 byte chunks."""
+def _blocks(upload: IO[bytes] | IO[str]) -> Iterator[bytes]:
+    """The data lines of the upload (header dropped) as blocks of whole lines, UTF-8 bytes."""
     if isinstance(upload, io.TextIOBase):
         upload.seek(0)
-        while chunk := upload.read(FAST_CHUNK):
-            yield chunk.encode("utf-8")
-        return
+
+        def read(size: int) -> bytes:
+            return upload.read(size).encode("utf-8")  # type: ignore[union-attr]
+    else:
+        raw = getattr(upload, "file", upload)
+        raw.seek(0)
+        read = raw.read
+    rest = b""
+    header_done = False
+    while chunk := read(FAST_BLOCK):
+        rest += chunk
+        if not header_done:
+            end = rest.find(b"\n")
+            if end < 0:
+                continue
+            rest, header_done = rest[end + 1 :], True
+        cut = rest.rfind(b"\n") + 1
+        if cut:
+            yield rest[:cut]
+            rest = rest[cut:]
+    if rest and header_done:
+        yield rest + b"\n"
+
+
+def _size(upload: IO[bytes] | IO[str]) -> int:
+    """The upload's size in bytes (characters for a text stream)."""
+    size = getattr(upload, "size", None)
+    if isinstance(size, int):
+        return size
     raw = getattr(upload, "file", upload)
-    raw.seek(0)
-    while chunk := raw.read(FAST_CHUNK):
-        yield chunk
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        position = raw.tell()
+        end = raw.seek(0, io.SEEK_END)
+        raw.seek(position)
+        return end
+
+
+def _read_block(block: bytes, columns: list[str], include: list[str] | None = None) -> Any:
+    """An Arrow table of the block's cells, all text (empty cells stay ""). A row with the wrong number
+    of cells, a blank line or bytes that are not UTF-8 raise _NotFast."""
+
+    try:
+        return pa_csv.read_csv(
+            pa.py_buffer(block),
+            read_options=pa_csv.ReadOptions(column_names=columns, block_size=8 << 20),
+            parse_options=pa_csv.ParseOptions(quote_char=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.string()),
+                strings_can_be_null=False,
+                include_columns=include,
+            ),
+        )
+    except pa.ArrowException as exc:
+        raise _NotFast(f"arrow: {str(exc)[:100]}") from exc
+
+
+def _scan_file(upload: IO[bytes] | IO[str], columns: list[str], ext: str) -> tuple[int, Any]:
+    """First pass: the data rows and the distinct customer external ids. A file Arrow and Python's csv
+    module might split differently (CSV quoting, bare CR line ends...) raises _NotFast."""
+
+    rows = newlines = 0
+    distinct = []
+    for block in _blocks(upload):
+        if b'"' in block:
+            raise _NotFast("quoted CSV")
+        newlines += block.count(b"\n")
+        table = _read_block(block, columns, include=[ext])
+        rows += table.num_rows
+        distinct.append(pc.unique(table[ext]))
+    if rows == 0 or rows != newlines:
+        raise _NotFast("row count")
+    return rows, pc.unique(pa.chunked_array(distinct, pa.string()))
+
+
+def _customer_map(cursor: Any, external_ids: Any | None) -> tuple[Any, Any]:
+    """(external ids, customer ids) of the known customers among `external_ids` (one COPY in, one
+    out), or of every customer when `external_ids` is None (one COPY out)."""
+    source = "crm_tags_customer c"
+    if external_ids is not None:
+        cursor.execute("CREATE TEMP TABLE crm_wanted_ids (external_id text) ON COMMIT DROP")
+        with cursor.copy("COPY crm_wanted_ids FROM STDIN") as copy:
+            copy.write(_copy_lines([_copy_escaped(external_ids)]))
+        source = "crm_wanted_ids w JOIN crm_tags_customer c ON c.external_id = w.external_id"
+    out = bytearray(b"external_id,id\n")
+    query = f"COPY (SELECT c.external_id, c.id FROM {source}) TO STDOUT (FORMAT csv)"  # noqa: S608
+    with cursor.copy(query) as copy:
+        for data in copy:
+            out += data
+    if external_ids is not None:
+        cursor.execute("DROP TABLE crm_wanted_ids")
+    found = pa_csv.read_csv(
+        pa.py_buffer(out),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={"external_id": pa.string(), "id": pa.int64()}, strings_can_be_null=False
+        ),
+    )
+    return found["external_id"].combine_chunks(), found["id"].combine_chunks()
+
+
+def _typed_block(
+    table: Any,
+    col: dict[str, str],
+    extras: list[tuple[str, str]],
+    known: tuple[Any, Any],
+    zone: tuple,
+    types: list[str],
+) -> tuple[memoryview, Any]:
+    """The block's events as COPY text lines and as the typed columns the totals are added up from,
+    or _NotFast when any cell needs the validator's judgement."""
+
+    def every(mask: Any) -> bool:
+        return bool(pc.all(mask).as_py()) if len(mask) else True
+
+    def fits(values: Any, limit: int) -> bool:
+        return not len(values) or pc.max(pc.utf8_length(values)).as_py() <= limit
+
+    ext, typ, at, amount, channel = (table[col[c]] for c in EVENT_COLUMNS)
+    if not (every(pc.match_substring_regex(ext, UNPADDED)) and fits(ext, LIMITS["customer_external_id"])):
+        raise _NotFast("customer_external_id")
+    for value in pc.unique(typ).to_pylist():
+        if not EVENT_TYPE.match(value) or value != value.strip():
+            raise _NotFast("event_type")
+        if value not in types:
+            types.append(value)  # the file's event types, numbered in order of appearance
+    has_channel = pc.not_equal(channel, "")
+    if not (
+        every(pc.or_(pc.invert(has_channel), pc.match_substring_regex(channel, UNPADDED)))
+        and fits(channel, LIMITS["channel"])
+    ):
+        raise _NotFast("channel")
+    # times: zoned ones as written; naive ones (and dates) get the default zone's offset, only on the
+    # dates around today where that offset is steady (so no gap or repeated hour to resolve)
+    low, high, offset = zone
+    naive = pc.match_substring_regex(at, NAIVE_AT)
+    if not every(pc.or_(naive, pc.match_substring_regex(at, AWARE_AT))):
+        raise _NotFast("occurred_at shape")
+    day = pc.utf8_slice_codeunits(at, 0, 10)
+    if not every(pc.or_(pc.invert(naive), pc.and_(pc.greater_equal(day, low), pc.less_equal(day, high)))):
+        raise _NotFast("naive occurred_at outside the steady offset range")
+    if not every(pc.not_equal(pc.utf8_slice_codeunits(at, 0, 4), "0000")):
+        raise _NotFast("year 0")
+    is_date = pc.equal(pc.utf8_length(at), 10)
+    zoned = pc.if_else(
+        naive, pc.binary_join_element_wise(at, pc.if_else(is_date, "T00:00" + offset, offset), ""), at
+    )
+    has_amount = pc.not_equal(amount, "")
+    if not every(pc.or_(pc.invert(has_amount), pc.match_substring_regex(amount, PLAIN_AMOUNT))):
+        raise _NotFast("amount")
+    try:  # Arrow parses what Python and Postgres read alike; this refuses Feb 30, hour 24...
+        occurred_at = pc.cast(zoned, pa.timestamp("us", tz="UTC"))
+        amounts = pc.cast(pc.if_else(has_amount, amount, pa.scalar(None, pa.string())), pa.decimal128(14, 2))
+    except pa.ArrowException as exc:
+        raise _NotFast(f"cast: {str(exc)[:100]}") from exc
+    index = pc.index_in(ext, value_set=known[0])
+    if index.null_count:
+        raise _NotFast("unknown customer")
+    customer_id = pc.take(known[1], index)
+    properties = pa.scalar("{}") if not extras else _copy_escaped(_properties(table, extras))
+    lines = _copy_lines(
+        [
+            pc.cast(customer_id, pa.string()),
+            typ,
+            zoned,  # Postgres reads these forms as Arrow did: explicit offsets, ISO 8601
+            pc.if_else(has_amount, amount, NULL),
+            _copy_escaped(channel),
+            properties,
+        ]
+    )
+    code = pc.index_in(typ, value_set=pa.array(types, pa.string()))  # group by a number, not text
+    totals = pa.table({"customer_id": customer_id, "code": code, "at": occurred_at, "amount": amounts})
+    return lines, totals
+
+
+def _copy_escaped(values: Any) -> Any:
+    """Text values escaped for COPY's text format (new lines cannot occur: they end CSV rows)."""
+    if not pc.any(pc.match_substring_regex(values, "[\\\\\t\r]")).as_py():
+        return values
+    for plain, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\r", "\\r")):
+        values = pc.replace_substring(values, plain, escaped)
+    return values
+
+
+def _copy_lines(columns: list[Any]) -> memoryview:
+    """COPY text format lines of the columns (text, or a text scalar for every row), without a copy:
+    the joined values' own buffer."""
+    joined = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, "\t"), "\n", "")
+    lines = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+    start, end = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    return memoryview(lines.buffers()[2])[start:end]
+
+
+def _properties(table: Any, extras: list[tuple[str, str]]) -> Any:
+    """JSON objects of the non-empty extra cells of each row."""
+    parts = []
+    for name, column in extras:
+        values = table[column]
+        if pc.any(pc.match_substring_regex(values, CONTROL)).as_py():
+            raise _NotFast("control character in a property")
+        escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+        key = json.dumps(name, ensure_ascii=False)
+        part = pc.binary_join_element_wise(f'{key}: "', escaped, '", ', "")
+        parts.append(pc.if_else(pc.equal(values, ""), "", part))
+    joined = pc.utf8_rtrim(pc.binary_join_element_wise(*parts, ""), characters=", ")
+    return pc.binary_join_element_wise("{", joined, "}", "")
+
+
+def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memoryview]:
+    """The events' totals per customer and type (one hash aggregation of every block's typed columns):
+    (groups, customers, COPY text lines in crm_new_totals' column order)."""
+    table = pa.concat_tables(parts).group_by(["customer_id", "code"])
+    table = table.aggregate(
+        [
+            ("at", "count"),
+            ("amount", "count"),
+            ("amount", "sum"),
+            ("amount", "min"),
+            ("amount", "max"),
+            ("at", "min"),
+            ("at", "max"),
+        ]
+    )
+
+    def text(name: str) -> Any:
+        values = table[name]
+        if pa.types.is_timestamp(values.type):  # as UTC wall time: formatting in a zone is slow
+            values = pc.binary_join_element_wise(
+                pc.cast(values.cast(pa.timestamp("us")), pa.string()), "Z", ""
+            )
+        return pc.fill_null(pc.cast(values, pa.string()), NULL)
+
+    event_types = pc.take(pa.array(types, pa.string()), table["code"])
+    columns = [text("customer_id"), event_types]
+    columns += [text(name) for name in ("at_count", "amount_count", "amount_sum", "amount_min")]
+    columns += [text(name) for name in ("amount_max", "at_min", "at_max")]
+    customers = pc.count_distinct(table["customer_id"]).as_py()
+    return table.num_rows, customers, _copy_lines(columns)
 
 
 def _rewound_text(upload: IO[bytes] | IO[str]) -> IO[str]:
@@ -504,21 +789,14 @@ def _rewound_text(upload: IO[bytes] | IO[str]) -> IO[str]:
     return _text(upload)
 
 
-def _unpadded(column: str) -> str:
-    """SQL: the (non-empty) text has no character at either end that str.strip() would remove."""
-    ends = []
-    for end in (f"ascii({column})", f"ascii(right({column}, 1))"):
-        ends.append(f"({end} BETWEEN 33 AND 127 OR ({end} > 127 AND {end} <> ALL(%s::int[])))")
-    return "(" + " AND ".join(ends) + ")"
-
-
 TOTAL_INDEXES = ("crm_total_type_last", "crm_tags_customereventtotal_customer_id_5c2661db")
 
 
 def _merge_totals(cursor: Any, groups: int) -> None:
     """Add crm_new_totals into the lifetime totals. A big merge drops the totals' indexes, unique
-    constraint and foreign key and merges with two hash joins (UPDATE … FROM, INSERT … NOT EXISTS)
-    instead of a speculative insert per row; a small one is one INSERT … ON CONFLICT."""
+    constraint and foreign key and merges with two hash joins (UPDATE … FROM, INSERT … NOT EXISTS;
+    a plain INSERT into an empty table) instead of a speculative insert per row; a small one is one
+    INSERT … ON CONFLICT."""
     with _bulk_indexes(cursor, "crm_tags_customereventtotal", TOTAL_INDEXES, groups, unique=True) as bulk:
         if not bulk:
             cursor.execute(
@@ -528,146 +806,103 @@ def _merge_totals(cursor: Any, groups: int) -> None:
                 "ON CONFLICT (event_type, customer_id) DO UPDATE SET " + TOTALS_MERGE
             )
             return
-        cursor.execute(
-            "UPDATE crm_tags_customereventtotal t SET events = t.events + n.n, "
-            "amount_count = t.amount_count + n.ac, "
-            "amount_sum = CASE WHEN t.amount_sum IS NULL THEN n.s WHEN n.s IS NULL THEN t.amount_sum "
-            "ELSE t.amount_sum + n.s END, amount_min = LEAST(t.amount_min, n.mn), "
-            "amount_max = GREATEST(t.amount_max, n.mx), first_at = LEAST(t.first_at, n.first), "
-            "last_at = GREATEST(t.last_at, n.last) FROM crm_new_totals n "
-            "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type"
-        )
-        cursor.execute(
-            "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, "
-            "amount_sum, amount_min, amount_max, first_at, last_at) "
-            "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals n "
-            "WHERE NOT EXISTS (SELECT 1 FROM crm_tags_customereventtotal t "
-            "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type)"
-        )
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_tags_customereventtotal)")
+        if not cursor.fetchone()[0]:  # a first load: nothing to add to
+            cursor.execute(
+                "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, "
+                "amount_sum, amount_min, amount_max, first_at, last_at) "
+                "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals"
+            )
+            return
+        # hash joins: a nested loop would rescan the rows this very statement inserts
+        with _local_settings(cursor, enable_nestloop="off", work_mem="256MB"):
+            _merge_totals_by_hash_joins(cursor)
+
+
+def _merge_totals_by_hash_joins(cursor: Any) -> None:
+    cursor.execute(
+        "UPDATE crm_tags_customereventtotal t SET events = t.events + n.n, "
+        "amount_count = t.amount_count + n.ac, "
+        "amount_sum = CASE WHEN t.amount_sum IS NULL THEN n.s WHEN n.s IS NULL THEN t.amount_sum "
+        "ELSE t.amount_sum + n.s END, amount_min = LEAST(t.amount_min, n.mn), "
+        "amount_max = GREATEST(t.amount_max, n.mx), first_at = LEAST(t.first_at, n.first), "
+        "last_at = GREATEST(t.last_at, n.last) FROM crm_new_totals n "
+        "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type"
+    )
+    cursor.execute(
+        "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, "
+        "amount_sum, amount_min, amount_max, first_at, last_at) "
+        "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals n "
+        "WHERE NOT EXISTS (SELECT 1 FROM crm_tags_customereventtotal t "
+        "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type)"
+    )
 
 
 def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[str]) -> ImportResult:
-    """COPY the file's bytes into text columns, then ONE statement checks, converts and inserts the
-    events and brings the totals up to date. Raises _NotFast (or a DataError: a cast or COPY refused a
-    value) so the caller rolls back to its savepoint and validates row by row, when any row fails a
-    check, or the file uses CSV quoting (Python's and Postgres's CSV readers differ on odd quoting).
-    Checks are kept cheap (no per-row regular expressions: Postgres runs them at ~10 µs a row): digit
-    shapes, the casts themselves, and event types checked once per distinct value in Python."""
+    """Arrow (C++) checks every cell of a block, types it and streams the events into one COPY while
+    Postgres stores the previous block; the totals are added up in Arrow and merged once. The customer
+    ids come from one COPY of every customer, or, when the table is much bigger than the file, of the
+    ones a first pass over the file names. Raises _NotFast (or a DataError) so the caller rolls back
+    to its savepoint and validates row by row, when any cell fails a check or the file uses CSV
+    quoting (Python's and Arrow's CSV readers differ on odd quoting)."""
     columns = [f"c{i}" for i in range(len(header))]
-    cursor.execute(
-        "CREATE TEMP TABLE crm_raw_events ("  # noqa: S608
-        + ", ".join(f"{c} text" for c in columns)
-        + ") ON COMMIT DROP"
-    )
-    newlines = 0
-    last_byte = b"\n"
-    with cursor.copy("COPY crm_raw_events FROM STDIN (FORMAT csv, HEADER true)") as copy:
-        for chunk in _byte_chunks(upload):
-            if b'"' in chunk:
-                raise _NotFast("quoted CSV")
-            newlines += chunk.count(b"\n")
-            last_byte = chunk[-1:]
-            copy.write(chunk)
-    rows = cursor.rowcount
-    # a row count other than the line count: blank lines, a "\." line, bare CR line ends...
-    if rows <= 0 or rows != newlines + (last_byte != b"\n") - 1:
-        raise _NotFast("row count")
-    cursor.execute("ANALYZE crm_raw_events")
-    cursor.execute(
-        "SELECT current_setting('enable_nestloop'), current_setting('work_mem'), current_setting('jit')"
-    )
-    previous = cursor.fetchone()
     col = {name: columns[header.index(name)] for name in EVENT_COLUMNS}
     extras = [(name, columns[i]) for i, name in enumerate(header) if name not in EVENT_COLUMNS]
+    blocks = _blocks(upload)
+    first = next(blocks, b"")
+    if not first:
+        raise _NotFast("no rows")
+    size = _size(upload)
+    estimate = int(size * first.count(b"\n") / len(first))
+    cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'crm_tags_customer'")
+    with _step("find customers"):
+        if max(cursor.fetchone()[0], 1) <= size / FILE_BYTES_PER_CUSTOMER:
+            known = _customer_map(cursor, None)
+        else:  # a small file for a big table: look up only the customers it names
+            estimate, external_ids = _scan_file(upload, columns, col["customer_external_id"])
+            known = _customer_map(cursor, external_ids)
+            blocks = _blocks(upload)
+            first = next(blocks)
     tz_name = timezone.get_default_timezone_name()
     low, high = _steady_offset_range(tz_name, timezone.localdate())
-    if extras:
-        props = (
-            "jsonb_strip_nulls(jsonb_build_object("
-            + ", ".join(f"%s::text, NULLIF({c}, '')" for _name, c in extras)
-            + "))"
-        )
-        props_params: list[Any] = [name for name, _c in extras]
-    else:
-        props, props_params = "'{}'::jsonb", []
-    stage = (
-        f"SELECT {col['customer_external_id']} AS ext, coalesce({col['event_type']}, '') AS typ, "  # noqa: S608
-        f"{col['occurred_at']} AS at, translate({col['occurred_at']}, '0123456789', '9999999999') AS shape, "
-        f"NULLIF({col['amount']}, '')::numeric AS amt, coalesce({col['channel']}, '') AS ch, "
-        f"{props} AS props FROM crm_raw_events OFFSET 0"
-    )
-    spaces = NON_ASCII_SPACES
-    cursor.execute(
-        "CREATE TEMP TABLE crm_new_totals (customer_id bigint, event_type text, n bigint, ac bigint, "
-        "s numeric, mn numeric, mx numeric, first timestamptz, last timestamptz) ON COMMIT DROP"
-    )
-    # every check folded into one boolean column of a subquery the planner cannot flatten: it then
-    # estimates the rows that pass sensibly and hashes the customers, not the staged rows
-    checked = (
-        f"SELECT s.*, ({_unpadded('s.ext')} "  # noqa: S608
-        f"AND (s.ch = '' OR (char_length(s.ch) <= 64 AND {_unpadded('s.ch')})) "
-        "AND (s.shape = ANY(%s) OR (s.shape = ANY(%s) AND left(s.at, 10) BETWEEN %s AND %s)) "
-        "AND left(s.at, 4) <> '0000' AND (char_length(s.at) = 10 OR substr(s.at, 12, 2) < '24') "
-        "AND (substr(s.at, 17, 1) <> ':' OR substr(s.at, 18, 2) < '60') "
-        "AND (s.amt IS NULL OR (s.amt = round(s.amt, 2) AND s.amt <> 'NaN'))) IS TRUE AS ok "
-        f"FROM ({stage}) s OFFSET 0"
-    )
-    typed = (
-        "CREATE TEMP TABLE crm_typed_events ON COMMIT DROP AS "  # noqa: S608
-        "SELECT c.id AS customer_id, s.typ AS event_type, CASE WHEN char_length(s.at) = 10 "
-        "THEN s.at::date::timestamp AT TIME ZONE %s WHEN s.shape = ANY(%s) THEN s.at::timestamptz "
-        "ELSE s.at::timestamp AT TIME ZONE %s END AS occurred_at, s.amt::numeric(14, 2) AS amount, "
-        "s.ch AS channel, s.props AS properties "
-        f"FROM ({checked}) s JOIN crm_tags_customer c ON c.external_id = s.ext WHERE s.ok"
-    )
-    params = [
-        tz_name,
-        AWARE_SHAPES,
-        tz_name,
-        spaces,
-        spaces,
-        spaces,
-        spaces,
-        AWARE_SHAPES,
-        NAIVE_SHAPES,
-        low.isoformat(),
-        high.isoformat(),
-        *props_params,
-    ]
-    # the checks make the planner expect a handful of rows: tell it to hash, with room, and not to JIT
-    cursor.execute(
-        "SELECT set_config('enable_nestloop', 'off', true), set_config('work_mem', '256MB', true), "
-        "set_config('jit', 'off', true)"
-    )
-    cursor.execute(typed, params)
-    inserted = cursor.rowcount
-    if inserted != rows:  # some row failed a check (or names no customer): the validating path names it
-        raise _NotFast(f"{rows - inserted} rows need the precise validator")
-    cursor.execute(
-        "INSERT INTO crm_new_totals SELECT customer_id, event_type, count(*), count(amount), sum(amount), "
-        "min(amount), max(amount), min(occurred_at), max(occurred_at) FROM crm_typed_events "
-        "GROUP BY customer_id, event_type"
-    )
-    cursor.execute(
-        "SELECT (SELECT count(*) FROM (SELECT customer_id FROM crm_new_totals GROUP BY customer_id) x), "
-        "(SELECT array_agg(event_type) FROM (SELECT event_type FROM crm_new_totals GROUP BY event_type) y)"
-    )
-    customers, event_types = cursor.fetchone()
-    if any(not EVENT_TYPE.match(t) or t != t.strip() for t in event_types or []):
-        raise _NotFast("event types")
-    with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, rows) as bulk:
-        cursor.execute(
-            "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "  # noqa: S608
-            "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_typed_events"
-            + ("" if bulk else " ORDER BY customer_id, event_type, occurred_at")
-        )
-        cursor.execute("ANALYZE crm_new_totals")
-        _merge_totals(cursor, inserted)
-    cursor.execute(
-        "SELECT set_config('enable_nestloop', %s, true), set_config('work_mem', %s, true), "
-        "set_config('jit', %s, true)",
-        list(previous),
-    )
-    cursor.execute("DROP TABLE crm_raw_events, crm_typed_events, crm_new_totals")
+    offset = datetime.combine(low, time(12), zoneinfo.ZoneInfo(tz_name)).strftime("%z")
+    zone = (low.isoformat(), high.isoformat(), f"{offset[:3]}:{offset[3:]}")
+    totals: list[Any] = []
+    types: list[str] = []
+    rows = newlines = 0
+    with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True):
+        # a queued writer sends from its own thread: Arrow types the next block meanwhile
+        writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
+        with (
+            _step("copy events"),
+            cursor.copy(
+                "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "
+                "FROM STDIN",
+                writer=writer,
+            ) as copy,
+        ):
+            for block in itertools.chain([first], blocks):
+                if b'"' in block:
+                    raise _NotFast("quoted CSV")
+                newlines += block.count(b"\n")
+                table = _read_block(block, columns)
+                rows += table.num_rows
+                lines, block_totals = _typed_block(table, col, extras, known, zone, types)
+                copy.write(lines)
+                totals.append(block_totals)
+        if rows != newlines:  # a bare CR or a line Arrow read differently from Python's csv module
+            raise _NotFast("row count")
+        with _step("merge totals"):
+            groups, customers, lines = _combined_totals(totals, types)
+            cursor.execute(
+                "CREATE TEMP TABLE crm_new_totals (customer_id bigint, event_type text, n bigint, "
+                "ac bigint, s numeric, mn numeric, mx numeric, first timestamptz, last timestamptz) "
+                "ON COMMIT DROP"
+            )
+            with cursor.copy("COPY crm_new_totals FROM STDIN") as copy:
+                copy.write(lines)
+            cursor.execute("ANALYZE crm_new_totals")
+            _merge_totals(cursor, groups)
+    cursor.execute("DROP TABLE crm_new_totals")
     log.info("imported %s events for %s customers (fast path)", rows, customers)
     return ImportResult(rows=rows, created=rows, customers=customers)

@@ -1,4 +1,4 @@
-"""The events import's fast path (Postgres parses, SQL validates) gives exactly what the row-by-row
+"""The events import's fast path (Arrow parses and checks, COPY loads) gives exactly what the row-by-row
 validator gives: the same rows and totals for good files, the same row/column errors for bad ones."""
 
 import io
@@ -40,6 +40,19 @@ CASES = {
     "missing and extra cells": f"{HEAD}\nA1,order,2026-03-01,1\nA1,order,2026-03-01,1,web,x\n",
     "too long": f"{HEAD}\n{'A' * 65},order,2026-03-01,1,web\nA1,order,2026-03-01,1,{'w' * 65}\n",
     "header only": f"{HEAD}\n",
+    "unicode, backslashes and inner spaces": (
+        f"{HEAD},note,sku\n"
+        "A1,order,2026-03-01T10:00:00+08:00,5.,微信,a\\b,\n"
+        "A2,order,2026-03-01T10:00:00.5,.5,web,\u3000x y,S\n"
+        "A2,page_view,2026-03-01 10:00:00.123456,,小程序 商城,,\n"
+    ),
+    "padded with a non-ASCII space": f"{HEAD}\n\u3000A1,order,2026-03-01,1,web\nA2,order,2026-03-01,1,web\u00a0\n",
+    "control character in a property": f"{HEAD},note\nA1,order,2026-03-01,1,web,a\x01b\n",
+    "offsets at the edges": (
+        f"{HEAD}\nA1,order,2026-03-01T10:00+23:59,1,web\nA1,order,2026-03-01T10:00-0000,+7,web\n"
+        "A1,order,2026-03-01T10:00+08:60,-0,web\n"
+    ),
+    "year 0": f"{HEAD}\nA1,order,0000-01-01T00:00:00Z,1,web\n",
     "not utf-8": None,
 }
 
@@ -142,6 +155,13 @@ def test_fast_path_with_the_bulk_index_rebuild(monkeypatch):
     )
     total = CustomerEventTotal.objects.get()
     assert (total.events, total.amount_sum) == (2, 3)
+    # a second big load adds to the totals (hash-joined merge) and creates the missing ones
+    services.events_import(
+        upload=io.StringIO(f"{HEAD}\nA1,order,2026-03-03,4,web\nA2,order,2026-03-04,5,web\n"), by=None
+    )
+    totals = dict(CustomerEventTotal.objects.values_list("customer__external_id", "amount_sum"))
+    assert totals == {"A1": 7, "A2": 5}
+    assert CustomerEventTotal.objects.get(customer__external_id="A1").events == 3
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -149,3 +169,37 @@ def test_fast_path_with_the_bulk_index_rebuild(monkeypatch):
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%'"
         )
         assert cursor.fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("every_customer", [True, False], ids=["customer map", "customer lookup"])
+def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(every_customer, monkeypatch):
+    """Blocks of a few lines: every block is typed and copied, and the totals of a customer whose
+    events fall in several blocks are added up once; the customer ids come from a map of every
+    customer or (a big table) from a lookup of the ones the file names."""
+    monkeypatch.setattr(importers, "FAST_BLOCK", 64)
+    monkeypatch.setattr(importers, "FILE_BYTES_PER_CUSTOMER", 1 if every_customer else 10**9)
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    taken = []
+    original = importers._fast_import_events
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        taken.append(result.rows)
+        return result
+
+    monkeypatch.setattr(importers, "_fast_import_events", spy)
+    scans = []
+    scan = importers._scan_file
+    monkeypatch.setattr(importers, "_scan_file", lambda *a: scans.append(1) or scan(*a))
+    lines = [
+        f"A{1 + i % 2},{'order' if i % 3 else 'page_view'},2026-03-{1 + i % 28:02d}T10:00:00Z,{i}.5,web"
+        for i in range(40)
+    ]
+    content = HEAD + ",note\n" + "".join(f"{line},n{i % 4 or ''}\n" for i, line in enumerate(lines))
+    fast = _run(content, fast=True, monkeypatch=monkeypatch)
+    assert taken == [40]
+    assert len(scans) == (0 if every_customer else 1)
+    monkeypatch.setattr(importers, "_fast_import_events", original)
+    slow = _run(content, fast=False, monkeypatch=monkeypatch)
+    assert fast == slow
+    assert fast[0] == ("imported", 40, 2)
