@@ -751,7 +751,7 @@ def _properties(table: Any, extras: list[tuple[str, str]]) -> Any:
 
 def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memoryview]:
     """The events' totals per customer and type (one hash aggregation of every block's typed columns):
-    (groups, customers, COPY text lines in crm_new_totals' column order)."""
+    (groups, customers, COPY text lines in TOTAL_COLUMNS order)."""
     table = pa.concat_tables(parts).group_by(["customer_id", "code"])
     table = table.aggregate(
         [
@@ -792,31 +792,39 @@ def _rewound_text(upload: IO[bytes] | IO[str]) -> IO[str]:
 TOTAL_INDEXES = ("crm_total_type_last", "crm_tags_customereventtotal_customer_id_5c2661db")
 
 
-def _merge_totals(cursor: Any, groups: int) -> None:
-    """Add crm_new_totals into the lifetime totals. A big merge drops the totals' indexes, unique
-    constraint and foreign key and merges with two hash joins (UPDATE … FROM, INSERT … NOT EXISTS;
-    a plain INSERT into an empty table) instead of a speculative insert per row; a small one is one
-    INSERT … ON CONFLICT."""
+TOTAL_COLUMNS = (
+    "customer_id, event_type, events, amount_count, amount_sum, amount_min, amount_max, first_at, last_at"
+)
+
+
+def _merge_totals(cursor: Any, groups: int, lines: memoryview) -> None:
+    """Add the new totals (COPY text lines in TOTAL_COLUMNS order) into the lifetime totals. A big
+    merge drops the totals' indexes, unique constraint and foreign key and either copies straight into
+    an empty table or merges with two hash joins (UPDATE … FROM, INSERT … NOT EXISTS) instead of a
+    speculative insert per row; a small one is one INSERT … ON CONFLICT."""
     with _bulk_indexes(cursor, "crm_tags_customereventtotal", TOTAL_INDEXES, groups, unique=True) as bulk:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_tags_customereventtotal)")
+        if bulk and not cursor.fetchone()[0]:  # a first load: nothing to add to
+            with cursor.copy(f"COPY crm_tags_customereventtotal ({TOTAL_COLUMNS}) FROM STDIN") as copy:
+                copy.write(lines)
+            return
+        cursor.execute(
+            "CREATE TEMP TABLE crm_new_totals (customer_id bigint, event_type text, n bigint, ac bigint, "
+            "s numeric, mn numeric, mx numeric, first timestamptz, last timestamptz) ON COMMIT DROP"
+        )
+        with cursor.copy("COPY crm_new_totals FROM STDIN") as copy:
+            copy.write(lines)
+        cursor.execute("ANALYZE crm_new_totals")
         if not bulk:
             cursor.execute(
-                "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, "  # noqa: S608
-                "amount_sum, amount_min, amount_max, first_at, last_at) "
+                f"INSERT INTO crm_tags_customereventtotal ({TOTAL_COLUMNS}) "  # noqa: S608
                 "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals "
                 "ON CONFLICT (event_type, customer_id) DO UPDATE SET " + TOTALS_MERGE
             )
-            return
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_tags_customereventtotal)")
-        if not cursor.fetchone()[0]:  # a first load: nothing to add to
-            cursor.execute(
-                "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, "
-                "amount_sum, amount_min, amount_max, first_at, last_at) "
-                "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals"
-            )
-            return
-        # hash joins: a nested loop would rescan the rows this very statement inserts
-        with _local_settings(cursor, enable_nestloop="off", work_mem="256MB"):
-            _merge_totals_by_hash_joins(cursor)
+        else:  # hash joins: a nested loop would rescan the rows this very statement inserts
+            with _local_settings(cursor, enable_nestloop="off", work_mem="256MB"):
+                _merge_totals_by_hash_joins(cursor)
+        cursor.execute("DROP TABLE crm_new_totals")
 
 
 def _merge_totals_by_hash_joins(cursor: Any) -> None:
@@ -830,8 +838,7 @@ def _merge_totals_by_hash_joins(cursor: Any) -> None:
         "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type"
     )
     cursor.execute(
-        "INSERT INTO crm_tags_customereventtotal (customer_id, event_type, events, amount_count, "
-        "amount_sum, amount_min, amount_max, first_at, last_at) "
+        f"INSERT INTO crm_tags_customereventtotal ({TOTAL_COLUMNS}) "  # noqa: S608
         "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals n "
         "WHERE NOT EXISTS (SELECT 1 FROM crm_tags_customereventtotal t "
         "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type)"
@@ -894,15 +901,6 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
             raise _NotFast("row count")
         with _step("merge totals"):
             groups, customers, lines = _combined_totals(totals, types)
-            cursor.execute(
-                "CREATE TEMP TABLE crm_new_totals (customer_id bigint, event_type text, n bigint, "
-                "ac bigint, s numeric, mn numeric, mx numeric, first timestamptz, last timestamptz) "
-                "ON COMMIT DROP"
-            )
-            with cursor.copy("COPY crm_new_totals FROM STDIN") as copy:
-                copy.write(lines)
-            cursor.execute("ANALYZE crm_new_totals")
-            _merge_totals(cursor, groups)
-    cursor.execute("DROP TABLE crm_new_totals")
+            _merge_totals(cursor, groups, lines)
     log.info("imported %s events for %s customers (fast path)", rows, customers)
     return ImportResult(rows=rows, created=rows, customers=customers)
