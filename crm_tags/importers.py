@@ -488,13 +488,14 @@ def _kept_at_ends() -> str:
     """An RE2 class of every character str.strip() keeps at either end of a value: any non-space at
     or above "!" (ASCII controls are left to the validator)."""
     ranges: list[tuple[int, int]] = []
-    for point in range(0x21, 0x110000):
-        if 0xD800 <= point <= 0xDFFF or chr(point).isspace():
+    for point in range(0x21, 0x3001):  # U+3000 is the last character str.isspace() knows
+        if chr(point).isspace():
             continue
         if ranges and ranges[-1][1] == point - 1:
             ranges[-1] = (ranges[-1][0], point)
         else:
             ranges.append((point, point))
+    ranges += [(0x3001, 0xD7FF), (0xE000, 0x10FFFF)]  # no surrogates in UTF-8
     return "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "]"
 
 
@@ -555,6 +556,8 @@ def _blocks(upload: IO[bytes] | IO[str]) -> Iterator[bytes]:
             end = rest.find(b"\n")
             if end < 0:
                 continue
+            if b"\r" in rest[:end].removesuffix(b"\r"):  # Python's csv module ends the header there
+                raise _NotFast("bare CR in the header line")
             rest, header_done = rest[end + 1 :], True
         cut = rest.rfind(b"\n") + 1
         if cut:

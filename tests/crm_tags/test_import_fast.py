@@ -53,6 +53,8 @@ CASES = {
         "A1,order,2026-03-01T10:00+08:60,-0,web\n"
     ),
     "year 0": f"{HEAD}\nA1,order,0000-01-01T00:00:00Z,1,web\n",
+    "header ended by a bare CR": f"{HEAD}\rA1,order,2026-03-01,1,web\nA2,order,2026-03-02,2,web\n",
+    "a row ended by a bare CR": f"{HEAD}\nA1,order,2026-03-01,1,web\rA2,order,2026-03-02,2,web\n",
     "not utf-8": None,
 }
 
