@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import IO
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -36,15 +38,24 @@ class ImportRejected(APIException):
         self.total = len(errors)
         super().__init__(detail={"errors": [asdict(e) for e in self.errors]})
         first = self.errors[0] if self.errors else None
-        self.detail = {
-            "detail": f"{self.total} bad row(s); nothing was imported."
-            + (f" First: row {first.row}, {first.column}: {first.message}" if first else ""),
-            "errors": [asdict(e) for e in self.errors],
-        }
+        summary = self.summary()
+        if first:
+            summary += " " + _("First: row %(row)d, %(column)s: %(message)s") % asdict(first)
+        self.detail = {"detail": summary, "errors": [asdict(e) for e in self.errors]}
+
+    def summary(self) -> str:
+        return ngettext(
+            "%(count)d bad row; nothing was imported.",
+            "%(count)d bad rows; nothing was imported.",
+            self.total,
+        ) % {"count": self.total}
 
     def __str__(self) -> str:
-        lines = [f"{self.total} bad row(s); nothing was imported."]
-        lines += [f"  row {e.row}, column {e.column or '-'}: {e.message}" for e in self.errors]
+        lines = [self.summary()]
+        lines += [
+            "  " + _("row %(row)d, column %(column)s: %(message)s") % {**asdict(e), "column": e.column or "-"}
+            for e in self.errors
+        ]
         return "\n".join(lines)
 
 
@@ -86,23 +97,23 @@ def read_rows(
         reader = csv.DictReader(text)
         header = [h.strip() for h in (reader.fieldnames or [])]
     except UnicodeDecodeError as exc:
-        raise ImportRejected(
-            [RowError(row=1, column="", message=f"The file is not UTF-8 text: {exc.reason}.")]
-        ) from exc
+        raise ImportRejected([RowError(row=1, column="", message=_not_utf8(exc))]) from exc
+    except csv.Error as exc:
+        raise ImportRejected([_unreadable(1, exc)]) from exc
     missing = [c for c in required if c not in header]
     if not header:
-        raise ImportRejected([RowError(row=1, column="", message="The file is empty.")])
+        raise ImportRejected([RowError(row=1, column="", message=_("The file is empty."))])
     if missing:
         raise ImportRejected(
             [
-                RowError(row=1, column=c, message="Required column is missing from the header.")
+                RowError(row=1, column=c, message=_("Required column is missing from the header."))
                 for c in missing
             ]
         )
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise ImportRejected(
-            [RowError(row=1, column=c, message="Column appears twice in the header.") for c in duplicated]
+            [RowError(row=1, column=c, message=_("Column appears twice in the header.")) for c in duplicated]
         )
     reader.fieldnames = header
 
@@ -116,9 +127,22 @@ def read_rows(
                     RowError(
                         row=reader.line_num + 1,
                         column="",
-                        message=f"The file is not UTF-8 text: {exc.reason}.",
+                        message=_not_utf8(exc),
                     )
                 ]
             ) from exc
+        except csv.Error as exc:
+            raise ImportRejected([_unreadable(reader.line_num + 1, exc)]) from exc
 
     return header, rows()
+
+
+def _unreadable(row: int, exc: csv.Error) -> RowError:
+    """A row the CSV reader cannot read (e.g. a bare carriage return inside a line of a text stream)."""
+    return RowError(
+        row=row, column="", message=_("The row is not readable CSV: %(reason)s.") % {"reason": exc}
+    )
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    return _("The file is not UTF-8 text: %(reason)s.") % {"reason": exc.reason}
