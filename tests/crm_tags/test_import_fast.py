@@ -115,17 +115,23 @@ def test_fast_path_equals_the_validating_path(name, monkeypatch):
         assert fast[0] == ("imported", 7, 2)
 
 
-def test_plain_file_takes_the_fast_path_and_bytes_with_a_bom_work(monkeypatch):
-    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
-    taken = []
+@pytest.fixture
+def taken(monkeypatch) -> list[int]:
+    """The row counts of the imports that took the fast path to the end."""
+    calls: list[int] = []
     original = importers._fast_import_events
 
     def spy(*args, **kwargs):
         result = original(*args, **kwargs)
-        taken.append(result.rows)
+        calls.append(result.rows)
         return result
 
     monkeypatch.setattr(importers, "_fast_import_events", spy)
+    return calls
+
+
+def test_plain_file_takes_the_fast_path_and_bytes_with_a_bom_work(taken):
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
     content = (
         "\ufeff"
         + HEAD
@@ -174,22 +180,13 @@ def test_fast_path_with_the_bulk_index_rebuild(monkeypatch):
 
 
 @pytest.mark.parametrize("every_customer", [True, False], ids=["customer map", "customer lookup"])
-def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(every_customer, monkeypatch):
+def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(every_customer, taken, monkeypatch):
     """Blocks of a few lines: every block is typed and copied, and the totals of a customer whose
     events fall in several blocks are added up once; the customer ids come from a map of every
     customer or (a big table) from a lookup of the ones the file names."""
     monkeypatch.setattr(importers, "FAST_BLOCK", 64)
     monkeypatch.setattr(importers, "FILE_BYTES_PER_CUSTOMER", 1 if every_customer else 10**9)
     services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
-    taken = []
-    original = importers._fast_import_events
-
-    def spy(*args, **kwargs):
-        result = original(*args, **kwargs)
-        taken.append(result.rows)
-        return result
-
-    monkeypatch.setattr(importers, "_fast_import_events", spy)
     scans = []
     scan = importers._scan_file
     monkeypatch.setattr(importers, "_scan_file", lambda *a: scans.append(1) or scan(*a))
@@ -201,7 +198,6 @@ def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(every_custo
     fast = _run(content, fast=True, monkeypatch=monkeypatch)
     assert taken == [40]
     assert len(scans) == (0 if every_customer else 1)
-    monkeypatch.setattr(importers, "_fast_import_events", original)
     slow = _run(content, fast=False, monkeypatch=monkeypatch)
     assert fast == slow
     assert fast[0] == ("imported", 40, 2)
