@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -473,30 +474,39 @@ def link_remove_view(request: HttpRequest, key: str, link_id: int) -> HttpRespon
 @login_required
 @require_POST
 def rate_view(request: HttpRequest, key: str) -> HttpResponse:
-    ticket = selectors.ticket_get_for_user(user=request.user, key=key)
-    form = forms.RatingForm(request.POST)
-    if not form.is_valid():
-        return _render_ticket(request, ticket, status=400, rating_form=form)
-    try:
-        services.rating_submit(ticket=ticket, by=request.user, **form.cleaned_data)
-    except services.TicketConflict as exc:
-        messages.error(request, str(exc))
-    return _after_action(request, ticket, _("Thank you for your rating."))
+    return _form_action(
+        request, key, forms.RatingForm, "rating_form", services.rating_submit, _("Thank you for your rating.")
+    )
 
 
 @login_required
 @require_POST
 def retrospective_view(request: HttpRequest, key: str) -> HttpResponse:
     _require_agent(request)
+    return _form_action(
+        request,
+        key,
+        forms.RetrospectiveForm,
+        "retro_form",
+        services.retrospective_save,
+        _("Retrospective saved."),
+    )
+
+
+def _form_action(
+    request: HttpRequest, key: str, form_class: type, form_name: str, action: Callable, done: str
+) -> HttpResponse:
+    """A form of the ticket page handed to a service: the page again with the form's errors (400),
+    or the ticket after the action (a conflict is shown as a message)."""
     ticket = selectors.ticket_get_for_user(user=request.user, key=key)
-    form = forms.RetrospectiveForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        return _render_ticket(request, ticket, status=400, retro_form=form)
+        return _render_ticket(request, ticket, status=400, **{form_name: form})
     try:
-        services.retrospective_save(ticket=ticket, by=request.user, **form.cleaned_data)
+        action(ticket=ticket, by=request.user, **form.cleaned_data)
     except services.TicketConflict as exc:
         messages.error(request, str(exc))
-    return _after_action(request, ticket, _("Retrospective saved."))
+    return _after_action(request, ticket, done)
 
 
 @login_required
