@@ -585,7 +585,6 @@ def _size(upload: IO[bytes] | IO[str]) -> int:
 def _read_block(block: bytes, columns: list[str], include: list[str] | None = None) -> Any:
     """An Arrow table of the block's cells, all text (empty cells stay ""). A row with the wrong number
     of cells, a blank line or bytes that are not UTF-8 raise _NotFast."""
-
     try:
         return pa_csv.read_csv(
             pa.py_buffer(block),
@@ -604,7 +603,6 @@ def _read_block(block: bytes, columns: list[str], include: list[str] | None = No
 def _scan_file(upload: IO[bytes] | IO[str], columns: list[str], ext: str) -> tuple[int, Any]:
     """First pass: the data rows and the distinct customer external ids. A file Arrow and Python's csv
     module might split differently (CSV quoting, bare CR line ends...) raises _NotFast."""
-
     rows = newlines = 0
     distinct = []
     for block in _blocks(upload):

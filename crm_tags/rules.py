@@ -382,18 +382,25 @@ class _Compiler:
         self.sources[key].columns |= columns
         return self.sources[key]
 
-    def source_sql(self, src: _Source) -> tuple[str, list[Any]]:
+    def source_parts(self, src: _Source) -> tuple[str, str, list[Any]]:
+        """The aggregates of a source as SQL over raw events and over the lifetime totals, and the
+        parameters of its statement (a window's: type, start, end; all time's: type and as_of, three times)."""
         cols = sorted(src.columns) or ["n"]
         raw_cols = ", ".join(f"{AGGREGATES[c][0]} AS {c}" for c in cols)
+        total_cols = ", ".join(f"{AGGREGATES[c][1]} AS {c}" for c in cols)
         if src.window_days is not None:
-            start = self.as_of - timedelta(days=src.window_days)
+            return raw_cols, total_cols, [src.event, self.as_of - timedelta(days=src.window_days), self.as_of]
+        return raw_cols, total_cols, [src.event, self.as_of] * 3
+
+    def source_sql(self, src: _Source) -> tuple[str, list[Any]]:
+        raw_cols, total_cols, params = self.source_parts(src)
+        if src.window_days is not None:
             sql = (
                 f"SELECT customer_id, {raw_cols} FROM crm_tags_event "  # noqa: S608
                 f"WHERE event_type = %s AND occurred_at > %s AND occurred_at <= %s GROUP BY customer_id"
             )
-            return sql, [src.event, start, self.as_of]
+            return sql, params
         # all time: the exact lifetime totals, except for customers with events after as_of
-        total_cols = ", ".join(f"{AGGREGATES[c][1]} AS {c}" for c in cols)
         sql = (
             f"SELECT customer_id, {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
             "WHERE event_type = %s AND last_at <= %s "
@@ -402,7 +409,7 @@ class _Compiler:
             "SELECT customer_id FROM crm_tags_customereventtotal WHERE event_type = %s AND last_at > %s"
             ") GROUP BY customer_id"
         )
-        return sql, [src.event, self.as_of, src.event, self.as_of, src.event, self.as_of]
+        return sql, params
 
     # nodes -> (boolean SQL that is never NULL, params)
     def node(self, node: dict, top_and: bool = False) -> tuple[str, list[Any]]:
@@ -550,16 +557,13 @@ class _Compiler:
         """The aggregates of one customer (`{cid}`), found through the customer-first indexes: a row with
         count 0 / NULLs when a window holds no events, no row when an all-time total is missing — the
         same values the grouped subquery gives that customer."""
-        cols = sorted(src.columns) or ["n"]
-        raw_cols = ", ".join(f"{AGGREGATES[c][0]} AS {c}" for c in cols)
+        raw_cols, total_cols, params = self.source_parts(src)
         if src.window_days is not None:
-            start = self.as_of - timedelta(days=src.window_days)
             sql = (
                 f"SELECT {raw_cols} FROM crm_tags_event WHERE customer_id = {{cid}} "  # noqa: S608
                 "AND event_type = %s AND occurred_at > %s AND occurred_at <= %s"
             )
-            return sql, [src.event, start, self.as_of]
-        total_cols = ", ".join(f"{AGGREGATES[c][1]} AS {c}" for c in cols)
+            return sql, params
         sql = (
             f"SELECT {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
             "WHERE customer_id = {cid} AND event_type = %s AND last_at <= %s "
@@ -568,7 +572,7 @@ class _Compiler:
             "SELECT 1 FROM crm_tags_customereventtotal WHERE customer_id = {cid} AND event_type = %s "
             "AND last_at > %s) HAVING count(*) > 0"
         )
-        return sql, [src.event, self.as_of, src.event, self.as_of, src.event, self.as_of]
+        return sql, params
 
     def compile(
         self, definition: dict, extra_where: str = "", extra_params: list | None = None

@@ -102,19 +102,6 @@ def _run(content: str | bytes, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -
     return outcome, snapshot
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_fast_path_equals_the_validating_path(name, monkeypatch):
-    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
-    content = CASES[name]
-    if content is None:
-        content = (HEAD + "\nA1,order,2026-03-01,1,w\xe9b\n").encode("latin-1")
-    fast = _run(content, fast=True, monkeypatch=monkeypatch)
-    slow = _run(content, fast=False, monkeypatch=monkeypatch)
-    assert fast == slow
-    if name == "plain":
-        assert fast[0] == ("imported", 7, 2)
-
-
 @pytest.fixture
 def taken(monkeypatch) -> list[int]:
     """The row counts of the imports that took the fast path to the end."""
@@ -128,6 +115,27 @@ def taken(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(importers, "_fast_import_events", spy)
     return calls
+
+
+# The good files the fast path must carry to the end itself (the others may go to the validator): the
+# comparison then covers its own conversions (escaping, properties, zones, line ends).
+TAKES_THE_FAST_PATH = {"no trailing newline, CRLF", "unicode, backslashes and inner spaces"}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fast_path_equals_the_validating_path(name, taken, monkeypatch):
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    content = CASES[name]
+    if content is None:
+        content = (HEAD + "\nA1,order,2026-03-01,1,w\xe9b\n").encode("latin-1")
+    fast = _run(content, fast=True, monkeypatch=monkeypatch)
+    assert bool(taken) is (name in TAKES_THE_FAST_PATH)
+    slow = _run(content, fast=False, monkeypatch=monkeypatch)
+    assert fast == slow
+    if name == "plain":
+        assert fast[0] == ("imported", 7, 2)
+    if name == "unicode, backslashes and inner spaces":
+        assert fast[0] == ("imported", 3, 2)
 
 
 def test_plain_file_takes_the_fast_path_and_bytes_with_a_bom_work(taken):
