@@ -32,6 +32,7 @@ from psycopg.copy import QueuedLibpqWriter
 from pyarrow import csv as pa_csv
 
 from config.csv_import import MAX_ERRORS, ErrorCollector, RowError, read_rows
+from crm_tags import ranks
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +298,31 @@ def _bulk_indexes(
 def _insert_events(cursor: Any, staged: int) -> None:
     """Move the staged events into the table (a small load sorted, so the customer index fills in order)."""
     with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, staged) as bulk:
+        _pause_ranks(cursor, bulk)
         cursor.execute(
             "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "  # noqa: S608
             "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids"
             + ("" if bulk else " ORDER BY customer_id, event_type, occurred_at")
         )
+    if bulk:
+        cursor.execute(f"ALTER TABLE crm_tags_event ENABLE TRIGGER {ranks.INSERT_TRIGGER}")
+        cursor.execute(
+            "SELECT crm_tags_refresh_ranks(array_agg(customer_id), array_agg(event_type)) FROM ("
+            "SELECT DISTINCT customer_id, event_type FROM crm_stage_events_ids s WHERE EXISTS ("
+            "SELECT 1 FROM crm_tags_rankedcount p WHERE p.event_type = s.event_type)) t"
+        )
+
+
+def _pause_ranks(cursor: Any, bulk: bool) -> bool:
+    """A bulk load switches the ranks' insert trigger off (it would look up every touched customer
+    before the event indexes are back) and keeps the ranks itself once they are; returns whether the
+    table held no events before (a first load, whose ranks come from the loaded events alone)."""
+    if not bulk:
+        return False
+    cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM crm_tags_event)")
+    first_load = cursor.fetchone()[0]
+    cursor.execute(f"ALTER TABLE crm_tags_event DISABLE TRIGGER {ranks.INSERT_TRIGGER}")
+    return first_load
 
 
 @transaction.atomic
@@ -750,9 +771,9 @@ def _properties(table: Any, extras: list[tuple[str, str]]) -> Any:
     return pc.binary_join_element_wise("{", joined, "}", "")
 
 
-def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memoryview]:
+def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memoryview, Any]:
     """The events' totals per customer and type (one hash aggregation of every block's typed columns):
-    (groups, customers, COPY text lines in TOTAL_COLUMNS order)."""
+    (groups, customers, COPY text lines in TOTAL_COLUMNS order, the groups' customer_id and code)."""
     table = pa.concat_tables(parts).group_by(["customer_id", "code"])
     table = table.aggregate(
         [
@@ -768,10 +789,8 @@ def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memo
 
     def text(name: str) -> Any:
         values = table[name]
-        if pa.types.is_timestamp(values.type):  # as UTC wall time: formatting in a zone is slow
-            values = pc.binary_join_element_wise(
-                pc.cast(values.cast(pa.timestamp("us")), pa.string()), "Z", ""
-            )
+        if pa.types.is_timestamp(values.type):
+            values = _utc_text(values)
         return pc.fill_null(pc.cast(values, pa.string()), NULL)
 
     event_types = pc.take(pa.array(types, pa.string()), table["code"])
@@ -779,7 +798,58 @@ def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memo
     columns += [text(name) for name in ("at_count", "amount_count", "amount_sum", "amount_min")]
     columns += [text(name) for name in ("amount_max", "at_min", "at_max")]
     customers = pc.count_distinct(table["customer_id"]).as_py()
-    return table.num_rows, customers, _copy_lines(columns)
+    return table.num_rows, customers, _copy_lines(columns), table.select(["customer_id", "code"])
+
+
+def _utc_text(values: Any) -> Any:
+    """Timestamps as text Postgres reads, in UTC wall time (formatting in a zone is slow)."""
+    return pc.binary_join_element_wise(pc.cast(values.cast(pa.timestamp("us")), pa.string()), "Z", "")
+
+
+def _keep_ranks(cursor: Any, first_load: bool, parts: list[Any], types: list[str], keys: Any) -> None:
+    """After a bulk load (indexes back): the ranks of the registered pairs, from the loaded events'
+    typed columns on a first load, else refreshed for the customers the load touched."""
+    cursor.execute(f"ALTER TABLE crm_tags_event ENABLE TRIGGER {ranks.INSERT_TRIGGER}")
+    pairs = {t: ks for t, ks in ranks.registered().items() if t in types}
+    if not pairs:
+        return
+    if not first_load:
+        touched = keys.filter(pc.is_in(keys["code"], pa.array([types.index(t) for t in pairs], pa.int32())))
+        event_types = pc.take(pa.array(types, pa.string()), touched["code"])
+        ranks.refresh(cursor, touched["customer_id"].to_numpy(), event_types.to_pylist())
+        return
+    events = pa.concat_tables(parts)
+    columns = []
+    for event_type, ks in pairs.items():
+        chosen = events.filter(pc.equal(events["code"], types.index(event_type)))
+        at = chosen["at"].cast(pa.int64()).to_numpy()
+        for k, customer_ids, times in ranks.kth_latest(chosen["customer_id"].to_numpy(), at, ks):
+            columns.append(
+                pa.table(
+                    {
+                        "event_type": pa.array([event_type] * len(customer_ids), pa.string()),
+                        "k": pa.array(np.full(len(customer_ids), k)),
+                        "customer_id": pa.array(customer_ids),
+                        "at": pa.array(times, pa.timestamp("us")),
+                    }
+                )
+            )
+    rows = pa.concat_tables(columns)
+    lines = _copy_lines(
+        [
+            rows["event_type"],
+            pc.cast(rows["k"], pa.string()),
+            pc.cast(rows["customer_id"], pa.string()),
+            _utc_text(rows["at"]),
+        ]
+    )
+    with _bulk_indexes(
+        cursor, "crm_tags_eventrank", ("crm_rank_type_k_at",), rows.num_rows, primary_key=True
+    ):
+        with cursor.copy(
+            "COPY crm_tags_eventrank (event_type, k, customer_id, occurred_at) FROM STDIN"
+        ) as copy:
+            copy.write(lines)
 
 
 def _rewound_text(upload: IO[bytes] | IO[str]) -> IO[str]:
@@ -878,7 +948,8 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
     totals: list[Any] = []
     types: list[str] = []
     rows = newlines = 0
-    with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True):
+    with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True) as bulk:
+        first_load = _pause_ranks(cursor, bulk)
         # a queued writer sends from its own thread: Arrow types the next block meanwhile
         writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
         with (
@@ -901,7 +972,10 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
         if rows != newlines:  # a bare CR or a line Arrow read differently from Python's csv module
             raise _NotFast("row count")
         with _step("merge totals"):
-            groups, customers, lines = _combined_totals(totals, types)
+            groups, customers, lines, keys = _combined_totals(totals, types)
             _merge_totals(cursor, groups, lines)
+    if bulk:
+        with _step("keep ranks"):
+            _keep_ranks(cursor, first_load, totals, types, keys)
     log.info("imported %s events for %s customers (fast path)", rows, customers)
     return ImportResult(rows=rows, created=rows, customers=customers)

@@ -92,6 +92,44 @@ class CustomerEventTotal(models.Model):
         indexes = [models.Index(fields=["event_type", "last_at"], name="crm_total_type_last")]
 
 
+class RankedCount(models.Model):
+    """An (event type, k) pair whose ranks EventRank keeps, because a rule leaf "count ≥ k in the last
+    N days" drives a statement with it. Registered (with every rank computed) in one transaction."""
+
+    event_type = models.CharField(max_length=64)
+    k = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event_type", "k"], name="crm_rankedcount_type_k")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.k}"
+
+
+class EventRank(models.Model):
+    """The time of a customer's k-th most recent event of a type, for each registered (type, k) pair
+    and each customer with at least k such events; exact in the transaction that writes the events
+    (statement triggers, or the bulk import itself). With every event at or before as_of, "at least k
+    events in (as_of − N days, as_of]" is "the k-th most recent is after as_of − N days": one range
+    scan of the index that returns only the matches."""
+
+    pk = models.CompositePrimaryKey("event_type", "customer", "k")
+    event_type = models.CharField(max_length=64)
+    k = models.PositiveSmallIntegerField()
+    # no index of its own (one fewer to build on bulk loads): the key (type, customer, k) serves the
+    # refreshes, and only a customer's deletion looks rows up by customer alone
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["event_type", "k", "occurred_at"], include=["customer_id"], name="crm_rank_type_k_at"
+            )
+        ]
+
+
 class TagCategory(models.Model):
     """A branch of the tag tree (category → tag)."""
 
@@ -182,8 +220,16 @@ class TagMembership(models.Model):
 
     # both covered by the unique (tag, customer) and the (customer, tag) indexes
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    # No database key check: each one locks the customer's row (a write to its page and the WAL), and
+    # at ~6,000 entries that was 40 % of a build. The rows come from a build's statement over the
+    # customers table or from an upload that looked the customers up; the app deletes customers only
+    # through the ORM, whose cascade removes their memberships.
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="tag_memberships", db_index=False
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="tag_memberships",
+        db_index=False,
+        db_constraint=False,
     )
     since = models.DateTimeField()
 
@@ -248,11 +294,22 @@ class TagMembershipChange(models.Model):
         ENTERED = "entered", _("Entered")
         EXITED = "exited", _("Exited")
 
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="history")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    # Written only by a build's statements, which hold the tag and build rows locked and take the
+    # customers from the membership rows they insert or delete: no database key checks (three per
+    # entry at commit cost a build as much as all its other writes). The ORM's cascades keep it in
+    # step on deletes.
+    # Indexed by crm_history_tag_at and crm_history_customer_at, and by build for the build's page.
+    tag = models.ForeignKey(
+        Tag, on_delete=models.CASCADE, related_name="history", db_index=False, db_constraint=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     change = models.CharField(max_length=8, choices=Change.choices)
     version = models.PositiveIntegerField(null=True, blank=True, help_text="rule version number")
-    build = models.ForeignKey(TagBuild, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    build = models.ForeignKey(
+        TagBuild, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     created_at = models.DateTimeField()
 
     class Meta:

@@ -11,6 +11,7 @@ avg / min / max over the non-null amounts, NULL (so false) when none;
 days_since_last = as_of - the last event, infinite when there is none (only > and >= match).
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -341,6 +342,38 @@ def rule_dependencies(definition: Any) -> list[str]:
     return sorted(found)
 
 
+# --- ranked counts ---------------------------------------------------------------------------
+
+MAX_RANK = 50  # the largest k kept as a rank (each registered k costs one row per customer)
+
+
+def rank_of(op: str, value: Any) -> int | None:
+    """The k for which `count {op} value` is `count >= k` (None when no k in 1..MAX_RANK is)."""
+    if op not in (">=", ">") or not _is_number(value):
+        return None
+    number = Decimal(str(value))
+    k = math.ceil(number) if op == ">=" else math.floor(number) + 1
+    return k if 1 <= k <= MAX_RANK else None
+
+
+def ranked_leaf(definition: Any) -> tuple[dict, int] | None:
+    """The first leaf of the rule's top-level AND of the form "count of T >= k in the last N days",
+    with its k: such a leaf drives the statement from the ranks of (T, k) once they are kept."""
+    if not isinstance(definition, dict):
+        return None
+    if "all" in definition:
+        for child in definition["all"]:
+            found = ranked_leaf(child)
+            if found:
+                return found
+        return None
+    if definition.get("agg") == "count" and definition.get("window_days") and "event" in definition:
+        k = rank_of(definition.get("op", ""), definition.get("value"))
+        if k is not None:
+            return definition, k
+    return None
+
+
 # --- compiler ---------------------------------------------------------------------------------
 
 
@@ -373,6 +406,7 @@ class _Compiler:
         self.uses_customer = False
         self.values: list[tuple[str, str, list[Any]]] = []  # (label, sql, params)
         self.cid = "c.id"
+        self.rank_leaf: tuple[dict, int] | None = None  # the leaf driving from ranks, when one does
 
     # sources
     def source(self, event: str, window: int | None, columns: set[str]) -> _Source:
@@ -510,6 +544,8 @@ class _Compiler:
         return f"COALESCE({expr} {SQL_OPS[op]} %s, false)", [*eparams, conv[0]]
 
     def event(self, node: dict, top_and: bool) -> tuple[str, list[Any]]:
+        if self.rank_leaf is not None and node is self.rank_leaf[0]:
+            return "true", []  # the driver (ranked_sql) selects exactly the customers it holds for
         agg, op, value = node["agg"], node["op"], node["value"]
         window = node.get("window_days")
         label = f"{node['event']}_{agg}" + (f"_{window}d" if window else "")
@@ -553,6 +589,29 @@ class _Compiler:
             src.inner = True
         return sql, list(ends)
 
+    def ranked_sql(self) -> tuple[str, list[Any]]:
+        """The customers with at least k events of type T in the window, from the ranks of (T, k): one
+        range scan returning only them. The ranks answer this only when (T, k) is registered and no
+        event of T is after as_of (a back-test, or events dated ahead); otherwise the grouped window
+        gives the same customers. Both conditions are read by the statement itself (one-time filters),
+        so it is exact whatever an import commits between compiling and running it."""
+        node, k = self.rank_leaf  # type: ignore[misc]
+        event, start = node["event"], self.as_of - timedelta(days=node["window_days"])
+        ready = (
+            "(EXISTS (SELECT 1 FROM crm_tags_rankedcount WHERE event_type = %s AND k = %s) AND COALESCE(("
+            "SELECT max(occurred_at) FROM crm_tags_event WHERE event_type = %s) <= %s, true))"
+        )
+        ready_params = [event, k, event, self.as_of]
+        # OFFSET 0 keeps the second condition above the grouped window, so that, when the ranks
+        # answer, it does not even start the parallel workers of a scan it will not run
+        sql = (
+            f"SELECT customer_id FROM crm_tags_eventrank WHERE event_type = %s AND k = %s "  # noqa: S608
+            f"AND occurred_at > %s AND {ready} UNION ALL SELECT customer_id FROM ("
+            "SELECT customer_id FROM crm_tags_event WHERE event_type = %s AND occurred_at > %s "
+            f"AND occurred_at <= %s GROUP BY customer_id HAVING count(*) >= %s OFFSET 0) w WHERE NOT {ready}"
+        )
+        return sql, [event, k, start, *ready_params, event, start, self.as_of, k, *ready_params]
+
     def lateral_sql(self, src: _Source) -> tuple[str, list[Any]]:
         """The aggregates of one customer (`{cid}`), found through the customer-first indexes: a row with
         count 0 / NULLs when a window holds no events, no row when an all-time total is missing — the
@@ -564,19 +623,24 @@ class _Compiler:
                 "AND event_type = %s AND occurred_at > %s AND occurred_at <= %s"
             )
             return sql, params
+        # the raw events are read only for a customer with events after as_of; whether any event of
+        # the type is after it is read once per statement, so usually no customer is even looked at
         sql = (
             f"SELECT {total_cols} FROM crm_tags_customereventtotal "  # noqa: S608
             "WHERE customer_id = {cid} AND event_type = %s AND last_at <= %s "
             f"UNION ALL SELECT {raw_cols} FROM crm_tags_event "
-            "WHERE customer_id = {cid} AND event_type = %s AND occurred_at <= %s AND EXISTS ("
+            "WHERE customer_id = {cid} AND event_type = %s AND occurred_at <= %s "
+            "AND (SELECT max(occurred_at) FROM crm_tags_event WHERE event_type = %s) > %s AND EXISTS ("
             "SELECT 1 FROM crm_tags_customereventtotal WHERE customer_id = {cid} AND event_type = %s "
             "AND last_at > %s) HAVING count(*) > 0"
         )
-        return sql, params
+        return sql, [*params[:4], src.event, self.as_of, *params[4:]]
 
     def compile(
         self, definition: dict, extra_where: str = "", extra_params: list | None = None
     ) -> CompiledRule:
+        if self.only_ids is None and not self.with_values:
+            self.rank_leaf = ranked_leaf(definition)
         where, where_params = self.node(definition, top_and=True)
         inner = [s for s in self.sources.values() if s.inner]
         from_sql: list[str] = []
@@ -588,15 +652,23 @@ class _Compiler:
                 sub, params = self.lateral_sql(src)
                 from_sql.append(f"LEFT JOIN LATERAL ({sub.replace('{cid}', self.cid)}) {src.alias} ON true")
                 from_params += params
-        elif inner:
+        elif inner or self.rank_leaf is not None:
             # A leaf of the top-level AND that is false for anyone without such events drives the
             # statement: its grouped aggregate (one range scan of a window, or of the totals) gives
             # the candidates, and every other aggregate is looked up per candidate through the
             # customer-first indexes instead of being computed for every customer.
-            driver = min(inner, key=lambda s: (s.window_days is None, s.window_days or 0, s.alias))
-            self.cid = f"{driver.alias}.customer_id"
-            sub, params = self.source_sql(driver)
-            from_sql.append(f"({sub}) {driver.alias}")
+            # A "count >= k in N days" leaf drives from the ranks: a scan of the matches only.
+            driver: _Source | None = None
+            if self.rank_leaf is not None:
+                self.cid = "r.customer_id"
+                sub, params = self.ranked_sql()
+                # in customer order: the lookups per candidate then walk the indexes in order
+                from_sql.append(f"({sub} ORDER BY 1) r")
+            else:
+                driver = min(inner, key=lambda s: (s.window_days is None, s.window_days or 0, s.alias))
+                self.cid = f"{driver.alias}.customer_id"
+                sub, params = self.source_sql(driver)
+                from_sql.append(f"({sub}) {driver.alias}")
             from_params += params
             if self.uses_customer:
                 from_sql.append(f"JOIN crm_tags_customer c ON c.id = {self.cid}")
