@@ -816,7 +816,7 @@ def _keep_ranks(cursor: Any, first_load: bool, parts: list[Any], types: list[str
     if not first_load:
         touched = keys.filter(pc.is_in(keys["code"], pa.array([types.index(t) for t in pairs], pa.int32())))
         event_types = pc.take(pa.array(types, pa.string()), touched["code"])
-        ranks.refresh(cursor, touched["customer_id"].to_numpy(), event_types.to_pylist())
+        ranks.refresh(cursor, touched["customer_id"].to_pylist(), event_types.to_pylist())
         return
     events = pa.concat_tables(parts)
     columns = []

@@ -96,7 +96,7 @@ def kth_latest(customers: np.ndarray, times: np.ndarray, ks: list[int]) -> Itera
         for part in range(ranges):
             chosen = (relative >> customer_bits) == part if ranges > 1 else slice(None)
             keys = np.sort(((relative[chosen] - (part << customer_bits)) << time_bits) | offsets[chosen])
-            parts.append((keys >> time_bits) + (part << customer_bits), keys & ((1 << time_bits) - 1))
+            parts.append(((keys >> time_bits) + (part << customer_bits), keys & ((1 << time_bits) - 1)))
     found: dict[int, list[tuple[Any, Any]]] = {k: [] for k in ks}
     for group, offset in parts:
         last = np.flatnonzero(np.append(group[1:] != group[:-1], True))  # each customer's newest

@@ -1,11 +1,18 @@
 import pytest
 
-from crm_tags.models import Customer, CustomerEventTotal, Event, TagMembership, TagMembershipChange
+from crm_tags.models import (
+    Customer,
+    CustomerEventTotal,
+    Event,
+    RankedCount,
+    TagMembership,
+    TagMembershipChange,
+)
 
 
 @pytest.fixture
 def crm_reset(db):
-    """Empties customers, events, totals and memberships (one database reused by many hypothesis examples)."""
+    """Empties customers, events, totals, ranks and memberships (one database reused by many hypothesis examples)."""
 
     def _reset() -> None:
         TagMembershipChange.objects.all().delete()
@@ -13,6 +20,7 @@ def crm_reset(db):
         CustomerEventTotal.objects.all().delete()
         Event.objects.all().delete()
         Customer.objects.all().delete()
+        RankedCount.objects.all().delete()
 
     return _reset
 

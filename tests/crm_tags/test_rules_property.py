@@ -15,7 +15,8 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_tags.models import Customer, Tag, TagMembership
+from crm_tags import ranks
+from crm_tags.models import Customer, Tag, TagMembership, TagVersion
 from crm_tags.rules import compile_rule, validate_rule
 from tests.crm_tags import factories
 
@@ -206,6 +207,25 @@ def driven_rules() -> st.SearchStrategy:
     )
 
 
+def ranked_rules() -> st.SearchStrategy:
+    """A top-level `all` led by "count >= k in N days", which drives from the ranks when they are kept
+    and no event of its type is after as_of (else from its grouped window)."""
+    lead = st.builds(
+        lambda event, window, op, value: {
+            "event": event,
+            "agg": "count",
+            "window_days": window,
+            "op": op,
+            "value": value,
+        },
+        st.sampled_from(["page_view", "order"]),
+        st.sampled_from([1, 7, 30]),
+        st.sampled_from([">=", ">"]),
+        st.sampled_from([1, 2, 3, 1.5]),
+    )
+    return st.builds(lambda first, rest: {"all": [first, *rest]}, lead, st.lists(rules(), max_size=2))
+
+
 # --- the reference evaluator ------------------------------------------------------------------------
 
 
@@ -361,11 +381,21 @@ def crm_tags_t1_t2(db):
         HealthCheck.data_too_large,
     ],
 )
-@given(data=world(), rule=st.one_of(rules(), driven_rules()))
-def test_compiled_sql_matches_reference_evaluator(crm_reset, crm_tags_t1_t2, data, rule):
-    # given random customers, events (loaded through the importer, in two batches) and memberships
+@given(
+    data=world(),
+    rule=st.one_of(rules(), driven_rules(), ranked_rules()),
+    ranked=st.sampled_from(["no", "before", "after"]),
+)
+def test_compiled_sql_matches_reference_evaluator(crm_reset, crm_tags_t1_t2, data, rule, ranked):
+    # given random customers, events (loaded through the importer, in two batches) and memberships,
+    # with the ranks the rule drives from registered before the events (kept by the import), after
+    # them (computed from the events), or not at all
     crm_reset()
     assert validate_rule(rule, known_tags={"t1", "t2"}) == []
+    TagVersion.objects.all().delete()
+    TagVersion.objects.create(tag=crm_tags_t1_t2["t1"], number=1, definition=rule, depends_on=[])
+    if ranked == "before":
+        ranks.sync()
     rows = {}
     batches: list[list] = [[], []]
     for index, spec in enumerate(data["customers"]):
@@ -382,6 +412,8 @@ def test_compiled_sql_matches_reference_evaluator(crm_reset, crm_tags_t1_t2, dat
         )
     for batch in batches:
         factories.events(batch)
+    if ranked == "after":
+        ranks.sync()
     as_of = data["as_of"]
     # when the compiled statement runs
     compiled = compile_rule(rule, as_of=as_of)
@@ -409,7 +441,21 @@ def test_strict_leaf_of_the_top_level_and_drives_the_statement():
         ]
     }
     sql = compile_rule(rule, as_of=BASE).sql
-    assert sql.startswith("SELECT e1.customer_id AS customer_id FROM (SELECT customer_id, count(*) AS n ")
+    assert sql.startswith(
+        "SELECT r.customer_id AS customer_id FROM (SELECT customer_id FROM crm_tags_eventrank "
+    )
+    assert "LEFT JOIN LATERAL" in sql and "crm_tags_customer c" not in sql
+    # a strict leaf that is no "count >= k in a window" drives from its grouped aggregate
+    rule["all"][1] = {
+        "event": "page_view",
+        "agg": "sum",
+        "field": "amount",
+        "window_days": 30,
+        "op": ">=",
+        "value": 5,
+    }
+    sql = compile_rule(rule, as_of=BASE).sql
+    assert sql.startswith("SELECT e1.customer_id AS customer_id FROM (SELECT customer_id, sum(amount) AS s ")
     assert "LEFT JOIN LATERAL" in sql and "crm_tags_customer c" not in sql
     # a leaf true without events (count < 3) cannot drive: every customer is read
     loose = compile_rule({"all": [{"event": "order", "agg": "count", "op": "<", "value": 3}]}, as_of=BASE).sql
