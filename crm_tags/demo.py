@@ -7,7 +7,7 @@ from typing import TextIO
 
 from django.utils import timezone
 
-from crm_tags import importers, services
+from crm_tags import importers, ranks, services
 from crm_tags.models import Customer, Tag, TagBuild, TagVersion
 
 CITIES = ["Shanghai", "Beijing", "Shenzhen", "Guangzhou", "Hangzhou", "Chengdu", "Wuhan", "Nanjing"]
@@ -131,6 +131,7 @@ def seed(stdout: TextIO, small: bool = False) -> None:
         Tag.objects.filter(pk=tag.pk).update(current_version=version, rollout_percent=100)
         created.append(Tag.objects.select_related("current_version").get(pk=tag.pk))
     if created:
+        ranks.sync()
         builds = services.tags_rebuild_all(trigger=TagBuild.Trigger.MANUAL, tags=created)
         for build in builds:
             stdout.write(f"crm_tags: tag {build.tag.slug}: {build.members} members ({build.status})\n")

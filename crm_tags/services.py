@@ -21,6 +21,7 @@ from crm_tags.rules import (
     RuleError,
     RuleInvalid,
     compile_rule,
+    ranked_leaf,
     rule_dependencies,
     tune_session_for_rules,
     validate_rule,
@@ -202,6 +203,10 @@ def tag_version_create(
         created_by=by if by is not None and by.pk else None,
     )
     audit_record(actor=by, action="crm.tag_version_create", obj=tag, changes={"version": number})
+    if ranked_leaf(definition) is not None:
+        from crm_tags import tasks
+
+        transaction.on_commit(tasks.sync_event_ranks.delay)
     return version
 
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from crm_tags import services
+from crm_tags import ranks, services
 from crm_tags.models import Tag, TagBuild
 
 log = logging.getLogger(__name__)
@@ -49,3 +49,10 @@ def scheduled_rebuilds() -> None:
 def fail_orphaned_builds() -> int:
     """Every minute from beat: builds whose worker died are shown as failed, never running forever."""
     return services.tag_builds_fail_orphaned()
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def sync_event_ranks() -> None:
+    """After a rule version is saved: keep the ranks its leaves drive from (and drop unused ones)."""
+    added, dropped = ranks.sync()
+    log.info("event ranks: %s pairs added, %s dropped", added, dropped)

@@ -182,3 +182,12 @@ def test_the_ranks_drive_the_statement_only_when_they_answer_for_as_of():
     # a back-test (events after as_of exist) falls back to the window: same customers either way
     assert {as_of: _matches(rule, as_of) for as_of in unranked} == unranked
     assert unranked[BASE] and unranked[BASE] != unranked[BASE - timedelta(days=20)]
+
+
+def test_saving_a_version_registers_the_ranks_it_drives_from(django_capture_on_commit_callbacks):
+    from crm_tags import services
+
+    tag = services.tag_create(slug="hp", name="hp", by=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.tag_version_create(tag=tag, definition=RULE, by=None)
+    assert list(RankedCount.objects.values_list("event_type", "k")) == [("page_view", 3)]
