@@ -258,11 +258,14 @@ def _bulk_indexes(
     *,
     unique: bool = False,
     primary_key: bool = False,
+    keys_proven: bool = False,
 ) -> Iterator[bool]:
     """For a big load, drop the named indexes and the table's foreign keys (and, with `unique`, its
     unique constraints; with `primary_key`, its primary key) before the insert and recreate them (exact
     definitions) after: one index build and one set-based FK validation instead of millions of random
-    index inserts and per-row FK checks. Yields whether the bulk path was taken."""
+    index inserts and per-row FK checks. With `keys_proven` (the caller proves every reference in the
+    same transaction) the foreign keys come back NOT VALID and are validated after commit, in the
+    background. Yields whether the bulk path was taken."""
     cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
     row = cursor.fetchone()
     existing = max(row[0], 0) if row else 0
@@ -291,8 +294,20 @@ def _bulk_indexes(
             cursor.execute(definition)
     with _step(f"restore constraints of {table}"):
         for name, definition in constraints:
-            cursor.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+            proven = keys_proven and definition.startswith("FOREIGN KEY")
+            cursor.execute(
+                f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'
+                + (" NOT VALID" if proven else "")
+            )
+            if proven:
+                _validate_after_commit(table, name)
     log.info("bulk load of %s rows into %s: indexes and foreign keys rebuilt", staged, table)
+
+
+def _validate_after_commit(table: str, name: str) -> None:
+    from crm_tags import tasks
+
+    transaction.on_commit(lambda: tasks.validate_constraint.delay(table, name))
 
 
 def _insert_events(cursor: Any, staged: int) -> None:
@@ -948,15 +963,24 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
     totals: list[Any] = []
     types: list[str] = []
     rows = newlines = 0
-    with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True) as bulk:
+    # Every event's customer gets a totals row, whose foreign key is checked in this transaction while
+    # dropping the events' own key holds the customers table against deletes until commit: so the
+    # events' key comes back unchecked (NOT VALID) and is validated in the background after commit.
+    with _bulk_indexes(
+        cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True, keys_proven=True
+    ) as bulk:
         first_load = _pause_ranks(cursor, bulk)
+        if first_load:
+            # emptied in this (sub)transaction, so COPY may write the rows frozen: no later pass sets
+            # their hint bits (a rewrite of every page) or freezes them
+            cursor.execute("TRUNCATE crm_tags_event")
         # a queued writer sends from its own thread: Arrow types the next block meanwhile
         writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
         with (
             _step("copy events"),
             cursor.copy(
                 "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "
-                "FROM STDIN",
+                "FROM STDIN" + (" WITH (FREEZE)" if first_load else ""),
                 writer=writer,
             ) as copy,
         ):

@@ -75,6 +75,21 @@ def events_import(*, upload: IO[bytes] | IO[str], by: User | None) -> importers.
     return result
 
 
+def constraint_validate(*, table: str, name: str) -> bool:
+    """Validate a foreign key a bulk import added NOT VALID (a no-op when it is gone or valid already).
+    Takes only SHARE UPDATE EXCLUSIVE: reads and writes of the table go on meanwhile."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s AND NOT convalidated",
+            [table, name],
+        )
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}"')
+    log.info("validated %s on %s", name, table)
+    return True
+
+
 # --- tags and versions -------------------------------------------------------------------------
 
 

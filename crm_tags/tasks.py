@@ -56,3 +56,9 @@ def sync_event_ranks() -> None:
     """After a rule version is saved: keep the ranks its leaves drive from (and drop unused ones)."""
     added, dropped = ranks.sync()
     log.info("event ranks: %s pairs added, %s dropped", added, dropped)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def validate_constraint(table: str, name: str) -> None:
+    """After a bulk import: validate the foreign key it added NOT VALID (reads and writes go on)."""
+    services.constraint_validate(table=table, name=name)

@@ -209,3 +209,53 @@ def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(every_custo
     slow = _run(content, fast=False, monkeypatch=monkeypatch)
     assert fast == slow
     assert fast[0] == ("imported", 40, 2)
+
+
+def _event_keys() -> list[tuple[str, bool]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+            "WHERE conrelid = 'crm_tags_event'::regclass AND contype = 'f'"
+        )
+        return cursor.fetchall()
+
+
+def test_bulk_load_adds_the_customer_key_unchecked_and_validates_it_after_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    # proven by the totals' own key (checked in the same transaction, customers held against
+    # deletes): NOT VALID at commit, validated by the task queued after it
+    monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.events_import(upload=io.StringIO(f"{HEAD}\nA1,order,2026-03-01,1,web\n"), by=None)
+    assert [(d.split(" REFERENCES ")[0], v) for d, v in _event_keys()] == [
+        ("FOREIGN KEY (customer_id)", False)
+    ]
+    for callback in callbacks:
+        callback()
+    assert [v for _d, v in _event_keys()] == [True]
+    assert services.constraint_validate(table="crm_tags_event", name="nothing") is False
+    # the first load was copied WITH (FREEZE), which Postgres refuses unless the table was emptied
+    # in the same subtransaction: the rows being there shows it was
+    assert Event.objects.count() == 1
+
+
+def test_a_deleted_customer_cannot_leave_events_behind_the_unchecked_key(monkeypatch):
+    # the events' key is checked later, but the totals' key refuses a customer that is gone
+    monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    known = importers._customer_map
+
+    def map_then_delete(cursor, ids):
+        found = known(cursor, ids)
+        cursor.execute("DELETE FROM crm_tags_customer WHERE external_id = 'A2'")
+        return found
+
+    monkeypatch.setattr(importers, "_customer_map", map_then_delete)
+    from django.db import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        services.events_import(upload=io.StringIO(f"{HEAD}\nA2,order,2026-03-01,1,web\n"), by=None)
