@@ -320,7 +320,7 @@ def _insert_events(cursor: Any, staged: int) -> None:
             + ("" if bulk else " ORDER BY customer_id, event_type, occurred_at")
         )
     if bulk:
-        cursor.execute(f"ALTER TABLE crm_tags_event ENABLE TRIGGER {ranks.INSERT_TRIGGER}")
+        _resume_ranks(cursor)
         cursor.execute(
             "SELECT crm_tags_refresh_ranks(array_agg(customer_id), array_agg(event_type)) FROM ("
             "SELECT DISTINCT customer_id, event_type FROM crm_stage_events_ids s WHERE EXISTS ("
@@ -338,6 +338,10 @@ def _pause_ranks(cursor: Any, bulk: bool) -> bool:
     first_load = cursor.fetchone()[0]
     cursor.execute(f"ALTER TABLE crm_tags_event DISABLE TRIGGER {ranks.INSERT_TRIGGER}")
     return first_load
+
+
+def _resume_ranks(cursor: Any) -> None:
+    cursor.execute(f"ALTER TABLE crm_tags_event ENABLE TRIGGER {ranks.INSERT_TRIGGER}")
 
 
 @transaction.atomic
@@ -824,7 +828,7 @@ def _utc_text(values: Any) -> Any:
 def _keep_ranks(cursor: Any, first_load: bool, parts: list[Any], types: list[str], keys: Any) -> None:
     """After a bulk load (indexes back): the ranks of the registered pairs, from the loaded events'
     typed columns on a first load, else refreshed for the customers the load touched."""
-    cursor.execute(f"ALTER TABLE crm_tags_event ENABLE TRIGGER {ranks.INSERT_TRIGGER}")
+    _resume_ranks(cursor)
     pairs = {t: ks for t, ks in ranks.registered().items() if t in types}
     if not pairs:
         return
@@ -858,8 +862,14 @@ def _keep_ranks(cursor: Any, first_load: bool, parts: list[Any], types: list[str
             _utc_text(rows["at"]),
         ]
     )
+    # the ranks' customers are the events' customers: proven by the totals' key as for the events
     with _bulk_indexes(
-        cursor, "crm_tags_eventrank", ("crm_rank_type_k_at",), rows.num_rows, primary_key=True
+        cursor,
+        "crm_tags_eventrank",
+        ("crm_rank_type_k_at",),
+        rows.num_rows,
+        primary_key=True,
+        keys_proven=True,
     ):
         with cursor.copy(
             "COPY crm_tags_eventrank (event_type, k, customer_id, occurred_at) FROM STDIN"
