@@ -740,7 +740,6 @@ def _typed_block(
     if index.null_count:
         raise _NotFast("unknown customer")
     customer_id = pc.take(known[1], index)
-    properties = pa.scalar("{}") if not extras else _copy_escaped(_properties(table, extras))
     lines = _copy_lines(
         [
             pc.cast(customer_id, pa.string()),
@@ -748,8 +747,9 @@ def _typed_block(
             zoned,  # Postgres reads these forms as Arrow did: explicit offsets, ISO 8601
             pc.if_else(has_amount, amount, NULL),
             _copy_escaped(channel),
-            properties,
         ]
+        # without extra columns the properties are the column's default ({}), not parsed per row
+        + ([_copy_escaped(_properties(table, extras))] if extras else [])
     )
     code = pc.index_in(typ, value_set=pa.array(types, pa.string()))  # group by a number, not text
     totals = pa.table({"customer_id": customer_id, "code": code, "at": occurred_at, "amount": amounts})
@@ -989,8 +989,10 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
         with (
             _step("copy events"),
             cursor.copy(
-                "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "
-                "FROM STDIN" + (" WITH (FREEZE)" if first_load else ""),
+                "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel"
+                + (", properties" if extras else "")
+                + ") FROM STDIN"
+                + (" WITH (FREEZE)" if first_load else ""),
                 writer=writer,
             ) as copy,
         ):

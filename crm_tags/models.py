@@ -46,7 +46,10 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(_("occurred at"))
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
     channel = models.CharField(_("channel"), max_length=64, blank=True, default="")
-    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    # a database default too: a bulk import without extra columns leaves it out of its COPY
+    properties = models.JSONField(
+        _("properties"), default=dict, db_default=models.Value({}, models.JSONField()), blank=True
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
