@@ -544,7 +544,7 @@ class _Compiler:
         return f"COALESCE({expr} {SQL_OPS[op]} %s, false)", [*eparams, conv[0]]
 
     def event(self, node: dict, top_and: bool) -> tuple[str, list[Any]]:
-        if self.rank_leaf is not None and node is self.rank_leaf[0]:
+        if top_and and self.rank_leaf is not None and node is self.rank_leaf[0]:
             return "true", []  # the driver (ranked_sql) selects exactly the customers it holds for
         agg, op, value = node["agg"], node["op"], node["value"]
         window = node.get("window_days")

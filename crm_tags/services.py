@@ -348,7 +348,7 @@ def _apply_entries(tag_id: int, version: int | None, build_id: int, now: datetim
             "WITH added AS (INSERT INTO crm_tags_tagmembership (tag_id, customer_id, since) "
             "SELECT %s, n.customer_id, %s FROM crm_new_members n WHERE NOT EXISTS ("
             "SELECT 1 FROM crm_tags_tagmembership m WHERE m.tag_id = %s AND m.customer_id = n.customer_id) "
-            # in customer order, so the customer key checks at commit read the customers' pages in order
+            # in customer order: the (customer, tag) index and the history fill in order
             "ORDER BY n.customer_id RETURNING customer_id) "
             "INSERT INTO crm_tags_tagmembershipchange (tag_id, customer_id, change, version, build_id, created_at) "
             "SELECT %s, customer_id, 'entered', %s, %s, %s FROM added",
