@@ -46,6 +46,12 @@ CASES = {
         "A2,order,2026-03-01T10:00:00.5,.5,web,\u3000x y,S\n"
         "A2,page_view,2026-03-01 10:00:00.123456,,小程序 商城,,\n"
     ),
+    "no extra columns: binary COPY rows": (
+        f"{HEAD}\nA1,order,2026-03-01T10:00:00+08:00,-12.34,微信\nA2,page_view,2026-03-01,,\n"
+        "A1,order,2026-03-01T10:00:00.123456Z,999999999999.99,a\\b\n"
+        "A2,order,1999-12-31T23:59:59-05:30,0.05,web\nA1,x.y-z,2026-03-02 10:00,100,小程序 商城\n"
+        "A2,order,2026-03-01T00:00:00Z,-0.5,web\n"
+    ),
     "padded with a non-ASCII space": f"{HEAD}\n\u3000A1,order,2026-03-01,1,web\nA2,order,2026-03-01,1,web\u00a0\n",
     "control character in a property": f"{HEAD},note\nA1,order,2026-03-01,1,web,a\x01b\n",
     "offsets at the edges": (
@@ -119,7 +125,11 @@ def taken(monkeypatch) -> list[int]:
 
 # The good files the fast path must carry to the end itself (the others may go to the validator): the
 # comparison then covers its own conversions (escaping, properties, zones, line ends).
-TAKES_THE_FAST_PATH = {"no trailing newline, CRLF", "unicode, backslashes and inner spaces"}
+TAKES_THE_FAST_PATH = {
+    "no trailing newline, CRLF",
+    "unicode, backslashes and inner spaces",
+    "no extra columns: binary COPY rows",
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
