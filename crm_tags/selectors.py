@@ -245,7 +245,7 @@ def tag_preview(
                 cache.set(_preview_key(user, preview_id), pid, timeout=timeout // 1000 + 5)
             cursor.execute(
                 f"WITH m AS MATERIALIZED ({counted.sql}) SELECT "  # noqa: S608
-                "(SELECT count(*) FROM m), (SELECT count(*) FROM crm_tags_customer), "
+                "(SELECT count(*) FROM m), (SELECT customers FROM crm_tags_customercount), "
                 "(SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM crm_tags_tagmembership t "
                 "WHERE t.tag_id = %s AND t.customer_id = m.customer_id)), "
                 "(SELECT count(*) FROM crm_tags_tagmembership t WHERE t.tag_id = %s), "

@@ -191,3 +191,26 @@ def test_saving_a_version_registers_the_ranks_it_drives_from(django_capture_on_c
     with django_capture_on_commit_callbacks(execute=True):
         services.tag_version_create(tag=tag, definition=RULE, by=None)
     assert list(RankedCount.objects.values_list("event_type", "k")) == [("page_view", 3)]
+
+
+def _counted() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT customers FROM crm_tags_customercount")
+        return cursor.fetchone()[0]
+
+
+def test_the_customer_count_stays_exact_on_every_write(monkeypatch):
+    # the preview's total reads it instead of counting every customer
+    start = Customer.objects.count()
+    assert _counted() == start
+    Customer.objects.create(external_id="solo", name="s")
+    _customers(5)
+    monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    _customers(8)  # 5 updated, 3 new, through the bulk path
+    assert _counted() == Customer.objects.count() == start + 9
+    Customer.objects.filter(external_id__in=["solo", "C0"]).delete()
+    assert _counted() == Customer.objects.count() == start + 7
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred key checks pending
+        cursor.execute("TRUNCATE crm_tags_customer CASCADE")
+    assert _counted() == 0
