@@ -14,6 +14,7 @@ import re
 import time as time_module
 import zoneinfo
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -890,31 +891,25 @@ def _utc_text(values: Any) -> Any:
     return pc.binary_join_element_wise(pc.cast(values.cast(pa.timestamp("us")), pa.string()), "Z", "")
 
 
-def _keep_ranks(cursor: Any, first_load: bool, parts: list[Any], types: list[str], keys: Any) -> None:
-    """After a bulk load (indexes back): the ranks of the registered pairs, from the loaded events'
-    typed columns on a first load, else refreshed for the customers the load touched."""
-    _resume_ranks(cursor)
-    pairs = {t: ks for t, ks in ranks.registered().items() if t in types}
-    if not pairs:
-        return
-    if not first_load:
-        touched = keys.filter(pc.is_in(keys["code"], pa.array([types.index(t) for t in pairs], pa.int32())))
-        event_types = pc.take(pa.array(types, pa.string()), touched["code"])
-        ranks.refresh(cursor, touched["customer_id"].to_pylist(), event_types.to_pylist())
-        return
-    events = pa.concat_tables(parts)
+def _first_load_ranks(
+    parts: list[Any], types: list[str], pairs: dict[str, list[int]]
+) -> tuple[memoryview, int]:
+    """The ranks of the registered pairs from the loaded events' typed columns alone (a first load):
+    COPY text lines and their count. No database work, so it can run beside the index builds."""
+    code = pa.chunked_array([part["code"] for part in parts])
     columns = []
     for event_type, ks in pairs.items():
-        chosen = events.filter(pc.equal(events["code"], types.index(event_type)))
-        at = chosen["at"].cast(pa.int64()).to_numpy()
-        for k, customer_ids, times in ranks.kth_latest(chosen["customer_id"].to_numpy(), at, ks):
+        chosen = pc.equal(code, types.index(event_type))
+        customers = pc.filter(pa.chunked_array([p["customer_id"] for p in parts]), chosen).to_numpy()
+        times = pc.filter(pa.chunked_array([p["at"] for p in parts]), chosen).cast(pa.int64()).to_numpy()
+        for k, customer_ids, at in ranks.kth_latest(customers, times, ks):
             columns.append(
                 pa.table(
                     {
                         "event_type": pa.array([event_type] * len(customer_ids), pa.string()),
                         "k": pa.array(np.full(len(customer_ids), k)),
                         "customer_id": pa.array(customer_ids),
-                        "at": pa.array(times, pa.timestamp("us")),
+                        "at": pa.array(at, pa.timestamp("us")),
                     }
                 )
             )
@@ -927,12 +922,28 @@ def _keep_ranks(cursor: Any, first_load: bool, parts: list[Any], types: list[str
             _utc_text(rows["at"]),
         ]
     )
+    return lines, rows.num_rows
+
+
+def _keep_ranks(cursor: Any, pairs: dict[str, list[int]], types: list[str], keys: Any, computed: Any) -> None:
+    """After a bulk load (indexes back): the ranks of the registered pairs, computed from the loaded
+    events' typed columns on a first load (`computed`: a future of _first_load_ranks), else
+    refreshed for the customers the load touched."""
+    _resume_ranks(cursor)
+    if not pairs:
+        return
+    if computed is None:
+        touched = keys.filter(pc.is_in(keys["code"], pa.array([types.index(t) for t in pairs], pa.int32())))
+        event_types = pc.take(pa.array(types, pa.string()), touched["code"])
+        ranks.refresh(cursor, touched["customer_id"].to_pylist(), event_types.to_pylist())
+        return
+    lines, count = computed.result()
     # the ranks' customers are the events' customers: proven by the totals' key as for the events
     with _bulk_indexes(
         cursor,
         "crm_tags_eventrank",
         ("crm_rank_type_k_at",),
-        rows.num_rows,
+        count,
         primary_key=True,
         keys_proven=True,
     ):
@@ -1041,45 +1052,55 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
     # Every event's customer gets a totals row, whose foreign key is checked in this transaction while
     # dropping the events' own key holds the customers table against deletes until commit: so the
     # events' key comes back unchecked (NOT VALID) and is validated in the background after commit.
-    with _bulk_indexes(
-        cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True, keys_proven=True
-    ) as bulk:
-        first_load = _pause_ranks(cursor, bulk)
-        if first_load:
-            # emptied in this (sub)transaction, so COPY may write the rows frozen: no later pass sets
-            # their hint bits (a rewrite of every page) or freezes them
-            cursor.execute("TRUNCATE crm_tags_event")
-        # a queued writer sends from its own thread: Arrow types the next block meanwhile
-        writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
-        with (
-            _step("copy events"),
-            cursor.copy(
-                "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel"
-                + (", properties) FROM STDIN (FORMAT text" if extras else ") FROM STDIN (FORMAT binary")
-                + (", FREEZE)" if first_load else ")"),
-                writer=writer,
-            ) as copy,
-        ):
-            if not extras:
-                copy.write(BINARY_HEADER)
-            for block in itertools.chain([first], blocks):
-                if b'"' in block:
-                    raise _NotFast("quoted CSV")
-                newlines += block.count(b"\n")
-                table = _read_block(block, columns)
-                rows += table.num_rows
-                lines, block_totals = _typed_block(table, col, extras, known, zone, types)
-                copy.write(lines)
-                totals.append(block_totals)
-            if not extras:
-                copy.write(BINARY_TRAILER)
-        if rows != newlines:  # a bare CR or a line Arrow read differently from Python's csv module
-            raise _NotFast("row count")
-        with _step("merge totals"):
-            groups, customers, lines, keys = _combined_totals(totals, types)
-            _merge_totals(cursor, groups, lines)
-    if bulk:
-        with _step("keep ranks"):
-            _keep_ranks(cursor, first_load, totals, types, keys)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with _bulk_indexes(
+            cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True, keys_proven=True
+        ) as bulk:
+            first_load = _pause_ranks(cursor, bulk)
+            if first_load:
+                # emptied in this (sub)transaction, so COPY may write the rows frozen: no later pass sets
+                # their hint bits (a rewrite of every page) or freezes them
+                cursor.execute("TRUNCATE crm_tags_event")
+            # a queued writer sends from its own thread: Arrow types the next block meanwhile
+            writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
+            with (
+                _step("copy events"),
+                cursor.copy(
+                    "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel"
+                    + (", properties) FROM STDIN (FORMAT text" if extras else ") FROM STDIN (FORMAT binary")
+                    + (", FREEZE)" if first_load else ")"),
+                    writer=writer,
+                ) as copy,
+            ):
+                if not extras:
+                    copy.write(BINARY_HEADER)
+                for block in itertools.chain([first], blocks):
+                    if b'"' in block:
+                        raise _NotFast("quoted CSV")
+                    newlines += block.count(b"\n")
+                    table = _read_block(block, columns)
+                    rows += table.num_rows
+                    lines, block_totals = _typed_block(table, col, extras, known, zone, types)
+                    copy.write(lines)
+                    totals.append(block_totals)
+                if not extras:
+                    copy.write(BINARY_TRAILER)
+            if rows != newlines:  # a bare CR or a line Arrow read differently from Python's csv module
+                raise _NotFast("row count")
+            # The totals' aggregation and a first load's ranks need no database: a thread computes them
+            # while Postgres rebuilds the event indexes (Arrow and numpy release the GIL).
+            summed = pool.submit(_combined_totals, totals, types)
+            pairs = {t: ks for t, ks in ranks.registered().items() if t in types} if bulk else {}
+            computed = pool.submit(_first_load_ranks, totals, types, pairs) if first_load and pairs else None
+            if not bulk:
+                with _step("merge totals"):
+                    groups, customers, lines, keys = summed.result()
+                    _merge_totals(cursor, groups, lines)
+        if bulk:
+            with _step("merge totals"):
+                groups, customers, lines, keys = summed.result()
+                _merge_totals(cursor, groups, lines)
+            with _step("keep ranks"):
+                _keep_ranks(cursor, pairs, types, keys, computed)
     log.info("imported %s events for %s customers (fast path)", rows, customers)
     return ImportResult(rows=rows, created=rows, customers=customers)
