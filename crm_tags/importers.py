@@ -961,7 +961,7 @@ def _rewound_text(upload: IO[bytes] | IO[str]) -> IO[str]:
     return _text(upload)
 
 
-TOTAL_INDEXES = ("crm_total_type_last", "crm_tags_customereventtotal_customer_id_5c2661db")
+TOTAL_INDEXES = ("crm_total_type_last",)
 
 
 TOTAL_COLUMNS = (
