@@ -241,7 +241,7 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
 # A load at least this big, and bigger than a fifth of the table, rebuilds the secondary indexes
 # instead of inserting into them row by row (random index inserts dominate big loads).
 BULK_MIN_ROWS = 200_000
-EVENT_INDEXES = ("crm_event_cust_type_at", "crm_event_type_at_cover")
+EVENT_INDEXES = ("crm_event_cust_at", "crm_event_type_at_cover")
 CUSTOMER_INDEXES = (
     "crm_customer_city",
     "crm_customer_signup",
@@ -318,7 +318,7 @@ def _insert_events(cursor: Any, staged: int) -> None:
         cursor.execute(
             "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "  # noqa: S608
             "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids"
-            + ("" if bulk else " ORDER BY customer_id, event_type, occurred_at")
+            + ("" if bulk else " ORDER BY customer_id, occurred_at")
         )
     if bulk:
         _resume_ranks(cursor)

@@ -389,7 +389,7 @@ def test_bulk_event_load_rebuilds_the_indexes(monkeypatch):
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'crm_tags_event' AND indexname LIKE 'crm_event_%%' ORDER BY 1"
         )
-        assert [r[0] for r in cursor.fetchall()] == ["crm_event_cust_type_at", "crm_event_type_at_cover"]
+        assert [r[0] for r in cursor.fetchall()] == ["crm_event_cust_at", "crm_event_type_at_cover"]
         cursor.execute(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'crm_tags_event'::regclass AND contype = 'f'"
         )
