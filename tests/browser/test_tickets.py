@@ -1,5 +1,7 @@
 """The request journey in Chromium: file with an attachment → triage and deliver → accept and rate → manager."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -53,10 +55,14 @@ def test_request_journey(page, browser, live_server, make_user, support_team):
     expect(agent_page.locator(f"tr[data-key='{key}']")).to_be_visible()
     agent_page.click(f"tr[data-key='{key}'] a")
     agent_page.click("[data-step=triaged]")
+    # the step's form is a collapse: act on it once it has opened (not while it is still animating)
+    expect(agent_page.locator("#step-triaged")).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
     form = agent_page.locator("[data-step-form=triaged]")
     form.locator("select[name=feasibility]").select_option("feasible")
     form.locator("select[name=assignee]").select_option("andy")
-    form.locator("button[type=submit]").click()
+    with agent_page.expect_response(lambda r: r.request.method == "POST" and "/transition" in r.url) as sent:
+        form.locator("button[type=submit]").click()
+    assert sent.value.status == 200
     expect(agent_page.locator("#ticket-status")).to_have_text("Triaged")
     expect(agent_page.locator("#ticket-assignee")).to_have_text("andy")
     for step, label in [
