@@ -44,11 +44,12 @@ def registered() -> dict[str, list[int]]:
 @transaction.atomic
 def sync() -> tuple[int, int]:
     """Register the pairs that rule versions need, each with all its ranks, and drop the ones no
-    version needs any more. Holds the events' SHARE lock (imports wait; reads do not), so no event
-    is written between computing a pair's ranks and registering it. Returns (added, dropped)."""
+    version needs any more. Holds the events' SHARE ROW EXCLUSIVE lock (imports and another sync
+    wait; reads do not), so no event is written between computing a pair's ranks and registering it,
+    and two syncs never add the same pair. Returns (added, dropped)."""
     needed = pairs_of(TagVersion.objects.values_list("definition", flat=True).iterator())
     with connection.cursor() as cursor:
-        cursor.execute("LOCK TABLE crm_tags_event IN SHARE MODE")
+        cursor.execute("LOCK TABLE crm_tags_event IN SHARE ROW EXCLUSIVE MODE")
         have = set(RankedCount.objects.values_list("event_type", "k"))
         for event_type, k in sorted(have - needed):
             RankedCount.objects.filter(event_type=event_type, k=k).delete()
