@@ -349,9 +349,9 @@ def _resume_ranks(cursor: Any) -> None:
 def import_events(upload: IO[bytes] | IO[str]) -> ImportResult:
     """Load events for known customers and update their lifetime totals. Call inside a transaction.
 
-    A plain file (no CSV quoting, common ISO 8601 forms) takes the fast path: Postgres parses it, and
-    set-based statements check, convert and insert it. Any other file, or one the SQL checks find a
-    problem in, rolls that back and goes through the row-by-row validator, which names every bad row.
+    A plain file (no CSV quoting, common ISO 8601 forms) takes the fast path: Arrow checks and types
+    it and COPY loads it (_fast_import_events). Any other file, or one the fast checks find a problem
+    in, rolls that back and goes through the row-by-row validator, which names every bad row.
     """
     text = _text(upload)
     header, rows = read_rows(text, EVENT_COLUMNS)
@@ -690,9 +690,10 @@ def _typed_block(
     known: tuple[Any, Any],
     zone: tuple,
     types: list[str],
-) -> tuple[memoryview, Any]:
-    """The block's events as COPY text lines and as the typed columns the totals are added up from,
-    or _NotFast when any cell needs the validator's judgement."""
+) -> tuple[bytes | memoryview, Any]:
+    """The block's events as COPY rows (binary format without extra columns, else text lines) and as
+    the typed columns the totals are added up from, or _NotFast when any cell needs the validator's
+    judgement."""
 
     def every(mask: Any) -> bool:
         return bool(pc.all(mask).as_py()) if len(mask) else True
@@ -896,17 +897,19 @@ def _first_load_ranks(
 ) -> tuple[memoryview, int]:
     """The ranks of the registered pairs from the loaded events' typed columns alone (a first load):
     COPY text lines and their count. No database work, so it can run beside the index builds."""
-    code = pa.chunked_array([part["code"] for part in parts])
+    code, customer_id, occurred_at = (
+        pa.chunked_array([p[name] for p in parts]) for name in ("code", "customer_id", "at")
+    )
     columns = []
     for event_type, ks in pairs.items():
         chosen = pc.equal(code, types.index(event_type))
-        customers = pc.filter(pa.chunked_array([p["customer_id"] for p in parts]), chosen).to_numpy()
-        times = pc.filter(pa.chunked_array([p["at"] for p in parts]), chosen).cast(pa.int64()).to_numpy()
+        customers = pc.filter(customer_id, chosen).to_numpy()
+        times = pc.filter(occurred_at, chosen).cast(pa.int64()).to_numpy()
         for k, customer_ids, at in ranks.kth_latest(customers, times, ks):
             columns.append(
                 pa.table(
                     {
-                        "event_type": pa.array([event_type] * len(customer_ids), pa.string()),
+                        "event_type": pa.repeat(pa.scalar(event_type, pa.string()), len(customer_ids)),
                         "k": pa.array(np.full(len(customer_ids), k)),
                         "customer_id": pa.array(customer_ids),
                         "at": pa.array(at, pa.timestamp("us")),

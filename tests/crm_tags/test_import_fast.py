@@ -248,9 +248,31 @@ def test_bulk_load_adds_the_customer_key_unchecked_and_validates_it_after_commit
         callback()
     assert [v for _d, v in _event_keys()] == [True]
     assert services.constraint_validate(table="crm_tags_event", name="nothing") is False
-    # the first load was copied WITH (FREEZE), which Postgres refuses unless the table was emptied
-    # in the same subtransaction: the rows being there shows it was
     assert Event.objects.count() == 1
+
+
+def _frozen_pages() -> tuple[int, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        cursor.execute(
+            "SELECT all_frozen, pg_relation_size('crm_tags_event') / current_setting('block_size')::int "
+            "FROM pg_visibility_map_summary('crm_tags_event')"
+        )
+        return cursor.fetchone()
+
+
+def test_a_first_bulk_load_is_written_frozen_and_a_later_one_is_not(monkeypatch):
+    # COPY … WITH (FREEZE) into the table emptied in the same savepoint: every page frozen at once
+    monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
+    services.events_import(upload=io.StringIO(f"{HEAD}\nA1,order,2026-03-01,1,web\n"), by=None)
+    frozen, pages = _frozen_pages()
+    assert frozen == pages >= 1
+    services.events_import(upload=io.StringIO(f"{HEAD}\nA2,order,2026-03-02,2,web\n"), by=None)
+    frozen, pages = _frozen_pages()
+    assert frozen < pages
 
 
 def test_a_deleted_customer_cannot_leave_events_behind_the_unchecked_key(monkeypatch):
