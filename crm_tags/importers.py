@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import re
+import threading
 import time as time_module
 import zoneinfo
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -680,6 +682,8 @@ def _customer_map(cursor: Any, external_ids: Any | None) -> tuple[Any, Any]:
             column_types={"external_id": pa.string(), "id": pa.int64()}, strings_can_be_null=False
         ),
     )
+    # only unpadded ids: an id found among them needs no check of its own (see _typed_block)
+    found = found.filter(pc.match_substring_regex(found["external_id"], UNPADDED))
     return found["external_id"].combine_chunks(), found["id"].combine_chunks()
 
 
@@ -690,10 +694,13 @@ def _typed_block(
     known: tuple[Any, Any],
     zone: tuple,
     types: list[str],
-) -> tuple[bytes | memoryview, Any]:
-    """The block's events as COPY rows (binary format without extra columns, else text lines) and as
-    the typed columns the totals are added up from, or _NotFast when any cell needs the validator's
-    judgement."""
+    lock: threading.Lock,
+) -> Any:
+    """The block's events as one Arrow table, in file order: the typed columns (customer_id, code:
+    the event type's index in `types`, at, amount) that the totals are added up from and binary COPY
+    is written from, and the channel; with extra columns, also the text COPY writes (zoned time, amount
+    text, properties). Raises _NotFast when any cell needs the validator's judgement. Blocks may be
+    typed in parallel: `types` grows under `lock`, so a type keeps its first index."""
 
     def every(mask: Any) -> bool:
         return bool(pc.all(mask).as_py()) if len(mask) else True
@@ -702,34 +709,38 @@ def _typed_block(
         return not len(values) or pc.max(pc.utf8_length(values)).as_py() <= limit
 
     ext, typ, at, amount, channel = (table[col[c]] for c in EVENT_COLUMNS)
-    if not (every(pc.match_substring_regex(ext, UNPADDED)) and fits(ext, LIMITS["customer_external_id"])):
-        raise _NotFast("customer_external_id")
-    for value in pc.unique(typ).to_pylist():
-        if not EVENT_TYPE.match(value) or value != value.strip():
-            raise _NotFast("event_type")
-        if value not in types:
-            types.append(value)  # the file's event types, numbered in order of appearance
-    has_channel = pc.not_equal(channel, "")
+    with lock:
+        for value in pc.unique(typ).to_pylist():
+            if not EVENT_TYPE.match(value) or value != value.strip():
+                raise _NotFast("event_type")
+            if value not in types:
+                types.append(value)  # the file's event types, numbered in order of appearance
+        type_names = pa.array(types, pa.string())
+    channels = pc.unique(channel)  # checked once per distinct value
     if not (
-        every(pc.or_(pc.invert(has_channel), pc.match_substring_regex(channel, UNPADDED)))
-        and fits(channel, LIMITS["channel"])
+        every(pc.or_(pc.equal(channels, ""), pc.match_substring_regex(channels, UNPADDED)))
+        and fits(channels, LIMITS["channel"])
     ):
         raise _NotFast("channel")
     # times: zoned ones as written; naive ones (and dates) get the default zone's offset, only on the
     # dates around today where that offset is steady (so no gap or repeated hour to resolve)
     low, high, offset = zone
-    naive = pc.match_substring_regex(at, NAIVE_AT)
-    if not every(pc.or_(naive, pc.match_substring_regex(at, AWARE_AT))):
-        raise _NotFast("occurred_at shape")
-    day = pc.utf8_slice_codeunits(at, 0, 10)
-    if not every(pc.or_(pc.invert(naive), pc.and_(pc.greater_equal(day, low), pc.less_equal(day, high)))):
-        raise _NotFast("naive occurred_at outside the steady offset range")
+    aware = pc.match_substring_regex(at, AWARE_AT)
+    if every(aware):
+        zoned = at
+    else:
+        naive = pc.match_substring_regex(at, NAIVE_AT)
+        if not every(pc.or_(naive, aware)):
+            raise _NotFast("occurred_at shape")
+        day = pc.utf8_slice_codeunits(at, 0, 10)
+        if not every(pc.or_(pc.invert(naive), pc.and_(pc.greater_equal(day, low), pc.less_equal(day, high)))):
+            raise _NotFast("naive occurred_at outside the steady offset range")
+        is_date = pc.equal(pc.utf8_length(at), 10)
+        zoned = pc.if_else(
+            naive, pc.binary_join_element_wise(at, pc.if_else(is_date, "T00:00" + offset, offset), ""), at
+        )
     if not every(pc.not_equal(pc.utf8_slice_codeunits(at, 0, 4), "0000")):
         raise _NotFast("year 0")
-    is_date = pc.equal(pc.utf8_length(at), 10)
-    zoned = pc.if_else(
-        naive, pc.binary_join_element_wise(at, pc.if_else(is_date, "T00:00" + offset, offset), ""), at
-    )
     has_amount = pc.not_equal(amount, "")
     if not every(pc.or_(pc.invert(has_amount), pc.match_substring_regex(amount, PLAIN_AMOUNT))):
         raise _NotFast("amount")
@@ -738,26 +749,42 @@ def _typed_block(
         amounts = pc.cast(pc.if_else(has_amount, amount, pa.scalar(None, pa.string())), pa.decimal128(14, 2))
     except pa.ArrowException as exc:
         raise _NotFast(f"cast: {str(exc)[:100]}") from exc
+    # the known ids are unpadded and within the length limit, so an id found among them passes the
+    # checks the validator makes (a padded or too long one is unknown: the validator judges it)
     index = pc.index_in(ext, value_set=known[0])
     if index.null_count:
         raise _NotFast("unknown customer")
-    customer_id = pc.take(known[1], index)
-    if not extras:  # binary COPY rows: Postgres parses no text (the properties are the default, {})
-        lines: Any = _binary_rows(customer_id, typ, occurred_at, amounts, channel)
-    else:
-        lines = _copy_lines(
-            [
-                pc.cast(customer_id, pa.string()),
-                typ,
-                zoned,  # Postgres reads these forms as Arrow did: explicit offsets, ISO 8601
-                pc.if_else(has_amount, amount, NULL),
-                _copy_escaped(channel),
-                _copy_escaped(_properties(table, extras)),
-            ]
-        )
-    code = pc.index_in(typ, value_set=pa.array(types, pa.string()))  # group by a number, not text
-    totals = pa.table({"customer_id": customer_id, "code": code, "at": occurred_at, "amount": amounts})
-    return lines, totals
+    columns = {
+        "customer_id": pc.take(known[1], index),
+        "code": pc.index_in(typ, value_set=type_names),  # group and sort by a number, not text
+        "at": occurred_at,
+        "amount": amounts,
+        "channel": channel,
+    }
+    if extras:  # text COPY: Postgres reads these forms as Arrow did (explicit offsets, ISO 8601)
+        columns |= {
+            "zoned": zoned,
+            "amount_text": pc.if_else(has_amount, amount, NULL),
+            "properties": _copy_escaped(_properties(table, extras)),
+        }
+    return pa.table(columns)
+
+
+def _copy_payload(rows: Any, types: list[str]) -> bytes | memoryview:
+    """COPY data of the typed rows, in their order: binary rows, or text lines when the rows carry
+    text for extra columns (properties)."""
+    if "zoned" not in rows.column_names:
+        return _binary_rows(rows, types)
+    return _copy_lines(
+        [
+            pc.cast(rows["customer_id"], pa.string()),
+            pc.take(pa.array(types, pa.string()), rows["code"]),
+            rows["zoned"],
+            rows["amount_text"],
+            _copy_escaped(rows["channel"]),
+            rows["properties"],
+        ]
+    )
 
 
 # COPY's binary format: the file header (signature, flags, no extension) and the end marker
@@ -770,57 +797,55 @@ def _whole(values: Any) -> Any:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-def _binary_rows(customer_id: Any, typ: Any, occurred_at: Any, amounts: Any, channel: Any) -> bytes:
+def _fixed(records: Any) -> Any:
+    """Fixed-width numpy records as an Arrow binary array of their bytes, without a copy."""
+    width, count = records.dtype.itemsize, len(records)
+    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(pa.binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(records)])
+
+
+def _binary_rows(rows: Any, types: list[str]) -> memoryview:
     """The events as rows of COPY's binary format (customer_id, event_type, occurred_at, amount,
-    channel): every field is a length and its bytes in network order, so the rows of one shape (event
-    type, amount or NULL, channel length) are one numpy record array, filled column by column."""
-    customer_id, typ, occurred_at, amounts, channel = map(
-        _whole, (customer_id, typ, occurred_at, amounts, channel)
+    channel), in order: every field is a length and its bytes in network order. The fixed-width runs
+    are numpy records; Arrow joins them with the event type and channel bytes row by row."""
+    count = rows.num_rows
+    customer_id, code, occurred_at, amounts, channel = (
+        _whole(rows[name]) for name in ("customer_id", "code", "at", "amount", "channel")
     )
-    types = pc.dictionary_encode(typ)
-    has_amount = pc.is_valid(amounts).to_numpy(zero_copy_only=False)
-    channel_bytes = pc.binary_length(channel).to_numpy(zero_copy_only=False).astype(np.int64)
-    shape = (
-        types.indices.to_numpy(zero_copy_only=False).astype(np.int64) * 2 + has_amount
-    ) * 1024 + channel_bytes
-    customers = customer_id.to_numpy(zero_copy_only=False)
-    times = occurred_at.cast(pa.int64()).to_numpy(zero_copy_only=False) - POSTGRES_EPOCH_US
-    # the amounts in cents: the low 64 bits of each 128-bit decimal (|amount| < 10^12)
-    cents_all = np.frombuffer(amounts.buffers()[1], dtype="<i8")[2 * amounts.offset :][: 2 * len(amounts) : 2]
-    parts = []
-    for group in np.unique(shape).tolist():
-        chosen = shape == group
-        count = int(np.count_nonzero(chosen))
-        event_type = types.dictionary[group // 2048].as_py().encode()
-        with_amount, width = (group // 1024) % 2, group % 1024
-        fields: list[tuple] = [("fields", ">i2"), ("n1", ">i4"), ("customer", ">i8"), ("n2", ">i4")]
-        fields += [("type", f"S{len(event_type)}"), ("n3", ">i4"), ("at", ">i8"), ("n4", ">i4")]
-        if with_amount:  # numeric: 4 base-10000 digits, weight 2 (10^8, 10^4, 1, 10^-4), 2 decimals
-            fields += [("numeric", ">i2", (4,)), ("digits", ">i2", (4,))]
-        fields += [("n5", ">i4")] + ([("channel", f"S{width}")] if width else [])
-        rows = np.empty(count, dtype=np.dtype(fields))
-        rows["fields"], rows["n1"], rows["n2"], rows["n3"] = 5, 8, len(event_type), 8
-        rows["customer"], rows["type"], rows["at"] = customers[chosen], event_type, times[chosen]
-        if with_amount:
-            cents = cents_all[chosen]
-            whole, fraction = np.divmod(np.abs(cents), 100)
-            rows["n4"] = 16
-            rows["numeric"] = np.stack(
-                [np.full(count, 4), np.full(count, 2), np.where(cents < 0, 0x4000, 0), np.full(count, 2)],
-                axis=1,
-            )
-            rows["digits"] = np.stack(
-                [whole // 10**8, whole // 10**4 % 10**4, whole % 10**4, fraction * 100], axis=1
-            )
-        else:
-            rows["n4"] = -1  # NULL
-        rows["n5"] = width
-        if width:  # strings of one length: the picked values' bytes are `count` fixed-width items
-            picked = pc.filter(channel, pa.array(chosen))
-            start = int(np.frombuffer(picked.buffers()[1], dtype=np.int32)[picked.offset])
-            rows["channel"] = np.frombuffer(picked.buffers()[2], dtype=f"S{width}", count=count, offset=start)
-        parts.append(rows.tobytes())
-    return b"".join(parts)
+    head = np.empty(count, dtype=[("fields", ">i2"), ("n1", ">i4"), ("customer", ">i8"), ("n2", ">i4")])
+    head["fields"], head["n1"], head["customer"] = 5, 8, customer_id.to_numpy(zero_copy_only=False)
+    names = [name.encode() for name in types]
+    head["n2"] = np.array([len(name) for name in names], dtype=np.int32)[code.to_numpy(zero_copy_only=False)]
+    event_type = pc.take(pa.array(names, pa.binary()), code)
+    middle = np.empty(count, dtype=[("n3", ">i4"), ("at", ">i8"), ("n4", ">i4")])
+    middle["n3"] = 8
+    middle["at"] = occurred_at.cast(pa.int64()).to_numpy(zero_copy_only=False) - POSTGRES_EPOCH_US
+    has_amount = pc.is_valid(amounts)
+    middle["n4"] = np.where(has_amount.to_numpy(zero_copy_only=False), 16, -1)  # -1: NULL
+    # numeric: 4 base-10000 digits, weight 2 (10^8, 10^4, 1, 10^-4), 2 decimals; the cents are the low
+    # 64 bits of each 128-bit decimal (|amount| < 10^12)
+    cents = np.frombuffer(amounts.buffers()[1], dtype="<i8")[2 * amounts.offset :][: 2 * count : 2]
+    whole, fraction = np.divmod(np.abs(cents), 100)
+    numeric = np.empty(count, dtype=[("head", ">i2", (4,)), ("digits", ">i2", (4,))])
+    numeric["head"] = np.stack(
+        [np.full(count, 4), np.full(count, 2), np.where(cents < 0, 0x4000, 0), np.full(count, 2)], axis=1
+    )
+    numeric["digits"] = np.stack(
+        [whole // 10**8, whole // 10**4 % 10**4, whole % 10**4, fraction * 100], axis=1
+    )
+    channel_length = pc.binary_length(channel).to_numpy(zero_copy_only=False).astype(">i4")
+    joined = pc.binary_join_element_wise(
+        _fixed(head),
+        event_type,
+        _fixed(middle),
+        pc.if_else(has_amount, _fixed(numeric), b""),
+        _fixed(channel_length),
+        pc.cast(channel, pa.binary()),
+        b"",
+    )
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
+    start, end = int(offsets[joined.offset]), int(offsets[joined.offset + count])
+    return memoryview(joined.buffers()[2])[start:end]
 
 
 def _copy_escaped(values: Any) -> Any:
@@ -857,9 +882,12 @@ def _properties(table: Any, extras: list[tuple[str, str]]) -> Any:
     return pc.binary_join_element_wise("{", joined, "}", "")
 
 
-def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memoryview, Any]:
-    """The events' totals per customer and type (one hash aggregation of every block's typed columns):
-    (groups, customers, COPY text lines in TOTAL_COLUMNS order, the groups' customer_id and code)."""
+def _combined_totals(parts: list[Any], types: list[str], rank: Any) -> tuple[int, int, memoryview, Any]:
+    """The events' totals per customer and type (one hash aggregation of every block's typed columns),
+    in the order of the totals' key (customer, event type by `rank`): a first load builds the key's
+    index over rows already in its order, and a rule's look-ups in customer order read the table's
+    pages in order. (groups, customers, COPY text lines in TOTAL_COLUMNS order, the groups'
+    customer_id and code)."""
     table = pa.concat_tables(parts).group_by(["customer_id", "code"])
     table = table.aggregate(
         [
@@ -872,6 +900,8 @@ def _combined_totals(parts: list[Any], types: list[str]) -> tuple[int, int, memo
             ("at", "max"),
         ]
     )
+    code = table["code"].to_numpy()
+    table = table.take(np.lexsort((rank[code], table["customer_id"].to_numpy())))
 
     def text(name: str) -> Any:
         values = table[name]
@@ -897,9 +927,8 @@ def _first_load_ranks(
 ) -> tuple[memoryview, int]:
     """The ranks of the registered pairs from the loaded events' typed columns alone (a first load):
     COPY text lines and their count. No database work, so it can run beside the index builds."""
-    code, customer_id, occurred_at = (
-        pa.chunked_array([p[name] for p in parts]) for name in ("code", "customer_id", "at")
-    )
+    table = pa.concat_tables(parts)  # no copy: the parts' chunks
+    code, customer_id, occurred_at = (table[name] for name in ("code", "customer_id", "at"))
     columns = []
     for event_type, ks in pairs.items():
         chosen = pc.equal(code, types.index(event_type))
@@ -1021,12 +1050,15 @@ def _merge_totals_by_hash_joins(cursor: Any) -> None:
 
 
 def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[str]) -> ImportResult:
-    """Arrow (C++) checks every cell of a block, types it and streams the events into one COPY while
-    Postgres stores the previous block; the totals are added up in Arrow and merged once. The customer
-    ids come from one COPY of every customer, or, when the table is much bigger than the file, of the
-    ones a first pass over the file names. Raises _NotFast (or a DataError) so the caller rolls back
-    to its savepoint and validates row by row, when any cell fails a check or the file uses CSV
-    quoting (Python's and Arrow's CSV readers differ on odd quoting)."""
+    """Arrow (C++) checks every cell and types it, COPY loads the rows, and the totals are added up in
+    Arrow and merged once. The customer ids come from one COPY of every customer, or, when the table is
+    much bigger than the file, of the ones a first pass over the file names. A small load streams
+    each block into COPY while Postgres stores the previous one. A bulk load (the events' indexes are
+    dropped and rebuilt) types its blocks two at a time, then copies the rows in the order of the
+    covering index (event type, time): building an index over rows already in its order is a fraction
+    of the sort it otherwise is. Raises _NotFast (or a DataError) so the caller rolls back to its
+    savepoint and validates row by row, when any cell fails a check or the file uses CSV quoting
+    (Python's and Arrow's CSV readers differ on odd quoting)."""
     columns = [f"c{i}" for i in range(len(header))]
     col = {name: columns[header.index(name)] for name in EVENT_COLUMNS}
     extras = [(name, columns[i]) for i, name in enumerate(header) if name not in EVENT_COLUMNS]
@@ -1049,13 +1081,21 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
     low, high = _steady_offset_range(tz_name, timezone.localdate())
     offset = datetime.combine(low, time(12), zoneinfo.ZoneInfo(tz_name)).strftime("%z")
     zone = (low.isoformat(), high.isoformat(), f"{offset[:3]}:{offset[3:]}")
-    totals: list[Any] = []
     types: list[str] = []
-    rows = newlines = 0
+    lock = threading.Lock()
+
+    def typed(block: bytes) -> Any:
+        if b'"' in block:
+            raise _NotFast("quoted CSV")
+        table = _read_block(block, columns)
+        if table.num_rows != block.count(b"\n"):  # a bare CR, or a line Arrow read differently from csv
+            raise _NotFast("row count")
+        return _typed_block(table, col, extras, known, zone, types, lock)
+
     # Every event's customer gets a totals row, whose foreign key is checked in this transaction while
     # dropping the events' own key holds the customers table against deletes until commit: so the
     # events' key comes back unchecked (NOT VALID) and is validated in the background after commit.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         with _bulk_indexes(
             cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True, keys_proven=True
         ) as bulk:
@@ -1064,7 +1104,13 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
                 # emptied in this (sub)transaction, so COPY may write the rows frozen: no later pass sets
                 # their hint bits (a rewrite of every page) or freezes them
                 cursor.execute("TRUNCATE crm_tags_event")
-            # a queued writer sends from its own thread: Arrow types the next block meanwhile
+            blocks = itertools.chain([first], blocks)
+            if bulk:
+                with _step("type events"):
+                    rows = pa.concat_tables(_in_order(pool, typed, blocks))
+                rank = _collation_ranks(cursor, types)
+            parts: list[Any] = []
+            # a queued writer sends from its own thread: Python prepares the next rows meanwhile
             writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
             with (
                 _step("copy events"),
@@ -1077,24 +1123,24 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
             ):
                 if not extras:
                     copy.write(BINARY_HEADER)
-                for block in itertools.chain([first], blocks):
-                    if b'"' in block:
-                        raise _NotFast("quoted CSV")
-                    newlines += block.count(b"\n")
-                    table = _read_block(block, columns)
-                    rows += table.num_rows
-                    lines, block_totals = _typed_block(table, col, extras, known, zone, types)
-                    copy.write(lines)
-                    totals.append(block_totals)
+                if bulk:
+                    parts.append(rows)
+                    # The totals' aggregation and a first load's ranks need no database: the pool
+                    # computes them while Postgres stores the rows and rebuilds the event indexes.
+                    summed = pool.submit(_combined_totals, parts, types, rank)
+                    for chunk in _index_ordered(rows, rank):
+                        copy.write(_copy_payload(chunk, types))
+                else:
+                    for block in blocks:
+                        block_rows = typed(block)
+                        copy.write(_copy_payload(block_rows, types))
+                        parts.append(block_rows)
                 if not extras:
                     copy.write(BINARY_TRAILER)
-            if rows != newlines:  # a bare CR or a line Arrow read differently from Python's csv module
-                raise _NotFast("row count")
-            # The totals' aggregation and a first load's ranks need no database: a thread computes them
-            # while Postgres rebuilds the event indexes (Arrow and numpy release the GIL).
-            summed = pool.submit(_combined_totals, totals, types)
+            if not bulk:
+                summed = pool.submit(_combined_totals, parts, types, _collation_ranks(cursor, types))
             pairs = {t: ks for t, ks in ranks.registered().items() if t in types} if bulk else {}
-            computed = pool.submit(_first_load_ranks, totals, types, pairs) if first_load and pairs else None
+            computed = pool.submit(_first_load_ranks, parts, types, pairs) if first_load and pairs else None
             if not bulk:
                 with _step("merge totals"):
                     groups, customers, lines, keys = summed.result()
@@ -1105,5 +1151,43 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
                 _merge_totals(cursor, groups, lines)
             with _step("keep ranks"):
                 _keep_ranks(cursor, pairs, types, keys, computed)
-    log.info("imported %s events for %s customers (fast path)", rows, customers)
-    return ImportResult(rows=rows, created=rows, customers=customers)
+    rows_loaded = sum(part.num_rows for part in parts)
+    log.info("imported %s events for %s customers (fast path)", rows_loaded, customers)
+    return ImportResult(rows=rows_loaded, created=rows_loaded, customers=customers)
+
+
+def _in_order(pool: ThreadPoolExecutor, work: Any, items: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
+    """work(item) for each item, computed by the pool at most `ahead` at a time, yielded in order."""
+    pending: deque[Any] = deque()
+    for item in items:
+        pending.append(pool.submit(work, item))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+INDEX_ORDER_CHUNK = 1 << 20  # rows per COPY payload when copying in index order
+
+
+def _collation_ranks(cursor: Any, types: list[str]) -> Any:
+    """For each event type code, its place among the file's types as the database sorts them (the
+    order of the indexes that lead with the event type)."""
+    cursor.execute("SELECT array_agg(t ORDER BY t) FROM unnest(%s::varchar[]) t", [types])
+    collated = cursor.fetchone()[0]
+    return np.array([collated.index(name) for name in types], dtype=np.int64)
+
+
+def _index_ordered(rows: Any, rank: Any) -> Iterator[Any]:
+    """The rows in the covering index's order, (event_type, occurred_at), in chunks: the event types
+    by `rank` (as the database sorts them), then time (ties in file order)."""
+    rank = rank[rows["code"].to_numpy()]
+    at = rows["at"].cast(pa.int64()).to_numpy()
+    earliest = int(at.min())
+    if len(rank) and int(rank.max()) < 1 << 11 and int(at.max()) - earliest < 1 << 52:  # one int64 key
+        order = np.argsort((rank << 52) | (at - earliest), kind="stable")
+    else:
+        order = np.lexsort((at, rank))
+    del rank, at
+    for start in range(0, len(order), INDEX_ORDER_CHUNK):
+        yield rows.take(order[start : start + INDEX_ORDER_CHUNK])
