@@ -1193,10 +1193,12 @@ def _index_ordered(rows: Any, rank: Any) -> Iterator[Any]:
     rank = rank[rows["code"].to_numpy()]
     at = rows["at"].cast(pa.int64()).to_numpy()
     earliest = int(at.min())
-    if len(rank) and int(rank.max()) < 1 << 11 and int(at.max()) - earliest < 1 << 52:  # one int64 key
+    if int(rank.max()) < 1 << 11 and int(at.max()) - earliest < 1 << 52:  # one int64 key sorts faster
         order = np.argsort((rank << 52) | (at - earliest), kind="stable")
     else:
         order = np.lexsort((at, rank))
     del rank, at
-    for start in range(0, len(order), INDEX_ORDER_CHUNK):
-        yield rows.take(order[start : start + INDEX_ORDER_CHUNK])
+    # text rows (properties) can be long: a chunk stays far below Arrow's 2 GB per string column
+    step = max(1, min(INDEX_ORDER_CHUNK, (256 << 20) * rows.num_rows // max(rows.nbytes, 1)))
+    for start in range(0, len(order), step):
+        yield rows.take(order[start : start + step])

@@ -313,14 +313,19 @@ def _physical_and_key_order(table: str, columns: str) -> tuple[list, list]:
         return stored, cursor.fetchall()
 
 
+@pytest.mark.parametrize("long_span", [False, True], ids=["one sort key", "two sort keys"])
 @pytest.mark.parametrize("extras", [False, True], ids=["binary", "text"])
-def test_a_bulk_load_stores_events_and_totals_in_the_order_of_their_keys(extras, taken, monkeypatch):
+def test_a_bulk_load_stores_events_and_totals_in_the_order_of_their_keys(
+    extras, long_span, taken, monkeypatch
+):
     """The covering index's order (event type as the database sorts it, then time) for the events, the
     key's (customer, event type) for a first load's totals: their indexes are built over rows
     already in order. Rows of one type with other shapes (no amount, longer channels) stay in time
-    order, and a type first seen in a later block still sorts by its name."""
+    order, and a type first seen in a later block still sorts by its name. Copied 2 rows at a time;
+    times more than 142 years apart (2^52 µs) do not fit one int64 key with the type and sort by both."""
     monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
     monkeypatch.setattr(importers, "FAST_BLOCK", 128)
+    monkeypatch.setattr(importers, "INDEX_ORDER_CHUNK", 2)
     services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
     rows = [
         ("A2", "visit", "2026-03-05T10:00:00Z", "", "web"),
@@ -333,6 +338,8 @@ def test_a_bulk_load_stores_events_and_totals_in_the_order_of_their_keys(extras,
         ("A2", "apply", "2026-03-08T10:00:00Z", "3", "web"),
         ("A1", "order", "2026-03-03T10:00:00Z", "", "a-longer-channel"),
     ]
+    if long_span:
+        rows.append(("A2", "visit", "1850-01-01T10:00:00Z", "4", "web"))
     content = HEAD + (",note\n" if extras else "\n")
     content += "".join(",".join(row) + (",x\n" if extras else "\n") for row in rows)
     services.events_import(upload=io.StringIO(content), by=None)
