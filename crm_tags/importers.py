@@ -1166,7 +1166,8 @@ def _joined(blocks: Iterator[bytes], count: int) -> Iterator[bytes]:
 
 
 def _in_order(pool: ThreadPoolExecutor, work: Any, items: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
-    """work(item) for each item, computed by the pool at most `ahead` at a time, yielded in order."""
+    """work(item) for each item, computed by the pool and yielded in order; at most `ahead` items
+    are submitted beyond the one being waited for (so only a few blocks are held at a time)."""
     pending: deque[Any] = deque()
     for item in items:
         pending.append(pool.submit(work, item))
