@@ -846,9 +846,7 @@ def _binary_rows(rows: Any, types: list[str]) -> memoryview:
         pc.cast(channel, pa.binary()),
         b"",
     )
-    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
-    start, end = int(offsets[joined.offset]), int(offsets[joined.offset + count])
-    return memoryview(joined.buffers()[2])[start:end]
+    return _joined_bytes(joined)
 
 
 def _copy_escaped(values: Any) -> Any:
@@ -863,11 +861,15 @@ def _copy_escaped(values: Any) -> Any:
 def _copy_lines(columns: list[Any]) -> memoryview:
     """COPY text format lines of the columns (text, or a text scalar for every row), without a copy:
     the joined values' own buffer."""
-    joined = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, "\t"), "\n", "")
-    lines = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-    start, end = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
-    return memoryview(lines.buffers()[2])[start:end]
+    return _joined_bytes(pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, "\t"), "\n", ""))
+
+
+def _joined_bytes(values: Any) -> memoryview:
+    """The bytes of a string or binary array's values, back to back: its data buffer, not a copy."""
+    values = _whole(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+    start, end = int(offsets[values.offset]), int(offsets[values.offset + len(values)])
+    return memoryview(values.buffers()[2])[start:end]
 
 
 def _properties(table: Any, extras: list[tuple[str, str]]) -> Any:
