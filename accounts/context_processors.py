@@ -18,6 +18,8 @@ def navigation(request: HttpRequest) -> dict:
     if roles.can_view_dashboards(user):
         items.append(("dashboards", _("Dashboards"), reverse("analytics:index")))
     items.append(("kb", _("Knowledge base"), reverse("knowledge_base:index")))
+    if roles.is_manager(user):
+        items.append(("privacy", _("Personal data"), reverse("privacy:requests")))
     if roles.can_use_admin(user):
         items.append(("admin", _("Admin"), reverse("admin:index")))
     unread = user.notifications.filter(read_at__isnull=True).count()

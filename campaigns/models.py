@@ -270,7 +270,9 @@ class Touchpoint(models.Model):
         indexes = [
             models.Index(
                 fields=["campaign", "customer_external_id", "occurred_at"], name="touch_campaign_cust_at"
-            )
+            ),
+            # a person's touchpoints across campaigns (their data export, their erasure)
+            models.Index(fields=["customer_external_id"], name="touch_customer"),
         ]
 
     def __str__(self) -> str:
@@ -290,7 +292,8 @@ class Conversion(models.Model):
         indexes = [
             models.Index(
                 fields=["campaign", "customer_external_id", "occurred_at"], name="conv_campaign_cust_at"
-            )
+            ),
+            models.Index(fields=["customer_external_id"], name="conv_customer"),
         ]
 
     def __str__(self) -> str:

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "campaigns",
     "analytics",
     "knowledge_base",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -297,7 +298,24 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"full": True},
     },
     "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
+    "privacy-retention": {"task": "privacy.tasks.apply_retention", "schedule": 86400.0},
 }
+
+# Personal data (docs/privacy.md) -------------------------------------------------------------------
+# Whether a customer whose consent for a channel purpose is unknown is included in that channel's
+# exports and audiences ("include"), or only those who granted it ("exclude", the default).
+CONSENT_DEFAULT_UNKNOWN = env("CONSENT_DEFAULT_UNKNOWN", default="exclude")
+# Days a person's request (export, erase) may take before it is overdue (PIPL: promptly).
+PRIVACY_REQUEST_DUE_DAYS = env.int("PRIVACY_REQUEST_DUE_DAYS", default=15)
+# Retention per data kind, in days (0 keeps forever); a daily task deletes or anonymises what is older.
+RETENTION_DAYS = {
+    "events": env.int("RETENTION_EVENTS_DAYS", default=1095),
+    "touchpoints": env.int("RETENTION_TOUCHPOINTS_DAYS", default=730),
+    "report_files": env.int("RETENTION_REPORT_FILES_DAYS", default=30),
+    "access_log": env.int("RETENTION_ACCESS_LOG_DAYS", default=365),
+    "privacy_files": env.int("RETENTION_PRIVACY_FILES_DAYS", default=30),
+}
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=10_000)
 
 # E-mail and notifications ----------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

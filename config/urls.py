@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("campaigns.api_urls")),
     path("", include("analytics.api_urls")),
     path("", include("knowledge_base.api_urls")),
+    path("", include("privacy.api_urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("dashboards/", include("analytics.urls")),
     path("kb/", include("knowledge_base.urls")),
+    path("privacy/", include("privacy.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -285,6 +285,8 @@ class TagBuild(models.Model):
     entered = models.PositiveIntegerField(default=0)
     exited = models.PositiveIntegerField(default=0)
     members = models.PositiveIntegerField(default=0)
+    # rule matches left out because the customer withdrew consent to personalisation
+    excluded_by_consent = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -305,6 +307,7 @@ class TagMembershipChange(models.Model):
     class Change(models.TextChoices):
         ENTERED = "entered", _("Entered")
         EXITED = "exited", _("Exited")
+        ERASED = "erased", _("Erased")
 
     # Written only by a build's statements, which hold the tag and build rows locked and take the
     # customers from the membership rows they insert or delete: no database key checks (three per
