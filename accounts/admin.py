@@ -1,8 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from rest_framework.authtoken.models import TokenProxy
 
-from accounts.models import AuditEntry, Notification, Team, User
+from accounts.models import ApiToken, AuditEntry, Notification, Team, User
+from accounts.tokens import api_token_revoke
+
+# DRF's plain-text tokens are not used (accounts.ApiToken replaced them); creating one would do nothing.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
 
 
 @admin.register(Team)
@@ -40,3 +48,34 @@ class AuditEntryAdmin(admin.ModelAdmin):
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "recipient", "verb", "title", "read_at"]
     list_select_related = ["recipient"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "name",
+        "scope",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["scope", "revoke_reason"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "key_hash"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # issued on the API tokens page or by POST /api/v1/auth/token/
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset.select_related("user").filter(revoked_at__isnull=True):
+            api_token_revoke(token=token, by=request.user)

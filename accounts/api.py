@@ -1,7 +1,10 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,16 +12,50 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts import roles
-from accounts.models import Notification, User
+from accounts.authentication import ApiTokenAuthentication
+from accounts.login_throttle import sign_in_refused_for
+from accounts.models import ApiToken, Notification, User
+from accounts.selectors import api_token_get_for_user, api_tokens_active
+from accounts.tokens import Reason, api_token_issue, api_token_revoke, api_tokens_revoke_all
+from config.api import StandardPagination
 
 
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text=gettext_lazy("What the token is for.")
+    )
+    scope = serializers.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        default=ApiToken.Scope.WRITE,
+        help_text=gettext_lazy("`read` tokens may only use GET, HEAD and OPTIONS."),
+    )
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as listed: never its key (only the key's first characters)."""
+
+    user = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "user", "name", "scope", "prefix", "created_at", "expires_at", "last_used_at"]
+        read_only_fields = fields
 
 
 class TokenSerializer(serializers.Serializer):
+    """The new token: the key is shown in this response only."""
+
+    id = serializers.IntegerField()
     token = serializers.CharField()
+    name = serializers.CharField()
+    scope = serializers.ChoiceField(choices=ApiToken.Scope.choices)
+    expires_at = serializers.DateTimeField()
+
+
+class RevokedSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField()
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -67,23 +104,138 @@ class LoginThrottle(AnonRateThrottle):
 
 
 class ObtainTokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for a new API token (POST); revoke the token in use (DELETE)."""
 
-    authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
+    read_scope_may_write = True  # a read-only token may still sign itself out
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer}, auth=[])
+    def get_authenticators(self) -> list:
+        # Signing in takes no credentials but the body's (a stale token header must not stand in the way);
+        # signing out takes the token being revoked. (The schema generator asks without a request.)
+        signing_in = self.request is not None and self.request.method == "POST"
+        return [] if signing_in else [ApiTokenAuthentication()]
+
+    @extend_schema(
+        description=(
+            "Exchange a username and password for a new API token. The key is shown in this answer only; "
+            "the token expires at `expires_at`, and is revoked when the password changes."
+        ),
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(description="Wrong credentials or a missing field."),
+            429: OpenApiResponse(description="Too many failed sign-ins; see the Retry-After header."),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request._request, **data.validated_data)
+        fields = data.validated_data
+        user = authenticate(request._request, username=fields["username"], password=fields["password"])
+        retry_after = sign_in_refused_for(request._request)
+        if retry_after is not None:
+            raise exceptions.Throttled(
+                wait=retry_after, detail=_("Too many failed sign-ins; try again later.")
+            )
         if user is None or not user.is_active:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to log in with the credentials given."]}
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token = api_token_issue(user=user, name=fields.get("name", ""), scope=fields["scope"])
+        return Response(
+            {
+                "id": token.pk,
+                "token": token.key,
+                "name": token.name,
+                "scope": token.scope,
+                "expires_at": serializers.DateTimeField().to_representation(token.expires_at),
+            }
+        )
+
+    @extend_schema(
+        description="Sign out: revoke the token this request carries.",
+        request=None,
+        responses={204: None, 401: OpenApiResponse(description="No valid token was given.")},
+        auth=[{"tokenAuth": []}],
+    )
+    def delete(self, request: Request) -> Response:
+        if not isinstance(request.auth, ApiToken):
+            raise exceptions.NotAuthenticated()
+        api_token_revoke(token=request.auth, by=request.user, reason=Reason.LOGOUT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _token_owner(request: Request) -> User:
+    """The person whose tokens a request means: `?user=<username>` (managers and admins), else oneself."""
+    username = request.query_params.get("user")
+    if not username or username == request.user.username:
+        return request.user
+    if not roles.can_manage_api_tokens(request.user):
+        raise exceptions.PermissionDenied(_("You may only see and revoke your own tokens."))
+    owner = User.objects.filter(username=username).first()
+    if owner is None:
+        raise exceptions.NotFound(_("No such user."))
+    return owner
+
+
+OWNER_PARAMETER = OpenApiParameter(
+    "user",
+    OpenApiTypes.STR,
+    description="Another person's username (managers and admins only); default: yourself.",
+)
+
+
+class ApiTokenListView(generics.ListAPIView):
+    """A person's active API tokens (GET); revoke them all (DELETE)."""
+
+    serializer_class = ApiTokenSerializer
+    pagination_class = StandardPagination
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return api_tokens_active(owner=_token_owner(self.request)).select_related("user")
+
+    @extend_schema(
+        description="Your active API tokens (never their keys); a manager or admin may name another person.",
+        parameters=[OWNER_PARAMETER],
+        responses={
+            200: ApiTokenSerializer(many=True),
+            403: OpenApiResponse(description="Another person's tokens, asked by someone who is not staff."),
+            404: OpenApiResponse(description="No such user."),
+        },
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="auth_tokens_revoke_all",
+        description="Revoke all your API tokens (this one too); a manager or admin may name another person.",
+        parameters=[OWNER_PARAMETER],
+        request=None,
+        responses={
+            200: RevokedSerializer,
+            403: OpenApiResponse(description="Another person's tokens, asked by someone who is not staff."),
+            404: OpenApiResponse(description="No such user."),
+        },
+    )
+    def delete(self, request: Request) -> Response:
+        revoked = api_tokens_revoke_all(user=_token_owner(request), by=request.user)
+        return Response({"revoked": revoked})
+
+
+class ApiTokenDetailView(APIView):
+    """Revoke one token: one's own, or (managers and admins) anyone's."""
+
+    @extend_schema(
+        operation_id="auth_tokens_revoke",
+        request=None,
+        responses={204: None, 404: OpenApiResponse(description="No such active token within your reach.")},
+    )
+    def delete(self, request: Request, token_id: int) -> Response:
+        token = api_token_get_for_user(user=request.user, token_id=token_id)
+        api_token_revoke(token=token, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(APIView):

@@ -14,6 +14,10 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import backends  # noqa: F401 - connects the access-cache invalidation signals
+        from accounts import (
+            backends,  # noqa: F401 - connects the access-cache invalidation signals
+            login_throttle,  # noqa: F401 - counts failed sign-ins per address
+            tokens,  # noqa: F401 - revokes API tokens on password change, deactivation
+        )
 
         post_migrate.connect(_ensure_role_groups, sender=self)

@@ -118,3 +118,38 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return self.task_name
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored (the key is shown once); it expires and can be
+    revoked, and every token of a person is revoked when their password changes or they are deactivated."""
+
+    class Scope(models.TextChoices):
+        READ = "read", _("Read only")
+        WRITE = "write", _("Read and write")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices, default=Scope.WRITE)
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The key's first characters, so a person can tell their tokens apart without the key itself.
+    prefix = models.CharField(max_length=8)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoke_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        indexes = [models.Index(fields=["user", "revoked_at", "expires_at"], name="apitoken_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.prefix} ({self.user_id})"

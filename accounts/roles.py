@@ -52,3 +52,12 @@ def can_view_dashboards(user: User | AnonymousUser) -> bool:
 
 def can_use_admin(user: User | AnonymousUser) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff
+
+
+def can_manage_api_tokens(user: User | AnonymousUser) -> bool:
+    """Managers and admins may list and revoke anyone's API tokens."""
+    return is_manager(user) or can_use_admin(user)
+
+
+def can_revoke_api_tokens_of(user: User | AnonymousUser, owner: User) -> bool:
+    return user.is_authenticated and (user.pk == owner.pk or can_manage_api_tokens(user))

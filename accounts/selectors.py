@@ -1,6 +1,9 @@
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from accounts.models import Notification, Team, User
+from accounts.models import ApiToken, AuditEntry, Notification, Team, User
+from accounts.roles import can_manage_api_tokens
 
 
 def notifications_for_user(*, user: User) -> QuerySet[Notification]:
@@ -34,3 +37,29 @@ def managers() -> QuerySet[User]:
 
 def teams() -> QuerySet[Team]:
     return Team.objects.order_by("name")
+
+
+def audit_trail(*, object_type: str, object_id: str | int) -> QuerySet[AuditEntry]:
+    """The audit entries of one object, oldest first, with their actors (through the object index)."""
+    return (
+        AuditEntry.objects.filter(object_type=object_type, object_id=str(object_id))
+        .select_related("actor")
+        .order_by("created_at", "id")
+    )
+
+
+def api_tokens_active(*, owner: User) -> QuerySet[ApiToken]:
+    """A person's unrevoked, unexpired API tokens, newest first (the caller checks who may see them)."""
+    return ApiToken.objects.filter(
+        user=owner, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("-created_at", "-id")
+
+
+def api_token_get_for_user(*, user: User, token_id: int) -> ApiToken:
+    """One active token the person may revoke: their own, or anyone's for a manager or admin; else 404."""
+    tokens = ApiToken.objects.select_related("user").filter(
+        revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+    if not can_manage_api_tokens(user):
+        tokens = tokens.filter(user=user)
+    return get_object_or_404(tokens, pk=token_id)

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
-from django.db.models import Model
+from django.db import connection, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Notification, OutboxMessage, Team, User
@@ -40,6 +40,49 @@ def audit_record(
         object_id=str(object_id),
         changes=changes or {},
     )
+
+
+def _audit_object_types() -> list[str]:
+    """The object types in the audit trail (a few dozen), one probe of the object index each."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE types AS (
+              (SELECT object_type FROM accounts_auditentry ORDER BY object_type LIMIT 1)
+              UNION ALL
+              SELECT (SELECT a.object_type FROM accounts_auditentry a WHERE a.object_type > types.object_type
+                      ORDER BY a.object_type LIMIT 1)
+              FROM types WHERE types.object_type IS NOT NULL)
+            SELECT object_type FROM types WHERE object_type IS NOT NULL
+            """
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def audit_entries_scrub(*, values: Iterable[str], objects: Iterable[tuple[str, str | int]] = ()) -> int:
+    """Replace a person's values (an erasure) in the audit entries that can hold them: the entries of the
+    given objects (the customer's own, say) and those whose object id is one of the values, looked up
+    through the (object type, object id) index. Their changes lose the values (JSON keys and strings,
+    case-insensitive), their object id too when it is one; the entries themselves stay. Other entries
+    record counts and versions, never a customer's values (docs/privacy.md). In the caller's
+    transaction; returns the entries changed."""
+    from privacy.scrubbing import ERASED, Scrubber
+
+    scrubber = Scrubber(values)
+    if not scrubber:
+        return 0
+    wanted = Q(pk__in=[])
+    for object_type, object_id in objects:
+        wanted |= Q(object_type=object_type, object_id=str(object_id))
+    wanted |= Q(object_type__in=_audit_object_types(), object_id__in=scrubber.values)
+    changed = 0
+    for entry in AuditEntry.objects.filter(wanted).only("pk", "object_id", "changes"):
+        changes = scrubber.json(entry.changes)
+        scrubbed_id = ERASED if entry.object_id.lower() in scrubber.whole else entry.object_id
+        if changes != entry.changes or scrubbed_id != entry.object_id:
+            AuditEntry.objects.filter(pk=entry.pk).update(changes=changes, object_id=scrubbed_id)
+            changed += 1
+    return changed
 
 
 def notify(

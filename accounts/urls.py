@@ -12,4 +12,6 @@ urlpatterns = [
     path("preferences/", views.preferences, name="preferences"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_mark_read, name="notifications_mark_read"),
+    path("tokens/", views.api_tokens, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),
 ]

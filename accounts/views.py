@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,9 +11,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import roles
-from accounts.forms import LoginForm, PasswordChange, PreferencesForm
-from accounts.selectors import notifications_for_user
+from accounts.forms import ApiTokenCreateForm, LoginForm, PasswordChange, PreferencesForm
+from accounts.selectors import api_tokens_active, notifications_for_user
 from accounts.services import notification_mark_read
+from accounts.tokens import api_token_issue, api_token_revoke
 
 
 @login_required
@@ -96,3 +97,30 @@ def notifications_mark_read(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("id")
     notification_mark_read(user=request.user, notification_id=int(raw) if raw and raw.isdigit() else None)
     return redirect("accounts:notifications")
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """One's API tokens: the list, and a form that issues a new one (its key shown on this answer only)."""
+    form = ApiTokenCreateForm(request.POST or None, request=request)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        issued = api_token_issue(
+            user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"]
+        )
+        form = ApiTokenCreateForm(request=request)
+    context = {"form": form, "issued": issued, "tokens": api_tokens_active(owner=request.user)}
+    status = 422 if form.errors else 200
+    response = render(request, "accounts/api_tokens.html", context, status=status)
+    response["Cache-Control"] = "no-store"  # the page may hold a key
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    # one's own only (staff revoke others' tokens through the API, where they name the person)
+    token = get_object_or_404(api_tokens_active(owner=request.user), pk=token_id)
+    api_token_revoke(token=token, by=request.user)
+    messages.success(request, _("The token was revoked."))
+    return redirect("accounts:api_tokens")

@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from analytics.models import ReportJob
 from campaigns.models import DailyMetric
 from config.csv_export import FORMULA_PREFIXES, safe_cell
-from config.masking import mask_email, mask_phone
 from crm_tags.models import Customer, TagMembership
+from privacy import personal_data
 from tickets.models import Ticket
 
 # Excel's sheet limit is 1,048,576 rows, one of which is the header.
@@ -237,10 +237,6 @@ def campaign_metrics_source(params: dict[str, Any], tz: str, unmasked: bool) -> 
     )
 
 
-def _contact_masks(email_col: int, phone_col: int, unmasked: bool) -> dict[int, Callable[[Any], Any]]:
-    return {} if unmasked else {email_col: mask_email, phone_col: mask_phone}
-
-
 def tag_members_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
     qs = TagMembership.objects.all()
     if params.get("tag"):
@@ -260,7 +256,7 @@ def tag_members_source(params: dict[str, Any], tz: str, unmasked: bool) -> Repor
         .order_by("tag_id", "customer_id")
         .values_list(*fields),
         text_columns=(0, 1, 2, 3, 4, 5),
-        masks=_contact_masks(3, 4, unmasked),
+        masks=personal_data.row_maskers(unmasked=unmasked, columns={2: "name", 3: "email", 4: "phone"}),
     )
 
 
@@ -298,9 +294,14 @@ def customers_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportS
         ],
         queryset=qs.annotate(t_signup=LocalTime("signup_at", tz)).order_by("id").values_list(*fields),
         text_columns=(0, 1, 2, 3, 4, 5, 8),
-        masks=_contact_masks(2, 3, unmasked),
+        masks=personal_data.row_maskers(
+            unmasked=unmasked, columns={1: "name", 2: "email", 3: "phone", 6: "birth_date"}
+        ),
     )
 
+
+# kinds whose files carry customers' personal values (masked unless the owner has view_pii)
+PERSONAL_KINDS = (ReportJob.Kind.TAG_MEMBERS, ReportJob.Kind.CUSTOMERS)
 
 SOURCES: dict[str, Callable[[dict[str, Any], str, bool], ReportSource]] = {
     ReportJob.Kind.TICKETS: tickets_source,

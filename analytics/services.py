@@ -28,6 +28,7 @@ from analytics import reports
 from analytics.filters import DashboardFilters, viewer_time_zone
 from analytics.models import ReportDelivery, ReportJob, ReportSubscription
 from analytics.permissions import report_unmasked
+from privacy import personal_data
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,8 @@ def report_job_run(*, job_id: int) -> ReportJob:
             os.unlink(temp_path)
     except Exception as exc:  # noqa: BLE001 - any failure must end the job as failed, with its reason
         log.exception("report job %s failed", job.pk)
-        return _finish_failed(job, str(exc) or exc.__class__.__name__)
+        # a database error can quote a row's values: the reason is scrubbed before anyone reads it
+        return _finish_failed(job, personal_data.scrub_text(str(exc)) or exc.__class__.__name__)
     with transaction.atomic():
         finished = ReportJob.objects.filter(pk=job.pk, status=ReportJob.Status.RUNNING).update(
             status=ReportJob.Status.DONE,
@@ -148,6 +150,10 @@ def report_job_run(*, job_id: int) -> ReportJob:
             job.refresh_from_db()
             return job
         job.refresh_from_db()
+        if job.kind in reports.PERSONAL_KINDS:
+            personal_data.record_unmasked(
+                viewer=job.owner, kind="report", rows=rows, what=f"report {job.pk} ({job.kind})"
+            )
         _notify_owner(job)
     log.info("report job %s done: %s rows in %.2fs", job.pk, rows, time.monotonic() - started)
     return job
@@ -334,3 +340,52 @@ def scheduled_reports_send(*, now: dt.datetime | None = None) -> dict[str, int]:
         delivery = subscription_deliver(subscription=subscription, now=now)
         counts[delivery.status] += 1
     return counts
+
+
+# A person's data (privacy) and retention -------------------------------------------------------------
+
+
+def customer_order_months_reassign(*, old: int, new: int) -> int:
+    """Hand a customer's order months to another customer id (an erasure's surrogate) so cohort figures
+    stay the same; in the caller's transaction. Returns the rows moved."""
+    from analytics.models import CustomerOrderMonth
+
+    return CustomerOrderMonth.objects.filter(customer_id=old).update(customer_id=new)
+
+
+def report_files_delete_before(*, before: dt.datetime, batch: int) -> dict[str, int]:
+    """Retention: finished report jobs older than `before` lose their file and their row (a report can
+    hold customers' contact data); files left in the reports folder by no job, as old, go too. Returns
+    the jobs and files deleted."""
+    jobs = files = 0
+    finished = (ReportJob.Status.DONE, ReportJob.Status.FAILED)
+    while True:
+        with transaction.atomic():
+            old = list(
+                ReportJob.objects.select_for_update(skip_locked=True)
+                .filter(status__in=finished, created_at__lt=before)
+                .order_by("created_at")
+                .values_list("pk", "file")[:batch]
+            )
+            for _pk, name in old:
+                if name and default_storage.exists(name):
+                    default_storage.delete(name)
+                    files += 1
+            ReportJob.objects.filter(pk__in=[pk for pk, _name in old]).delete()
+        jobs += len(old)
+        if len(old) < batch:
+            break
+    kept = set(ReportJob.objects.exclude(file="").values_list("file", flat=True))
+    try:
+        _dirs, names = default_storage.listdir("reports")
+    except FileNotFoundError:
+        names = []
+    orphans = 0
+    for name in names:
+        path = f"reports/{name}"
+        if orphans < batch and path not in kept and default_storage.get_modified_time(path) < before:
+            default_storage.delete(path)
+            orphans += 1
+    files += orphans
+    log.info("retention: %s report jobs and %s files before %s deleted", jobs, files, before)
+    return {"jobs": jobs, "files": files}

@@ -273,6 +273,8 @@ class Touchpoint(models.Model):
             ),
             # a person's touchpoints across campaigns (their data export, their erasure)
             models.Index(fields=["customer_external_id"], name="touch_customer"),
+            # retention deletes the oldest first, in batches
+            models.Index(fields=["occurred_at"], name="touch_occurred"),
         ]
 
     def __str__(self) -> str:
@@ -294,6 +296,7 @@ class Conversion(models.Model):
                 fields=["campaign", "customer_external_id", "occurred_at"], name="conv_campaign_cust_at"
             ),
             models.Index(fields=["customer_external_id"], name="conv_customer"),
+            models.Index(fields=["occurred_at"], name="conv_occurred"),
         ]
 
     def __str__(self) -> str:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from campaigns import figures as fig
-from campaigns.models import ABTest, Campaign, CampaignTask, DailyMetric, UtmLink
+from campaigns.models import ABTest, Campaign, CampaignTask, Conversion, DailyMetric, Touchpoint, UtmLink
 from campaigns.permissions import sees_all_campaigns
 
 
@@ -201,3 +201,22 @@ def known_tag_slugs(slugs: list[str]) -> set[str] | None:
     except ImportError:
         return None
     return set(Tag.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+
+
+def customer_touchpoints(*, external_id: str) -> QuerySet[Touchpoint]:
+    """A person's touchpoints across campaigns, oldest first (their data export; not scoped: the caller
+    checked the right to it)."""
+    return (
+        Touchpoint.objects.filter(customer_external_id=external_id)
+        .order_by("occurred_at", "id")
+        .values("campaign__code", "occurred_at", "channel", "utm_source", "utm_medium", "utm_campaign")
+    )
+
+
+def customer_conversions(*, external_id: str) -> QuerySet[Conversion]:
+    """A person's conversions across campaigns, oldest first (their data export)."""
+    return (
+        Conversion.objects.filter(customer_external_id=external_id)
+        .order_by("occurred_at", "id")
+        .values("campaign__code", "occurred_at", "revenue")
+    )

@@ -32,6 +32,7 @@ from campaigns.models import (
 )
 from campaigns.utm import build_utm_url, normalise
 from config.csv_import import ErrorCollector, read_rows
+from config.text import name_text
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def campaign_create(*, by: User, team_id: int | None = None, **fields: Any) -> C
     team = team_id if (team_id and permissions.sees_all_campaigns(by)) else by.team_id
     data = {k: v for k, v in fields.items() if k in PLAN_FIELDS or k == "code"}
     data["channels"] = _clean_channels(data.get("channels") or [])
+    if "name" in data:
+        data["name"] = name_text(data["name"])
     campaign = Campaign(owner=by, team_id=team, status=Campaign.Status.PLANNING, **data)
     campaign.code = (campaign.code or "").strip().lower()
     if campaign.code in RESERVED_CODES:
@@ -126,6 +129,8 @@ def campaign_update(*, campaign: Campaign, by: User, **fields: Any) -> Campaign:
             continue
         if key == "channels":
             value = _clean_channels(value or [])
+        elif key == "name":
+            value = name_text(value)
         old = getattr(campaign, key)
         if old != value:
             changes[key] = [_json_value(old), _json_value(value)]
@@ -756,3 +761,45 @@ def review_publish(*, campaign: Campaign, by: User) -> Any:
     review.save(update_fields=["kb_article_id", "published_at"])
     audit_record(actor=by, action="campaign.review_publish", obj=campaign, changes={"article": article.pk})
     return article
+
+
+# A person's data (privacy) ----------------------------------------------------------------------
+
+
+def customer_references_pseudonymise(old: str, new: str) -> dict[str, int]:
+    """Rewrite a customer's external id in touchpoints and conversions (an erasure gives the person a
+    surrogate id): attribution pairs them by that id, so every figure stays the same. Runs in the
+    caller's transaction; returns the rows rewritten per kind."""
+    touchpoints = Touchpoint.objects.filter(customer_external_id=old).update(customer_external_id=new)
+    conversions = Conversion.objects.filter(customer_external_id=old).update(customer_external_id=new)
+    return {"touchpoints": touchpoints, "conversions": conversions}
+
+
+def _journeys_delete_batch(
+    model: type[Touchpoint] | type[Conversion], before: dt.datetime, batch: int
+) -> int:
+    with transaction.atomic():
+        ids = list(
+            model.objects.filter(occurred_at__lt=before)
+            .order_by("occurred_at")
+            .values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            return 0
+        deleted, _by_model = model.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
+def journeys_delete_before(*, before: dt.datetime, batch: int) -> dict[str, int]:
+    """Retention: delete touchpoints and conversions that occurred before `before`, `batch` rows per
+    transaction; returns how many of each."""
+    counts = {}
+    for name, model in (("touchpoints", Touchpoint), ("conversions", Conversion)):
+        counts[name] = 0
+        while True:
+            deleted = _journeys_delete_batch(model, before, batch)
+            counts[name] += deleted
+            if deleted < batch:
+                break
+    log.info("retention: journeys before %s deleted: %s", before, counts)
+    return counts

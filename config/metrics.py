@@ -2,7 +2,8 @@
 
 Figures are read at scrape time from Postgres and Redis (so every web process answers the same),
 plus each app's optional `<app>.metrics.collect()` returning `(name, help, labels, value)` tuples.
-Open to loopback callers, or with `Authorization: Bearer $METRICS_TOKEN`.
+Asks for `Authorization: Bearer $METRICS_TOKEN`; anonymous loopback callers are let in only with
+METRICS_ALLOW_LOOPBACK (behind a proxy on the same host every caller is a loopback caller).
 """
 
 import hmac
@@ -27,8 +28,11 @@ Sample = tuple[str, str, dict[str, str], float]
 def _allowed(request: HttpRequest) -> bool:
     token = getattr(settings, "METRICS_TOKEN", "")
     header = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(header, f"Bearer {token}"):
+    # bytes: compare_digest refuses str with non-ASCII characters, which a header may carry
+    if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
+    if not settings.METRICS_ALLOW_LOOPBACK:
+        return False
     try:
         return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
     except ValueError:

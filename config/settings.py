@@ -1,5 +1,6 @@
 """MarTech Hub settings: one module, every deployment-specific value read from the environment."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "privacy.middleware.NoStoreMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "accounts.login_throttle.LoginThrottleMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -102,7 +105,10 @@ DATABASES["default"]["OPTIONS"]["options"] = " ".join(
         ],
     )
 )
-DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
+# One test database per test run (several runs may share a machine); a run drops its own at the end.
+DATABASES["default"]["TEST"] = {
+    "NAME": env("TEST_DATABASE_NAME", default=f"test_{DATABASES['default']['NAME']}_{os.getpid()}")
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -119,6 +125,7 @@ CACHES = {
 # Accounts and authentication ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    "accounts.login_throttle.LoginThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.CachedPermissionsBackend",
 ]
@@ -139,6 +146,17 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_HANDLER = env("AXES_HANDLER", default="axes.handlers.database.AxesDatabaseHandler")
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_address"
+# Reverse proxies in front of gunicorn that append to X-Forwarded-For (the client address the sign-in
+# throttles count is the entry this many from the end); 0 trusts no header and counts the peer.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Failed sign-ins per client address (any usernames) per window before every sign-in from it is
+# answered 429 without hashing a password (accounts/login_throttle.py; counted in Redis).
+LOGIN_THROTTLE_IP_FAILURES = env.int("LOGIN_THROTTLE_IP_FAILURES", default=30)
+LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
+# Hours an API token lives (accounts/tokens.py); only its hash is stored.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=90 * 24)
 
 # Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -213,7 +231,7 @@ CONTENT_SECURITY_POLICY = {
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -248,6 +266,9 @@ SPECTACULAR_SETTINGS = {
         "ReportKindEnum": "analytics.models.ReportKind",
         "ReportStatusEnum": "analytics.models.ReportStatus",
         "ReportFormatEnum": "analytics.models.ReportFormat",
+        "ConsentStateEnum": "privacy.models.ConsentState",
+        "PrivacyRequestKindEnum": "privacy.models.PrivacyRequest.Kind",
+        "PrivacyRequestStatusEnum": "privacy.models.PrivacyRequest.Status",
     },
 }
 
@@ -324,6 +345,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MarTech Hub <martech-hub
 CHAT_WEBHOOK_URL = env("CHAT_WEBHOOK_URL", default="")
 IM_INTAKE_TOKEN = env("IM_INTAKE_TOKEN", default="")
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Anonymous /metrics from a loopback address; off by default, as a same-host proxy makes every caller
+# look local.
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=False)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # Logging: JSON lines with the request id ---------------------------------------------------------

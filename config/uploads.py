@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 
+from config.text import name_text
+
 # Magic numbers of the types we accept, and the extensions each may carry.
 SIGNATURES: list[tuple[bytes, str, set[str]]] = [
     (b"\x89PNG\r\n\x1a\n", "image/png", {".png"}),
@@ -76,8 +78,8 @@ def validate_upload(upload: UploadedFile, max_bytes: int | None = None) -> str:
 
 
 def safe_display_name(name: str | None) -> str:
-    """The file's base name with path parts and control characters removed (for display only)."""
-    base = os.path.basename((name or "").replace("\\", "/"))
+    """The file's base name with path parts, control and bidi characters removed (for display only)."""
+    base = os.path.basename(name_text(name).replace("\\", "/"))
     cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*').strip(". ")
     return cleaned[:200] or "file"
 

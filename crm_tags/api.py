@@ -20,6 +20,7 @@ from config.csv_export import stream_csv
 from crm_tags import permissions, selectors, services
 from crm_tags.models import Customer, Tag, TagBuild, TagMembership, TagVersion
 from crm_tags.rules import RuleInvalid, parse_datetime_value
+from privacy import consent, personal_data
 
 
 class RuleRejected(exceptions.APIException):
@@ -71,8 +72,16 @@ def _as_of(value: Any) -> Any:
 
 
 class CustomerSerializer(serializers.ModelSerializer):
-    email = serializers.SerializerMethodField()
-    phone = serializers.SerializerMethodField()
+    """A customer with its personal values as the viewer may see them: it reads only the `*_shown` values
+    that `selectors.customers_shown` set (privacy.personal_data decides), never the raw fields."""
+
+    name = serializers.CharField(source="name_shown", allow_null=True)
+    email = serializers.CharField(source="email_shown", allow_null=True)
+    phone = serializers.CharField(source="phone_shown", allow_null=True)
+    birth_date = serializers.CharField(
+        source="birth_date_shown", allow_null=True, help_text="YYYY-MM-DD, or masked without view_pii"
+    )
+    attributes = serializers.DictField(source="attributes_shown")
 
     class Meta:
         model = Customer
@@ -88,12 +97,6 @@ class CustomerSerializer(serializers.ModelSerializer):
             "source_channel",
             "attributes",
         ]
-
-    def get_email(self, obj: Customer) -> str | None:
-        return obj.email_shown
-
-    def get_phone(self, obj: Customer) -> str | None:
-        return obj.phone_shown
 
 
 class CustomerTagSerializer(serializers.Serializer):
@@ -119,7 +122,9 @@ class CustomerListAPI(generics.ListAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("tag", str, description="only members of this tag (slug)"),
-            OpenApiParameter("q", str, description="search external id, name (and e-mail with view_pii)"),
+            OpenApiParameter(
+                "q", str, description="search the external id (and the name, e-mail and phone with view_pii)"
+            ),
         ]
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -134,7 +139,7 @@ class CustomerListAPI(generics.ListAPIView):
 
     def paginate_queryset(self, queryset: Any) -> Any:
         page = super().paginate_queryset(queryset)
-        selectors.mask_customers(page, user=self.request.user)
+        selectors.customers_shown(page, user=self.request.user, what="customers API")
         return page
 
 
@@ -269,7 +274,10 @@ class TagVersionsAPI(APIView):
     @extend_schema(responses=TagVersionSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         tag = selectors.tag_get_for_user(user=request.user, slug=slug)
-        return Response(TagVersionSerializer(tag.versions.order_by("-number"), many=True).data)
+        versions = list(tag.versions.order_by("-number"))
+        for version in versions:
+            version.definition = personal_data.definition_for(version.definition, viewer=request.user)
+        return Response(TagVersionSerializer(versions, many=True).data)
 
     @extend_schema(
         request=TagVersionCreateSerializer,
@@ -288,6 +296,8 @@ class TagVersionsAPI(APIView):
             )
         except RuleInvalid as exc:
             raise RuleRejected(exc) from exc
+        except personal_data.PersonalRuleForbidden as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
         except (services.TagError, EditConflict) as exc:
             raise Conflict(str(exc)) from exc
         return Response({"version": version.number}, status=status.HTTP_201_CREATED)
@@ -313,6 +323,9 @@ class TagPreviewSerializer(serializers.Serializer):
     sample = TagPreviewSampleSerializer(many=True)
     enter = serializers.IntegerField()
     exit = serializers.IntegerField()
+    excluded_by_consent = serializers.IntegerField(
+        help_text="rule matches left out: they withdrew consent to personalisation"
+    )
     as_of = serializers.DateTimeField()
 
 
@@ -341,6 +354,10 @@ class TagPreviewAPI(APIView):
         form = TagPreviewRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         definition = preview_definition(tag, form.validated_data)
+        try:
+            personal_data.check_rule_allowed(definition, viewer=request.user)
+        except personal_data.PersonalRuleForbidden as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
         try:
             preview = selectors.tag_preview(
                 tag=tag,
@@ -437,6 +454,7 @@ class TagBuildSerializer(serializers.ModelSerializer):
             "members",
             "entered",
             "exited",
+            "excluded_by_consent",
             "seconds",
             "error",
             "started_at",
@@ -461,29 +479,26 @@ class TagBuildDetailAPI(APIView):
 
 
 class TagMemberSerializer(serializers.ModelSerializer):
+    """A member with personal values as the viewer may see them (`*_shown`, set by the selector)."""
+
     external_id = serializers.CharField(source="customer.external_id")
-    name = serializers.CharField(source="customer.name")
-    email = serializers.SerializerMethodField()
-    phone = serializers.SerializerMethodField()
+    name = serializers.CharField(source="customer.name_shown", allow_null=True)
+    email = serializers.CharField(source="customer.email_shown", allow_null=True)
+    phone = serializers.CharField(source="customer.phone_shown", allow_null=True)
     city = serializers.CharField(source="customer.city", allow_null=True)
 
     class Meta:
         model = TagMembership
         fields = ["external_id", "name", "email", "phone", "city", "since"]
 
-    def get_email(self, obj: TagMembership) -> str | None:
-        return obj.customer.email_shown
-
-    def get_phone(self, obj: TagMembership) -> str | None:
-        return obj.customer.phone_shown
-
 
 MEMBER_CSV_HEADER = ["external_id", "name", "email", "phone", "city", "since"]
 
 
-def members_csv_response(tag: Tag, user: Any) -> StreamingHttpResponse:
+def members_csv_response(tag: Tag, user: Any, purpose: str = "") -> StreamingHttpResponse:
+    """The members CSV; with a (checked) channel `purpose`, only the customers it may reach."""
     response = StreamingHttpResponse(
-        stream_csv(MEMBER_CSV_HEADER, selectors.tag_members_rows(tag=tag, user=user)),
+        stream_csv(MEMBER_CSV_HEADER, selectors.tag_members_rows(tag=tag, user=user, purpose=purpose)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{tag.slug}-members.csv"'
@@ -496,7 +511,13 @@ class TagMembersAPI(generics.ListAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("format", str, enum=["json", "csv"], description="csv streams every member")
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv streams every member"),
+            OpenApiParameter(
+                "purpose",
+                str,
+                enum=list(consent.CHANNEL_PURPOSES),
+                description="with format=csv: only the members this channel purpose may reach (consent)",
+            ),
         ],
         responses={
             (200, "application/json"): TagMemberSerializer(many=True),
@@ -505,8 +526,12 @@ class TagMembersAPI(generics.ListAPIView):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         if request.query_params.get("format") == "csv":
+            try:
+                purpose = consent.channel_purpose(request.query_params.get("purpose"))
+            except consent.ConsentInvalid as exc:
+                raise exceptions.ValidationError({exc.key: [exc.message]}) from exc
             tag = selectors.tag_get_for_user(user=request.user, slug=kwargs["slug"])
-            return members_csv_response(tag, request.user)
+            return members_csv_response(tag, request.user, purpose=purpose)
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
@@ -515,7 +540,12 @@ class TagMembersAPI(generics.ListAPIView):
 
     def paginate_queryset(self, queryset: Any) -> Any:
         page = super().paginate_queryset(queryset)
-        selectors.mask_customers([m.customer for m in page], user=self.request.user)
+        selectors.customers_shown(
+            [m.customer for m in page],
+            user=self.request.user,
+            kind="tag_members",
+            what=f"tag {self.kwargs['slug']}",
+        )
         return page
 
 

@@ -36,6 +36,7 @@ from pyarrow import csv as pa_csv
 
 from config.csv_import import MAX_ERRORS, ErrorCollector, RowError, read_rows
 from crm_tags import ranks
+from privacy import consent
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,15 @@ def _too_long(number: int, record: dict, columns: list[str], errors: ErrorCollec
 
 
 @transaction.atomic
-def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
-    """Load customers (new external ids are created, known ones updated). Call inside a transaction."""
+def import_customers(upload: IO[bytes] | IO[str], *, by: Any = None) -> ImportResult:
+    """Load customers (new external ids are created, known ones updated), and their consent from the
+    optional `consent_<purpose>` columns (an empty cell leaves it unchanged). Call inside a transaction."""
     header, rows = read_rows(_text(upload), CUSTOMER_COLUMNS)
     last = header[-1]
     checked = [c for c in CUSTOMER_COLUMNS if c in LIMITS]
-    extras = [h for h in header if h not in CUSTOMER_COLUMNS]
+    # consent columns (names from a fixed list, safe in SQL) are staged beside the customer, not attributes
+    consent_columns = {h: consent.IMPORT_COLUMNS[h] for h in header if h in consent.IMPORT_COLUMNS}
+    extras = [h for h in header if h not in CUSTOMER_COLUMNS and h not in consent_columns]
     errors = ErrorCollector()
     seen: dict[str, int] = {}
     count = 0
@@ -160,11 +164,14 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
         cursor.execute(
             "CREATE TEMP TABLE crm_stage_customers (row_no int, external_id text, name text, email text, "
             "phone text, city text, gender text, birth_date date, signup_at timestamptz, "
-            "source_channel text, attributes jsonb) ON COMMIT DROP"
+            "source_channel text, attributes jsonb" + "".join(f", {c} text" for c in consent_columns) + ") "
+            "ON COMMIT DROP"
         )
         with cursor.copy(
             "COPY crm_stage_customers (row_no, external_id, name, email, phone, city, gender, birth_date, "
-            "signup_at, source_channel, attributes) FROM STDIN"
+            "signup_at, source_channel, attributes"
+            + "".join(f", {c}" for c in consent_columns)
+            + ") FROM STDIN"
         ) as copy:
             for number, record in rows:
                 count += 1
@@ -202,6 +209,14 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
                     except ValueError:
                         errors.add(number, "signup_at", _("Not an ISO 8601 date or date-time."))
                         bad = True
+                consents = []
+                for column in consent_columns:
+                    state = record[column].strip().lower()
+                    if state and state not in consent.STATES:
+                        # the cell is not echoed: the message names the row and column only
+                        errors.add(number, column, _("Not a consent state (granted, withdrawn or unknown)."))
+                        bad = True
+                    consents.append(state or None)
                 if bad or errors.errors:
                     continue
                 attributes = {k: record[k] for k in extras if record[k] != ""}
@@ -218,6 +233,7 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
                         signup_at,
                         values["source_channel"] or None,
                         json.dumps(attributes, ensure_ascii=False),
+                        *consents,
                     )
                 )
         errors.raise_if_any()
@@ -235,6 +251,10 @@ def import_customers(upload: IO[bytes] | IO[str]) -> ImportResult:
                 "RETURNING (xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM merged"
             )
             created = cursor.fetchone()[0]
+        if consent_columns:
+            consent.consents_import_staged(
+                cursor=cursor, table="crm_stage_customers", columns=consent_columns, by=by
+            )
         cursor.execute("DROP TABLE crm_stage_customers")
     log.info("imported %s customers (%s new)", count, created)
     return ImportResult(rows=count, created=created, updated=count - created)

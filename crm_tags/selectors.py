@@ -10,16 +10,17 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone
 from psycopg import errors as pg_errors
 
 from accounts.models import User
-from config.masking import mask_email, mask_phone
 from crm_tags import permissions
 from crm_tags.models import Customer, Event, Tag, TagBuild, TagCategory, TagMembership
 from crm_tags.rules import compile_rule, tune_session_for_rules
+from privacy import consent, personal_data
 
 log = logging.getLogger(__name__)
 
@@ -33,27 +34,37 @@ class PreviewCancelled(RuntimeError):
 # --- customers -----------------------------------------------------------------------------------
 
 
-def mask_customers(customers: Iterable[Customer], *, user: User | AnonymousUser) -> None:
-    """Set `email_shown` / `phone_shown` on each customer: masked unless the viewer has view_pii."""
-    pii = permissions.can_view_pii(user)
-    for customer in customers:
-        customer.email_shown = customer.email if pii else mask_email(customer.email)
-        customer.phone_shown = customer.phone if pii else mask_phone(customer.phone)
+def customers_shown(
+    customers: Iterable[Customer], *, user: User | AnonymousUser, what: str = "", kind: str = "customer_list"
+) -> list[Customer]:
+    """Set the `<field>_shown` values (name, email, phone, birth_date, attributes) on each customer as the
+    viewer may see them (personal_data decides), and log the read when they are unmasked."""
+    customers = personal_data.apply_to_customers(customers, viewer=user)
+    if customers:
+        personal_data.record_unmasked(
+            viewer=user,
+            kind=kind,
+            customer=customers[0] if len(customers) == 1 and kind == "customer" else None,
+            rows=len(customers),
+            what=what,
+        )
+    return customers
 
 
 def customers_for_user(
     *, user: User | AnonymousUser, q: str = "", tag: str = "", signup_month: date | None = None
 ) -> QuerySet[Customer]:
-    """Customers a person may list, searched by external id / name / e-mail, filtered by a tag slug and by
-    the month they signed up in (the viewer's time zone; the cohort dashboard links here)."""
+    """Customers a person may list, searched by external id (and by name, e-mail or phone for people who may
+    see them: a search on a hidden value would reveal it), filtered by a tag slug and by the month they
+    signed up in (the viewer's time zone; the cohort dashboard links here)."""
     if not permissions.can_view_customers(user):
         return Customer.objects.none()
     qs = Customer.objects.all()
     q = q.strip()
     if q:
-        search = Q(external_id=q) | Q(name__icontains=q)
-        if permissions.can_view_pii(user):
-            search |= Q(email__icontains=q) | Q(phone=q)
+        search = Q(external_id=q)
+        if personal_data.can_see(user):
+            search |= Q(name__icontains=q) | Q(email__icontains=q) | Q(phone=q)
         qs = qs.filter(search)
     if tag:
         qs = qs.filter(
@@ -68,13 +79,14 @@ def customers_for_user(
 
 
 def customer_get_for_user(*, user: User | AnonymousUser, external_id: str) -> Customer:
-    """One customer by external id (404 when missing or out of reach), contact masked as needed."""
+    """One customer by external id (404 when missing or out of reach), personal values as the viewer may
+    see them (an unmasked read is logged)."""
     if not permissions.can_view_customers(user):
         raise Http404
     customer = Customer.objects.filter(external_id=external_id).first()
     if customer is None:
         raise Http404
-    mask_customers([customer], user=user)
+    customers_shown([customer], user=user, kind="customer", what=customer.external_id)
     return customer
 
 
@@ -145,11 +157,19 @@ def tag_members(*, tag: Tag) -> QuerySet[TagMembership]:
     return TagMembership.objects.filter(tag=tag).select_related("customer").order_by("customer__external_id")
 
 
-def tag_members_rows(*, tag: Tag, user: User | AnonymousUser) -> Iterator[list[Any]]:
-    """All members as CSV rows (external id, name, email, phone, city, since), masked unless view_pii."""
-    pii = permissions.can_view_pii(user)
+def _reachable_for(purpose: str) -> list[RawSQL]:
+    """The filter keeping the members a channel purpose may reach (none without a purpose)."""
+    if not purpose:
+        return []
+    sql, params = consent.purpose_allowed_sql('"crm_tags_tagmembership"."customer_id"', purpose)
+    return [RawSQL(sql, params, output_field=BooleanField())]
+
+
+def tag_members_rows(*, tag: Tag, user: User | AnonymousUser, purpose: str = "") -> Iterator[list[Any]]:
+    """All members as CSV rows (external id, name, email, phone, city, since), personal values as the
+    viewer may see them; an unmasked export is logged with its row count when it has been streamed."""
     qs = (
-        TagMembership.objects.filter(tag=tag)
+        TagMembership.objects.filter(*_reachable_for(purpose), tag=tag)
         .order_by("customer__external_id")
         .values_list(
             "customer__external_id",
@@ -160,15 +180,15 @@ def tag_members_rows(*, tag: Tag, user: User | AnonymousUser) -> Iterator[list[A
             "since",
         )
     )
-    for external_id, name, email, phone, city, since in qs.iterator(chunk_size=5000):
-        yield [
-            external_id,
-            name,
-            email if pii else mask_email(email),
-            phone if pii else mask_phone(phone),
-            city or "",
-            since.isoformat(),
-        ]
+    rows = (
+        [external_id, name, email, phone, city or "", since.isoformat()]
+        for external_id, name, email, phone, city, since in qs.iterator(chunk_size=5000)
+    )
+    count = 0
+    for row in personal_data.shown_rows(rows, viewer=user, columns={1: "name", 2: "email", 3: "phone"}):
+        count += 1
+        yield row
+    personal_data.record_unmasked(viewer=user, kind="export", rows=count, what=f"tag {tag.slug} members CSV")
 
 
 def audience_count(*, include: list[str], include_mode: str = "any", exclude: Iterable[str] = ()) -> int:
@@ -189,10 +209,12 @@ def audience_count(*, include: list[str], include_mode: str = "any", exclude: It
             "WHERE t.slug = ANY(%s)"
         )
         params = [include]
+    # whoever withdrew personalisation leaves the audience at once, before the tags' next build
     sql = (
         f"SELECT count(*) FROM ({inner}) x WHERE NOT EXISTS ("  # noqa: S608
         "SELECT 1 FROM crm_tags_tagmembership m2 JOIN crm_tags_tag t2 ON t2.id = m2.tag_id "
-        "WHERE t2.slug = ANY(%s) AND m2.customer_id = x.customer_id)"
+        "WHERE t2.slug = ANY(%s) AND m2.customer_id = x.customer_id) "
+        f"AND NOT {consent.personalisation_withdrawn_sql('x.customer_id')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, exclude])
@@ -212,6 +234,8 @@ class Preview:
     sample: list[dict[str, Any]]
     as_of: datetime
     rollout_percent: int
+    # rule matches a build would leave out: they withdrew consent to personalisation
+    excluded_by_consent: int = 0
 
 
 def _preview_key(user: User | AnonymousUser, preview_id: str) -> str:
@@ -243,16 +267,20 @@ def tag_preview(
             tune_session_for_rules(cursor)
             if preview_id:
                 cache.set(_preview_key(user, preview_id), pid, timeout=timeout // 1000 + 5)
+            # m is what a build would keep: the rule's matches (r) less who withdrew personalisation
             cursor.execute(
-                f"WITH m AS MATERIALIZED ({counted.sql}) SELECT "  # noqa: S608
+                f"WITH r AS MATERIALIZED ({counted.sql}), "  # noqa: S608
+                "m AS MATERIALIZED (SELECT customer_id FROM r WHERE NOT "
+                f"{consent.personalisation_withdrawn_sql('r.customer_id')}) SELECT "
                 "(SELECT count(*) FROM m), (SELECT customers FROM crm_tags_customercount), "
                 "(SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM crm_tags_tagmembership t "
                 "WHERE t.tag_id = %s AND t.customer_id = m.customer_id)), "
                 "(SELECT count(*) FROM crm_tags_tagmembership t WHERE t.tag_id = %s), "
-                "(SELECT array_agg(customer_id) FROM (SELECT customer_id FROM m ORDER BY customer_id LIMIT %s) x)",
+                "(SELECT array_agg(customer_id) FROM (SELECT customer_id FROM m ORDER BY customer_id LIMIT %s) x), "
+                "(SELECT count(*) FROM r)",
                 [*counted.params, tag.pk, tag.pk, PREVIEW_SAMPLE],
             )
-            matched, total, enter, members, sample_ids = cursor.fetchone()
+            matched, total, enter, members, sample_ids, rule_matched = cursor.fetchone()
             # members who stay are matched - enter; everyone else leaves
             exit_ = members - (matched - enter)
             rows: list[tuple] = []
@@ -275,10 +303,16 @@ def tag_preview(
     sample = [
         {
             "external_id": row[0],
-            "values": {label: _plain(v) for label, v in zip(valued.labels, row[2:], strict=True)},
+            "values": personal_data.sample_values_for(
+                {label: _plain(v) for label, v in zip(valued.labels, row[2:], strict=True)}, viewer=user
+            ),
         }
         for row in rows
     ]
+    if sample and any(personal_data.is_personal(label) for label in valued.labels):
+        personal_data.record_unmasked(
+            viewer=user, kind="preview", rows=len(sample), what=f"tag {tag.slug} preview"
+        )
     return Preview(
         matched=matched,
         total=total,
@@ -288,6 +322,7 @@ def tag_preview(
         sample=sample,
         as_of=as_of,
         rollout_percent=rollout_percent,
+        excluded_by_consent=rule_matched - matched,
     )
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.services import audit_record
 from config.concurrency import EditConflict
+from config.text import name_text
 from crm_tags import importers, permissions
 from crm_tags.models import Tag, TagBuild, TagCategory, TagVersion
 from crm_tags.rules import (
@@ -26,6 +27,7 @@ from crm_tags.rules import (
     tune_session_for_rules,
     validate_rule,
 )
+from privacy import consent, personal_data
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def customers_import(*, upload: IO[bytes] | IO[str], by: User | None) -> importe
     """Load a customers CSV all-or-nothing (COPY + merge); rule tags are rebuilt after commit."""
     if by is not None and not permissions.can_import(by):
         raise PermissionDenied(_("You may not import customers."))
-    result = importers.import_customers(upload)
+    result = importers.import_customers(upload, by=by)
     audit_record(
         actor=by,
         action="crm.customers_import",
@@ -109,6 +111,7 @@ def tag_create(
         raise PermissionDenied(_("You may not create tags."))
     if Tag.objects.filter(slug=slug).exists():
         raise TagError(_("A tag with the slug %(slug)s exists already.") % {"slug": slug})
+    name, category = name_text(name), name_text(category)
     category_obj = None
     if category:
         category_obj = (
@@ -201,6 +204,8 @@ def tag_version_create(
         raise PermissionDenied(_("You may not edit tag rules."))
     if tag.kind != Tag.Kind.RULE:
         raise TagError(_("A manual tag has no rule; upload its member list instead."))
+    if by is not None:
+        personal_data.check_rule_allowed(definition, viewer=by)
     tag = Tag.objects.select_for_update().get(pk=tag.pk)
     depends_on = rule_check(tag=tag, definition=definition)
     latest = tag.versions.aggregate(m=Max("number"))["m"] or 0
@@ -316,7 +321,10 @@ def tag_build_queue(
 # --- applying membership ---------------------------------------------------------------------------
 
 
-def _load_new_members(sql: str, params: list[Any]) -> int:
+def _load_new_members(sql: str, params: list[Any], *, consent_filter: bool = False) -> tuple[int, int]:
+    """Fill crm_new_members with the rows `sql` selects; with `consent_filter`, leave out whoever withdrew
+    consent to personalisation. Returns (members, left out by consent)."""
+    excluded = 0
     with connection.cursor() as cursor:
         tune_session_for_rules(cursor)
         cursor.execute("DROP TABLE IF EXISTS crm_new_members")
@@ -325,7 +333,14 @@ def _load_new_members(sql: str, params: list[Any]) -> int:
         members = cursor.rowcount
         cursor.execute("ALTER TABLE crm_new_members ADD PRIMARY KEY (customer_id)")
         cursor.execute("ANALYZE crm_new_members")
-    return members
+        if consent_filter:
+            # After the rule, not inside it: the rule statement keeps its parallel plan, and the delete
+            # walks the smaller of (matches, withdrawn) and probes the other's key, where an anti-join
+            # scans every match (at 750 k matches / 10 k withdrawn: 29 ms against 260 ms)
+            excluded = consent.personalisation_withdrawn_delete(
+                cursor=cursor, table="crm_new_members", column="customer_id", rows=members
+            )
+    return members - excluded, excluded
 
 
 def _apply_exits(tag_id: int, version: int | None, build_id: int, now: datetime) -> int:
@@ -359,11 +374,14 @@ def _apply_entries(tag_id: int, version: int | None, build_id: int, now: datetim
         return entered
 
 
-def _apply_membership(*, tag: Tag, build: TagBuild, sql: str, params: list[Any]) -> None:
-    """Replace the tag's membership with the rows `sql` selects: set-based, history written."""
+def _apply_membership(
+    *, tag: Tag, build: TagBuild, sql: str, params: list[Any], consent_filter: bool = False
+) -> None:
+    """Replace the tag's membership with the rows `sql` selects (less those who withdrew personalisation,
+    with `consent_filter`): set-based, history written."""
     now = timezone.now()
     version = build.version.number if build.version_id else None
-    build.members = _load_new_members(sql, params)
+    build.members, build.excluded_by_consent = _load_new_members(sql, params, consent_filter=consent_filter)
     build.exited = _apply_exits(tag.pk, version, build.pk, now)
     build.entered = _apply_entries(tag.pk, version, build.pk, now)
     Tag.objects.filter(pk=tag.pk).update(members_count=build.members, last_built_at=now)
@@ -393,20 +411,34 @@ def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild
                 as_of=build.as_of or timezone.now(),
                 rollout=(tag.pk, build.rollout_percent),
             )
-            _apply_membership(tag=tag, build=build, sql=compiled.sql, params=compiled.params)
+            _apply_membership(
+                tag=tag, build=build, sql=compiled.sql, params=compiled.params, consent_filter=True
+            )
             build.status = TagBuild.Status.DONE
             build.finished_at = timezone.now()
             build.seconds = time.monotonic() - started
-            build.save(update_fields=["status", "finished_at", "seconds", "members", "entered", "exited"])
+            build.save(
+                update_fields=[
+                    "status",
+                    "finished_at",
+                    "seconds",
+                    "members",
+                    "entered",
+                    "exited",
+                    "excluded_by_consent",
+                ]
+            )
     except Exception as exc:  # noqa: BLE001 - any failure of a build is recorded and shown
         log.exception("tag build %s of %s failed", build.pk, build.tag_id)
         TagBuild.objects.filter(pk=build.pk).update(
             status=TagBuild.Status.FAILED,
             finished_at=timezone.now(),
             seconds=time.monotonic() - started,
-            error=str(exc)[:2000],
+            # a database error can quote a customer's value: stored scrubbed, since builds are shown to all
+            error=personal_data.scrub_text(str(exc))[:2000],
             entered=0,
             exited=0,
+            excluded_by_consent=0,
         )
         build.refresh_from_db()
         return build

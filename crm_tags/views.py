@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -19,6 +19,7 @@ from crm_tags import forms, permissions, selectors, services
 from crm_tags.api import members_csv_response
 from crm_tags.models import Tag, TagVersion
 from crm_tags.rules import AGGS, ATTR_OPS, BUILTIN_FIELDS, NUMERIC_OPS, RuleInvalid
+from privacy import consent, personal_data
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def index(request: HttpRequest) -> HttpResponse:
         )
     customers = selectors.customers_for_user(user=request.user, q=q, tag=tag, signup_month=signup_month)
     page = Paginator(customers, 25).get_page(request.GET.get("page"))
-    selectors.mask_customers(page.object_list, user=request.user)
+    selectors.customers_shown(page.object_list, user=request.user, what="customers page")
     context = {"nav_active": "customers", "form": form, "page": page, "q": q, "tag": tag}
     if request.htmx:
         return render(request, "crm_tags/partials/customer_rows.html", context)
@@ -154,7 +155,9 @@ def _tag_page(
     versions = list(tag.versions.all())
     latest: TagVersion | None = versions[0] if versions else None
     if rule_form is None:
-        definition = latest.definition if latest else STARTER_RULE
+        definition = (
+            personal_data.definition_for(latest.definition, viewer=request.user) if latest else STARTER_RULE
+        )
         rule_form = forms.RuleForm(
             initial={"definition": json.dumps(definition, ensure_ascii=False, indent=2)}
         )
@@ -212,6 +215,9 @@ def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
         return _tag_page(
             request, tag, rule_form=form, rule_errors=[e.as_dict() for e in exc.errors], status=422
         )
+    except personal_data.PersonalRuleForbidden as exc:
+        form.add_error(None, str(exc))
+        return _tag_page(request, tag, rule_form=form, status=403)
     except services.TagError as exc:
         form.add_error(None, str(exc))
         return _tag_page(request, tag, rule_form=form, status=422)
@@ -232,6 +238,11 @@ def tag_preview(request: HttpRequest, slug: str) -> HttpResponse:
     context: dict[str, Any] = {"tag": tag, "form": form}
     if not form.is_valid():
         return render(request, "crm_tags/partials/preview.html", context, status=422)
+    try:
+        personal_data.check_rule_allowed(form.cleaned_data["definition"], viewer=request.user)
+    except personal_data.PersonalRuleForbidden as exc:
+        context["forbidden"] = str(exc)
+        return render(request, "crm_tags/partials/preview.html", context, status=403)
     try:
         services.rule_check(tag=tag, definition=form.cleaned_data["definition"])
         context["preview"] = selectors.tag_preview(
@@ -317,16 +328,23 @@ def tag_members(request: HttpRequest, slug: str) -> HttpResponse:
     """A tag's members (masked without view_pii), with a CSV export."""
     tag = selectors.tag_get_for_user(user=request.user, slug=slug)
     page = Paginator(selectors.tag_members(tag=tag), 50).get_page(request.GET.get("page"))
-    selectors.mask_customers([m.customer for m in page.object_list], user=request.user)
+    selectors.customers_shown(
+        [m.customer for m in page.object_list], user=request.user, kind="tag_members", what=f"tag {tag.slug}"
+    )
     context = _tag_context(request, tag) | {"tag": tag, "page": page}
     return render(request, "crm_tags/tag_members.html", context)
 
 
 @login_required
 @require_GET
-def tag_members_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+def tag_members_csv(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
+    """The members CSV; `?purpose=marketing_email` (sms, push) keeps only whom that channel may reach."""
+    try:
+        purpose = consent.channel_purpose(request.GET.get("purpose"))
+    except consent.ConsentInvalid as exc:
+        return HttpResponseBadRequest(f"{exc.key}: {exc.message}", content_type="text/plain; charset=utf-8")
     tag = selectors.tag_get_for_user(user=request.user, slug=slug)
-    return members_csv_response(tag, request.user)
+    return members_csv_response(tag, request.user, purpose=purpose)
 
 
 @login_required

@@ -15,6 +15,7 @@ from accounts.models import User
 from accounts.selectors import managers
 from accounts.services import audit_record, notify
 from config.concurrency import check_version
+from config.text import name_text
 from knowledge_base import permissions
 from knowledge_base.models import STALE_AFTER_DAYS, Article, ArticleVersion, Category, Deflection, HelpfulVote
 from knowledge_base.segmentation import CJK
@@ -52,6 +53,11 @@ def _locked(article: Article) -> Article:
     return Article.objects.select_for_update().get(pk=article.pk)
 
 
+def _tag_names(tags: list[str] | None) -> list[str]:
+    names = (name_text(t)[:40] for t in (tags or []))
+    return [t for t in names if t]
+
+
 @transaction.atomic
 def article_create(
     *,
@@ -69,13 +75,13 @@ def article_create(
     """Create a draft with its first version, indexed for search (the caller checks who may write)."""
     article = Article(
         owner=author,
-        title=title.strip()[:200],
+        title=name_text(title)[:200],
         summary=(summary or "").strip(),
         body=body or "",
         kind=kind,
         language=language,
         category=category,
-        tags=[t.strip()[:40] for t in (tags or []) if t.strip()],
+        tags=_tag_names(tags),
         status=Status.DRAFT,
     )
     article.full_clean(exclude=["owner", "search_title", "search_summary", "search_body"])
@@ -110,7 +116,9 @@ def article_update(
             raise ValueError(f"unknown article field {name}")
         old = getattr(article, name)
         if name == "tags":
-            value = [t.strip()[:40] for t in (value or []) if t.strip()]
+            value = _tag_names(value)
+        elif name == "title":
+            value = name_text(value)[:200]
         if old != value:
             changes[name] = [
                 str(old) if name == "category" else old,

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
 from accounts import roles
@@ -185,9 +186,10 @@ def shown_rows(
         yield out
 
 
-def row_maskers(*, viewer: Viewer, columns: dict[int, str]) -> dict[int, Callable[[Any], Any]]:
-    """Per-column maskers for writers that take {column index: function} (empty with view_pii)."""
-    if can_see(viewer):
+def row_maskers(*, unmasked: bool, columns: dict[int, str]) -> dict[int, Callable[[Any], Any]]:
+    """Per-column maskers for writers that take {column index: function}, for a file made for someone
+    who may (`unmasked`, decided by `can_see`) or may not see personal values."""
+    if unmasked:
         return {}
     return {index: (lambda value, field=field: mask(field, value)) for index, field in columns.items()}
 
@@ -228,7 +230,7 @@ def rule_personal_fields(definition: Any) -> list[tuple[str, str]]:
     return found
 
 
-class PersonalRuleForbidden(PermissionError):
+class PersonalRuleForbidden(PermissionDenied):
     """A rule reads personal fields and the person lacks view_pii."""
 
     def __init__(self, found: list[tuple[str, str]]) -> None:
@@ -256,18 +258,19 @@ def definition_for(definition: Any, *, viewer: Viewer) -> Any:
     """A rule definition as this viewer may see it: literal values of personal leaves masked."""
     if can_see(viewer):
         return definition
-    found = rule_personal_fields(definition)
-    if not found:
-        return definition
     masked = copy.deepcopy(definition)
     for _path, node in _walk(masked, ""):
         field = node.get("attr")
-        if isinstance(field, str) and is_personal(field) and "value" in node and node.get("op") != "is_null":
-            value = node["value"]
-            if isinstance(value, list):
-                node["value"] = [HIDDEN for _item in value]
-            else:
-                node["value"] = HIDDEN
+        if not isinstance(field, str) or "value" not in node or node.get("op") == "is_null":
+            continue
+        value = node["value"]
+        if is_personal(field):
+            node["value"] = [HIDDEN for _item in value] if isinstance(value, list) else HIDDEN
+        elif isinstance(value, list):
+            # an e-mail address or phone number typed into any other condition is masked all the same
+            node["value"] = [scrub_text(v) if isinstance(v, str) else v for v in value]
+        elif isinstance(value, str):
+            node["value"] = scrub_text(value)
     return masked
 
 
@@ -303,3 +306,24 @@ def record_unmasked(
         rows=rows,
         what=what[:300],
     )
+
+
+# --- caching ----------------------------------------------------------------------------------------
+
+# Pages and endpoints that can show personal values unmasked (customer pages, member lists, exports,
+# report files, the person's requests, /api/v1/me/): answered with `Cache-Control: no-store`, so no
+# browser or proxy keeps a copy. A prefix covers every path below it, new ones included.
+NO_STORE_PREFIXES = (
+    "/customers/",
+    "/privacy/",
+    "/api/v1/customers/",
+    "/api/v1/tags/",
+    "/api/v1/privacy/",
+    "/api/v1/me/",
+    "/api/v1/reports/",
+    "/dashboards/reports/",
+)
+
+
+def needs_no_store(path: str) -> bool:
+    return path.startswith(NO_STORE_PREFIXES)

@@ -22,6 +22,7 @@ from accounts.models import User
 from accounts.selectors import managers, support_agents
 from accounts.services import audit_record, notify
 from config.concurrency import check_version
+from config.text import name_text
 from config.uploads import random_storage_name, safe_display_name, validate_upload
 from tickets import permissions, sla
 from tickets.models import (
@@ -230,13 +231,16 @@ def ticket_create(
     """File a request for the requester's team: allocate the key, start the SLA clocks, store files."""
     if requester.team_id is None:
         raise DjangoValidationError(_("You need a team before you can file a request."), code="no_team")
+    title = name_text(title)[:200]
+    if not title:
+        raise DjangoValidationError({"title": _("This field is required.")}, code="required")
     checked = attachments_validate(files)
     number, key = next_key()
     now = now or timezone.now()
     ticket = Ticket(
         key=key,
         number=number,
-        title=title.strip()[:200],
+        title=title,
         description=description,
         type=type,
         urgency=urgency,

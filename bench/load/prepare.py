@@ -19,10 +19,10 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import user_create  # noqa: E402
+from accounts.tokens import api_token_issue  # noqa: E402
 
 PASSWORD = "load-test-pw-1"
 GROUPS = [
@@ -50,7 +50,7 @@ def main(out: str) -> None:
             user = User.objects.filter(username=username).first()
             if user is None:
                 user = user_create(username=username, role=role, team_name=team, password=PASSWORD)
-            token, _ = Token.objects.get_or_create(user=user)
+            token = api_token_issue(user=user, name="load test")
             users.setdefault(kind, []).append(
                 {"username": username, "session": signed_in_session(user), "token": token.key}
             )

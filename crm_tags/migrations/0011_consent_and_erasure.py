@@ -2,6 +2,17 @@
 
 from django.db import migrations, models
 
+from config.logging import mask_pii
+
+
+def scrub_build_errors(apps, schema_editor):
+    """Build errors are shown to everyone: errors stored before they were scrubbed are scrubbed now."""
+    TagBuild = apps.get_model("crm_tags", "TagBuild")
+    for build in TagBuild.objects.exclude(error="").only("pk", "error").iterator():
+        scrubbed = mask_pii(build.error)
+        if scrubbed != build.error:
+            TagBuild.objects.filter(pk=build.pk).update(error=scrubbed)
+
 
 class Migration(migrations.Migration):
 
@@ -20,4 +31,5 @@ class Migration(migrations.Migration):
             name='change',
             field=models.CharField(choices=[('entered', 'Entered'), ('exited', 'Exited'), ('erased', 'Erased')], max_length=8),
         ),
+        migrations.RunPython(scrub_build_errors, migrations.RunPython.noop),
     ]

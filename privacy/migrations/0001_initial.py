@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('crm_tags', '0011_tagbuild_excluded_by_consent_and_more'),
+        ('crm_tags', '0011_consent_and_erasure'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

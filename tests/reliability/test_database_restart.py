@@ -4,7 +4,8 @@ import psycopg
 import pytest
 import requests
 from django.db import connection
-from rest_framework.authtoken.models import Token
+
+from accounts.tokens import api_token_issue
 
 
 def _admin_sql(sql: str) -> None:
@@ -21,7 +22,7 @@ def _admin_sql(sql: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_requests_fail_cleanly_while_the_database_is_gone_and_recover(live_server, agent):
-    token = Token.objects.create(user=agent).key
+    token = api_token_issue(user=agent).key
     name = connection.settings_dict["NAME"]
     url = f"{live_server.url}/api/v1/me/"
     headers = {"Authorization": f"Token {token}"}

@@ -342,6 +342,20 @@ def test_markdown_preview_is_sanitised(client_for, requester):
     assert "<strong>hi</strong>" in html and "<script>" not in html
 
 
+def test_a_description_cannot_cover_the_agents_page_with_a_fake_sign_in(client_for, requester, agent):
+    # given the overlay of issue 16 in a ticket description
+    overlay = (
+        '<div class="position-fixed top-0 start-0 w-100 h-100 bg-white">'
+        '<a href="https://evil.example/login">Session expired</a></div>'
+    )
+    ticket = make_ticket(requester, description=overlay)
+    # when an agent opens the ticket
+    html = client_for(agent).get(detail(ticket)).content.decode()
+    # then the overlay's classes are gone and the link says where it leads
+    assert "position-fixed" not in html
+    assert "\u2197\u00a0evil.example" in html
+
+
 AGENT_ONLY_POSTS = [
     ("tickets:triage", {"urgency": "urgent"}),
     ("tickets:assign", {"assignee": "agent"}),
