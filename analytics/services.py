@@ -28,6 +28,7 @@ from analytics import reports
 from analytics.filters import DashboardFilters, viewer_time_zone
 from analytics.models import ReportDelivery, ReportJob, ReportSubscription
 from analytics.permissions import report_unmasked
+from config.uploads import orphan_files_delete
 from privacy import personal_data
 
 log = logging.getLogger(__name__)
@@ -376,16 +377,6 @@ def report_files_delete_before(*, before: dt.datetime, batch: int) -> dict[str, 
         if len(old) < batch:
             break
     kept = set(ReportJob.objects.exclude(file="").values_list("file", flat=True))
-    try:
-        _dirs, names = default_storage.listdir("reports")
-    except FileNotFoundError:
-        names = []
-    orphans = 0
-    for name in names:
-        path = f"reports/{name}"
-        if orphans < batch and path not in kept and default_storage.get_modified_time(path) < before:
-            default_storage.delete(path)
-            orphans += 1
-    files += orphans
+    files += orphan_files_delete(folder="reports", kept=kept, before=before, limit=batch)
     log.info("retention: %s report jobs and %s files before %s deleted", jobs, files, before)
     return {"jobs": jobs, "files": files}

@@ -30,9 +30,9 @@ RULE = {
 }
 
 
-def setup_database(keep: bool) -> bool:
+def setup_database(keep: bool, name: str = DB_NAME) -> bool:
     """Own database (recreated unless kept), migrated, Django set up; whether a kept one existed."""
-    return bench_database_setup(DB_NAME, keep=keep, redis_db=3)
+    return bench_database_setup(name, keep=keep, redis_db=3)
 
 
 def load() -> str:
@@ -81,8 +81,9 @@ def main() -> None:
         help="reuse the database when it exists and holds the data (the import is then skipped)",
     )
     parser.add_argument("--files", help="directory that keeps the generated CSV files for reuse")
+    parser.add_argument("--database", default=DB_NAME, help="the database's name (another bench may reuse it)")
     args = parser.parse_args()
-    kept = setup_database(args.keep)
+    kept = setup_database(args.keep, args.database)
 
     from django.db import connection, transaction
     from django.db.models import Avg

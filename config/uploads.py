@@ -2,9 +2,11 @@
 
 import os
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 
@@ -90,3 +92,19 @@ def random_storage_name(prefix: str, original: str) -> str:
     if not ext or len(ext) > 6 or not ext[1:].isalnum():
         ext = ""
     return f"{prefix}/{uuid.uuid4().hex}{ext}"
+
+
+def orphan_files_delete(*, folder: str, kept: set[str], before: datetime, limit: int) -> int:
+    """Delete at most `limit` files of a storage folder that no row names (`kept`) and that are older than
+    `before` (left by a job that died, or by a row deleted without its file); returns how many."""
+    try:
+        _dirs, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    deleted = 0
+    for name in names:
+        path = f"{folder}/{name}"
+        if deleted < limit and path not in kept and default_storage.get_modified_time(path) < before:
+            default_storage.delete(path)
+            deleted += 1
+    return deleted

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.services import audit_record
 from analytics import services as analytics_services
 from campaigns import services as campaign_services
+from config.uploads import orphan_files_delete
 from crm_tags import retention as crm_retention
 from privacy.models import PrivacyRequest, UnmaskedAccess
 
@@ -67,16 +68,7 @@ def export_files_delete_before(*, before: datetime, batch: int) -> dict[str, int
         if len(rows) < batch:
             break
     named = set(PrivacyRequest.objects.exclude(file="").values_list("file", flat=True))
-    try:
-        _dirs, names = default_storage.listdir("privacy")
-    except FileNotFoundError:
-        names = []
-    orphans = 0
-    for name in names:
-        path = f"privacy/{name}"
-        if orphans < batch and path not in named and default_storage.get_modified_time(path) < before:
-            default_storage.delete(path)
-            orphans += 1
+    orphans = orphan_files_delete(folder="privacy", kept=named, before=before, limit=batch)
     return {"files": files + orphans}
 
 

@@ -2,28 +2,8 @@ import pytest
 
 from tests.crm_tags import factories
 
-
-def _english(user):
-    user.language = "en"
-    user.save(update_fields=["language"])
-    return user
-
-
-# The pages are asserted in English; people default to Chinese.
-@pytest.fixture
-def requester(requester):
-    return _english(requester)
-
-
-@pytest.fixture
-def agent(agent):
-    return _english(agent)
-
-
-@pytest.fixture
-def manager(manager):
-    return _english(manager)
-
+# people whose pages are asserted in English (they default to Chinese), as in the crm_tags tests
+from tests.crm_tags.conftest import agent, manager, requester  # noqa: F401
 
 PLANTED_EMAIL = "zhang.wei.planted@example.com"
 PLANTED_PHONE = "13912345678"
