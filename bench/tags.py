@@ -81,7 +81,9 @@ def main() -> None:
         help="reuse the database when it exists and holds the data (the import is then skipped)",
     )
     parser.add_argument("--files", help="directory that keeps the generated CSV files for reuse")
-    parser.add_argument("--database", default=DB_NAME, help="the database's name (another bench may reuse it)")
+    parser.add_argument(
+        "--database", default=DB_NAME, help="the database's name (another bench may reuse it)"
+    )
     args = parser.parse_args()
     kept = setup_database(args.keep, args.database)
 
