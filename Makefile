@@ -31,7 +31,7 @@ seed: migrate
 
 run: install services messages static migrate seed
 	@mkdir -p .data
-	@echo "MarTech Hub on http://127.0.0.1:8000 (demo logins above)"
+	@echo "MarTech Hub on $$(DJANGO_SETTINGS_MODULE=config.settings $(PY) -c 'from django.conf import settings; print(settings.SITE_URL)' 2>/dev/null || echo http://127.0.0.1:8000) (demo logins above)"
 	$(RUN_ENV) .venv/bin/honcho start -f Procfile
 
 lint: install

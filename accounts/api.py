@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from accounts import roles
+from accounts import roles, two_factor
 from accounts.authentication import ApiTokenAuthentication
 from accounts.login_throttle import sign_in_refused_for
 from accounts.models import ApiToken, Notification, User
@@ -30,6 +30,15 @@ class TokenRequestSerializer(serializers.Serializer):
         choices=ApiToken.Scope.choices,
         default=ApiToken.Scope.WRITE,
         help_text=gettext_lazy("`read` tokens may only use GET, HEAD and OPTIONS."),
+    )
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=12,
+        help_text=gettext_lazy(
+            "The current six-digit code from the authenticator app: required for people who use two-factor "
+            "sign-in (recovery codes are accepted on the web sign-in only)."
+        ),
     )
 
 
@@ -119,13 +128,20 @@ class ObtainTokenView(APIView):
     @extend_schema(
         description=(
             "Exchange a username and password for a new API token. The key is shown in this answer only; "
-            "the token expires at `expires_at`, and is revoked when the password changes."
+            "the token expires at `expires_at`, and is revoked when the password changes. People who use "
+            "two-factor sign-in also send `otp`, the current code from their authenticator app; people whose "
+            "role must use it and who have not set it up yet are refused (403) until they do, on the web."
         ),
         request=TokenRequestSerializer,
         responses={
             200: TokenSerializer,
-            400: OpenApiResponse(description="Wrong credentials or a missing field."),
-            429: OpenApiResponse(description="Too many failed sign-ins; see the Retry-After header."),
+            400: OpenApiResponse(
+                description="Wrong credentials, a missing field, or a missing or wrong `otp` code."
+            ),
+            403: OpenApiResponse(description="Two-factor sign-in is required of this person but not set up."),
+            429: OpenApiResponse(
+                description="Too many failed sign-ins, or wrong codes; see the Retry-After header."
+            ),
         },
         auth=[],
     )
@@ -143,6 +159,7 @@ class ObtainTokenView(APIView):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to log in with the credentials given."]}
             )
+        _second_factor_check(user, fields.get("otp", ""))
         token = api_token_issue(user=user, name=fields.get("name", ""), scope=fields["scope"])
         return Response(
             {
@@ -165,6 +182,25 @@ class ObtainTokenView(APIView):
             raise exceptions.NotAuthenticated()
         api_token_revoke(token=request.auth, by=request.user, reason=Reason.LOGOUT)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _second_factor_check(user: User, code: str) -> None:
+    """Signing in for a token asks what the web sign-in asks: the authenticator's code when one is set up;
+    a person whose role must use two-factor sign-in and has none is sent to set it up first."""
+    if two_factor.two_factor_enabled(user):
+        if not code.strip():
+            missing = _("This account uses two-factor sign-in: send the current code from the app as `otp`.")
+            raise serializers.ValidationError({"otp": [missing]})
+        try:
+            two_factor.two_factor_check(user=user, code=code, allow_recovery=False)
+        except two_factor.TwoFactorError as exc:
+            if exc.retry_after:
+                raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from exc
+            raise serializers.ValidationError({"otp": [str(exc)]}) from exc
+    elif two_factor.two_factor_required_for(user):
+        raise exceptions.PermissionDenied(
+            _("Your role must use two-factor sign-in: set it up on the web before asking for a token.")
+        )
 
 
 def _token_owner(request: Request) -> User:

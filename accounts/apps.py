@@ -17,7 +17,10 @@ class AccountsConfig(AppConfig):
         from accounts import (
             backends,  # noqa: F401 - connects the access-cache invalidation signals
             login_throttle,  # noqa: F401 - counts failed sign-ins per address
+            oidc,  # noqa: F401 - the single sign-on settings check; a sign-in forgets the provider's 2FA
             tokens,  # noqa: F401 - revokes API tokens on password change, deactivation
+            two_factor,  # noqa: F401 - remembers at sign-in whether a code is due
+            user_sessions,  # noqa: F401 - records sessions; ends them on password change, deactivation
         )
 
         post_migrate.connect(_ensure_role_groups, sender=self)

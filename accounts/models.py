@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin
 
 
 class Team(models.Model):
@@ -83,16 +84,29 @@ class Notification(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Who changed what, when, from what to what: one row per change that matters, for every app."""
+    """Who changed what, when, from what to what: one row per change that matters, for every app.
 
+    Append-only and hash-chained (accounts/audit_chain.py, docs/security.md): the database computes
+    `content_digest` at insert and links each committed entry to its predecessor (`seq`, `prev_hash`,
+    `entry_hash`); its triggers refuse UPDATE and DELETE except the sanctioned redaction of an erasure.
+    """
+
+    # PROTECT: the chain covers the actor, so a person who acted is deactivated, never deleted.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Written by the database's triggers only (whatever the application sends is overwritten).
+    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    content_digest = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    redacted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    redacted_by = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -153,3 +167,110 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.prefix} ({self.user_id})"
+
+
+class AuditChainHead(models.Model):
+    """The audit chain's last link (one row, kept by the sealing trigger): entries cut off the end of the
+    chain are told by it, as the chain alone cannot show that its tail is missing."""
+
+    seq = models.BigIntegerField(default=0)
+    entry_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.entry_hash[:12]}"
+
+
+class RecoveryCodeDevice(ThrottlingMixin, Device):
+    """A person's single-use recovery codes for two-factor sign-in (django-otp device). Only their SHA-256
+    is stored: each code has about 80 random bits, so a copy of the database holds no usable code."""
+
+    code_hashes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("recovery codes")
+        verbose_name_plural = _("recovery codes")
+
+    def verify_token(self, token: str) -> bool:
+        from accounts.two_factor import recovery_code_hash
+
+        allowed, _info = self.verify_is_allowed()
+        if not allowed:
+            return False
+        digest = recovery_code_hash(token)
+        if digest in self.code_hashes:
+            self.code_hashes = [h for h in self.code_hashes if h != digest]
+            self.throttle_reset(commit=False)
+            self.save(
+                update_fields=["code_hashes", "throttling_failure_timestamp", "throttling_failure_count"]
+            )
+            return True
+        self.throttle_increment(commit=True)
+        return False
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+
+class SecurityPolicy(models.Model):
+    """Sign-in rules a manager sets for everyone (one row; read through accounts.two_factor)."""
+
+    two_factor_for_staff = models.BooleanField(
+        _("require two-factor sign-in for managers and admins"),
+        default=False,
+        help_text=_("Managers and admins without an authenticator app are sent to set one up first."),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("security policy")
+        verbose_name_plural = _("security policy")
+
+    def __str__(self) -> str:
+        return "security policy"
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a person, as the sessions page lists it (accounts/user_sessions.py).
+    The session itself lives in Django's session store; this row names it and says when it was last seen."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="web_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="usersession_user_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.ip_address or ''}"
+
+
+class OidcIdentity(models.Model):
+    """A person's account at the single sign-on provider (accounts/oidc.py): the provider's `sub` is the
+    link, never the e-mail address, which a provider may let its users change."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidcidentity_issuer_subject")
+        ]
+        verbose_name = _("single sign-on identity")
+        verbose_name_plural = _("single sign-on identities")
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject}"

@@ -61,3 +61,18 @@ def can_manage_api_tokens(user: User | AnonymousUser) -> bool:
 
 def can_revoke_api_tokens_of(user: User | AnonymousUser, owner: User) -> bool:
     return user.is_authenticated and (user.pk == owner.pk or can_manage_api_tokens(user))
+
+
+def two_factor_may_be_required_of(user: User | AnonymousUser) -> bool:
+    """Managers and admins: the roles the security policy can make use two-factor sign-in."""
+    return user.is_authenticated and (is_manager(user) or user.is_staff or role_of(user) == ADMIN)
+
+
+def can_edit_security_policy(user: User | AnonymousUser) -> bool:
+    """Managers and admins set the sign-in rules (the two-factor requirement)."""
+    return is_manager(user) or can_use_admin(user)
+
+
+def can_reset_two_factor_of(user: User | AnonymousUser, owner: User) -> bool:
+    """One's own two-factor sign-in; anyone's for a manager or admin (a person who lost their phone)."""
+    return user.is_authenticated and (user.pk == owner.pk or can_edit_security_policy(user))

@@ -1,9 +1,12 @@
-from django.db.models import QuerySet
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.models import ApiToken, AuditEntry, Notification, Team, User
-from accounts.roles import can_manage_api_tokens
+from accounts.models import ApiToken, AuditEntry, Notification, Team, User, UserSession
+from accounts.roles import ADMIN, MANAGER, can_manage_api_tokens
 
 
 def notifications_for_user(*, user: User) -> QuerySet[Notification]:
@@ -63,3 +66,19 @@ def api_token_get_for_user(*, user: User, token_id: int) -> ApiToken:
     if not can_manage_api_tokens(user):
         tokens = tokens.filter(user=user)
     return get_object_or_404(tokens, pk=token_id)
+
+
+def sessions_active(*, user: User) -> QuerySet[UserSession]:
+    """A person's signed-in sessions not yet idle past the timeout, most recently used first."""
+    since = timezone.now() - timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS)
+    return UserSession.objects.filter(user=user, last_seen_at__gte=since).order_by("-last_seen_at", "-id")
+
+
+def staff_two_factor_status() -> QuerySet[User]:
+    """Active managers and admins, each with `has_two_factor` (a confirmed authenticator), by username."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+    staff = Q(is_staff=True) | Q(is_superuser=True) | Q(groups__name__in=[MANAGER, ADMIN])
+    ids = User.objects.filter(staff, is_active=True).values("pk")
+    return User.objects.filter(pk__in=ids).annotate(has_two_factor=Exists(enrolled)).order_by("username")

@@ -59,13 +59,20 @@ def _audit_object_types() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def audit_entries_scrub(*, values: Iterable[str], objects: Iterable[tuple[str, str | int]] = ()) -> int:
+def audit_entries_scrub(
+    *,
+    values: Iterable[str],
+    objects: Iterable[tuple[str, str | int]] = (),
+    reference: str = "erasure",
+) -> int:
     """Replace a person's values (an erasure) in the audit entries that can hold them: the entries of the
     given objects (the customer's own, say) and those whose object id is one of the values, looked up
     through the (object type, object id) index. Their changes lose the values (JSON keys and strings,
-    case-insensitive), their object id too when it is one; the entries themselves stay. Other entries
-    record counts and versions, never a customer's values (docs/privacy.md). In the caller's
-    transaction; returns the entries changed."""
+    case-insensitive), their object id too when it is one; the entries themselves stay, marked redacted
+    by `reference` (the erasure request), through the audit chain's one sanctioned redaction path
+    (accounts/audit_chain.py). Other entries record counts and versions, never a customer's values
+    (docs/privacy.md). In the caller's transaction; returns the entries changed."""
+    from accounts.audit_chain import redaction
     from privacy.scrubbing import ERASED, Scrubber
 
     scrubber = Scrubber(values)
@@ -76,12 +83,16 @@ def audit_entries_scrub(*, values: Iterable[str], objects: Iterable[tuple[str, s
         wanted |= Q(object_type=object_type, object_id=str(object_id))
     wanted |= Q(object_type__in=_audit_object_types(), object_id__in=scrubber.values)
     changed = 0
-    for entry in AuditEntry.objects.filter(wanted).only("pk", "object_id", "changes"):
-        changes = scrubber.json(entry.changes)
-        scrubbed_id = ERASED if entry.object_id.lower() in scrubber.whole else entry.object_id
-        if changes != entry.changes or scrubbed_id != entry.object_id:
-            AuditEntry.objects.filter(pk=entry.pk).update(changes=changes, object_id=scrubbed_id)
-            changed += 1
+    now = timezone.now()
+    with redaction(reference):
+        for entry in AuditEntry.objects.filter(wanted).only("pk", "object_id", "changes"):
+            changes = scrubber.json(entry.changes)
+            scrubbed_id = ERASED if entry.object_id.lower() in scrubber.whole else entry.object_id
+            if changes != entry.changes or scrubbed_id != entry.object_id:
+                AuditEntry.objects.filter(pk=entry.pk).update(
+                    changes=changes, object_id=scrubbed_id, redacted_at=now, redacted_by=reference
+                )
+                changed += 1
     return changed
 
 

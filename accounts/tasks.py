@@ -63,3 +63,21 @@ def flush_outbox(batch: int = 500) -> int:
     from accounts.services import outbox_flush
 
     return outbox_flush(batch=batch)
+
+
+@shared_task
+def purge_sessions() -> int:
+    """Forget sessions idle past the timeout or past their lifetime."""
+    from accounts.user_sessions import sessions_purge
+
+    return sessions_purge()
+
+
+@shared_task
+def audit_chain_anchor() -> str:
+    """Log the audit chain's head, so the log (kept off this database) holds anchors for audit_verify."""
+    from accounts.audit_chain import audit_chain_head
+
+    seq, entry_hash = audit_chain_head()
+    log.info("audit chain head %s:%s", seq, entry_hash)
+    return f"{seq}:{entry_hash}"

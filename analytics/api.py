@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.http import FileResponse, Http404
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -18,6 +20,9 @@ from analytics.filters import DashboardFilterForm, viewer_time_zone
 from analytics.models import ReportJob
 from analytics.permissions import CUSTOMERS, MARKETING, SUPPORT, can_run_reports
 from analytics.reports import ReportParamsForm
+from config.inputs import query_boolean
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 FILTER_PARAMETERS = [
     OpenApiParameter(
@@ -63,7 +68,7 @@ class _DashboardView(APIView):
                 {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()}
             )
         filters = form.filters().scoped(scope)
-        refresh = request.query_params.get("refresh") in ("1", "true")
+        refresh = query_boolean(request.query_params, "refresh")
         staff = selectors.links_to_queue(user=request.user)
         return Response(dashboard_payload(self.dashboard, filters, staff=staff, refresh=refresh))
 
@@ -100,6 +105,9 @@ class CustomersDashboardApi(_DashboardView):
 
 class ReportJobSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
+    cancel_url = serializers.SerializerMethodField(
+        help_text="POST here to cancel; null once the job has ended."
+    )
 
     class Meta:
         model = ReportJob
@@ -114,6 +122,7 @@ class ReportJobSerializer(serializers.ModelSerializer):
             "total_rows",
             "truncated",
             "download_url",
+            "cancel_url",
             "error",
             "created_at",
             "started_at",
@@ -124,9 +133,32 @@ class ReportJobSerializer(serializers.ModelSerializer):
     def get_download_url(self, job: ReportJob) -> str | None:
         if job.status != ReportJob.Status.DONE or not job.file:
             return None
-        from django.urls import reverse
-
         return reverse("api-report-download", args=[job.pk])
+
+    def get_cancel_url(self, job: ReportJob) -> str | None:
+        return reverse("api-report-cancel", args=[job.pk]) if job.is_active else None
+
+
+class _ErrorItemSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ReportQuotaSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Names the reports in progress.")
+    errors = _ErrorItemSerializer(many=True)
+    limit = serializers.IntegerField(help_text="Reports one person may have queued or running at once.")
+    active = ReportJobSerializer(many=True, help_text="Your reports in progress, oldest first.")
+
+
+class ReportJobEndedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = _ErrorItemSerializer(many=True)
+    job = ReportJobSerializer(help_text="The job as it ended.")
+
+
+# A hint only: reports take seconds to minutes, and one of yours may be cancelled at any time.
+QUOTA_RETRY_AFTER_SECONDS = 30
 
 
 class ReportRequestSerializer(serializers.Serializer):
@@ -164,6 +196,13 @@ class ReportJobListCreateApi(ListAPIView):
     @extend_schema(
         tags=["reports"],
         summary="Start a report (or join the same one still running)",
+        description=(
+            "Queues a report and answers 202 with its id; the same report (same kind, parameters and "
+            "format) still queued or running is joined instead (`joined: true`), unless its worker has "
+            "stopped sending heartbeats: that one is marked failed and a new job starts. A person may "
+            "have at most `REPORT_JOBS_PER_USER` (default 3) reports queued or running; beyond that the "
+            "answer is 429 naming them, each with its `cancel_url`."
+        ),
         request=ReportRequestSerializer,
         responses={
             202: inline_serializer(
@@ -173,7 +212,12 @@ class ReportJobListCreateApi(ListAPIView):
                     "status": serializers.CharField(),
                     "joined": serializers.BooleanField(),
                 },
-            )
+            ),
+            429: OpenApiResponse(
+                ReportQuotaSerializer,
+                description="You already have the most reports in progress one person may have; "
+                "`active` lists them. Wait for one to end or cancel one (`Retry-After` is a hint).",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -181,9 +225,22 @@ class ReportJobListCreateApi(ListAPIView):
         serializer = ReportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job, created = services.report_job_request(
-            owner=request.user, kind=data["kind"], params=data["params"], file_format=data["format"]
-        )
+        try:
+            job, created = services.report_job_request(
+                owner=request.user, kind=data["kind"], params=data["params"], file_format=data["format"]
+            )
+        except services.ReportQuotaExceeded as exc:
+            message = exc.message()
+            return Response(
+                {
+                    "detail": message,
+                    "errors": [{"message": message, "code": "report_quota"}],
+                    "limit": exc.limit,
+                    "active": ReportJobSerializer(exc.active, many=True).data,
+                },
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
+            )
         return Response(
             {"id": job.pk, "status": job.status, "joined": not created}, status=status.HTTP_202_ACCEPTED
         )
@@ -198,8 +255,49 @@ class ReportJobDetailApi(APIView):
 
 @extend_schema(
     tags=["reports"],
+    summary="Cancel a queued or running report (its owner only)",
+    description=(
+        "The job ends at once as `cancelled` and no longer counts against your limit of reports in "
+        "progress. A running job's worker stops at its next progress beat (about a second) and removes "
+        "its temporary files; no file is kept."
+    ),
+    request=None,
+    responses={
+        200: ReportJobSerializer,
+        409: OpenApiResponse(
+            ReportJobEndedSerializer, description="The job had already ended (done, failed or cancelled)."
+        ),
+    },
+)
+class ReportJobCancelApi(APIView):
+    def post(self, request: Request, pk: int) -> Response:
+        _require_reports(request)
+        job = selectors.report_job_get_for_user(user=request.user, job_id=pk)
+        try:
+            job = services.report_job_cancel(job=job, by=request.user)
+        except services.ReportJobFinished as exc:
+            message = _("The report has already ended (%(status)s); there is nothing to cancel.") % {
+                "status": exc.job.get_status_display()
+            }
+            return Response(
+                {
+                    "detail": message,
+                    "errors": [{"message": message, "code": "report_ended"}],
+                    "job": ReportJobSerializer(exc.job).data,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(ReportJobSerializer(job).data)
+
+
+@extend_schema(
+    tags=["reports"],
     summary="Download a finished report (its owner only)",
-    responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), 404: None},
+    responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A CSV report (UTF-8)."),
+        (200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="An Excel report."),
+        404: OpenApiResponse(description="No such report of yours, or it is not finished."),
+    },
 )
 class ReportJobDownloadApi(APIView):
     def get(self, request: Request, pk: int) -> FileResponse:
@@ -213,11 +311,7 @@ def report_file_response(job: ReportJob) -> FileResponse:
 
     if job.status != ReportJob.Status.DONE or not job.file:
         raise Http404("The report is not ready.")
-    content_type = (
-        "text/csv; charset=utf-8"
-        if job.format == ReportJob.Format.CSV
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
+    content_type = "text/csv; charset=utf-8" if job.format == ReportJob.Format.CSV else XLSX
     return FileResponse(
         job.file.open("rb"), as_attachment=True, filename=report_filename(job), content_type=content_type
     )

@@ -9,4 +9,5 @@ urlpatterns = [
     path("reports/", api.ReportJobListCreateApi.as_view(), name="api-reports"),
     path("reports/<int:pk>/", api.ReportJobDetailApi.as_view(), name="api-report"),
     path("reports/<int:pk>/download/", api.ReportJobDownloadApi.as_view(), name="api-report-download"),
+    path("reports/<int:pk>/cancel/", api.ReportJobCancelApi.as_view(), name="api-report-cancel"),
 ]

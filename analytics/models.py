@@ -26,10 +26,12 @@ class ReportStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class ReportJob(models.Model):
-    """One export: queued → running → done | failed, written by a Celery task with progress."""
+    """One export: queued → running → done | failed | cancelled, written by a Celery task with progress
+    and a heartbeat."""
 
     Kind = ReportKind
     Format = ReportFormat

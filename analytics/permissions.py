@@ -1,11 +1,15 @@
 """Who may see which dashboard and run which report; built on accounts.roles, reused by views and the API."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
 from accounts.roles import can_view_dashboards, can_view_pii, is_agent, is_manager
+
+if TYPE_CHECKING:
+    from analytics.models import ReportJob
 
 SUPPORT, MARKETING, CUSTOMERS = "support", "marketing", "customers"
 DASHBOARDS = (SUPPORT, MARKETING, CUSTOMERS)
@@ -52,6 +56,11 @@ def can_open_dashboard_index(user: User | AnonymousUser) -> bool:
 def can_run_reports(user: User | AnonymousUser) -> bool:
     """Support staff and dashboard viewers export reports."""
     return is_agent(user) or can_view_dashboards(user)
+
+
+def can_cancel_report(user: User | AnonymousUser, job: "ReportJob") -> bool:
+    """A report job is cancelled by the person who started it (nobody else sees it)."""
+    return user.is_authenticated and job.owner_id == user.pk
 
 
 def report_unmasked(user: User | AnonymousUser) -> bool:

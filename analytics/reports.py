@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
+import os
+import shutil
+import tempfile
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -60,11 +64,13 @@ class ReportParamsForm(forms.Form):
     )
 
     def __init__(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        # The API speaks `from`/`to`, like the dashboards.
-        data = data.dict() if hasattr(data, "dict") else dict(data or {})
-        for public, field in (("from", "date_from"), ("to", "date_to")):
-            if public in data:
-                data.setdefault(field, data.pop(public))
+        # None stays None: an unbound form (a page's first load) shows no "required" errors.
+        if data is not None:
+            # The API speaks `from`/`to`, like the dashboards.
+            data = data.dict() if hasattr(data, "dict") else dict(data)
+            for public, field in (("from", "date_from"), ("to", "date_to")):
+                if public in data:
+                    data.setdefault(field, data.pop(public))
         super().__init__(data, **kwargs)
 
     def clean(self) -> dict[str, Any]:
@@ -421,24 +427,75 @@ def write_xlsx(
     every: int = CHUNK_ROWS,
     limit: int = XLSX_MAX_DATA_ROWS,
 ) -> tuple[int, bool]:
-    """Write a write-only workbook (constant memory); stops at Excel's own row limit and says so."""
-    from openpyxl import Workbook
+    """Write the workbook with XlsxWriter in constant-memory mode (each row goes to disk as the next one
+    starts); stops at Excel's own row limit and says so.
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title="report")
-    sheet.append([safe_cell(h) for h in source.header])
+    Cells keep their types: numbers (Decimal too) as numbers, dates as dates (`yyyy-mm-dd`), text as
+    inline strings. XlsxWriter would turn a string starting with `=` into a formula and one that looks
+    like a URL into a link; both are off, and text cells are neutralised by safe_cell as in the CSV.
+    It would also copy a string shaped like `<r>…</r>` into the sheet's XML unescaped (taken for rich
+    text it made itself), where a value could plant a formula cell: see _write_rich_text_shaped_string.
+    Its temporary files (the sheet's rows, the parts it zips) go in a directory of their own beside
+    `path` (the job's directory), removed on every way out.
+    """
+    import xlsxwriter
+
+    scratch = tempfile.mkdtemp(prefix="xlsxwriter.", dir=os.path.dirname(path) or None)
+    try:
+        workbook = xlsxwriter.Workbook(
+            path,
+            {
+                "constant_memory": True,
+                "tmpdir": scratch,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "default_date_format": "yyyy-mm-dd",
+            },
+        )
+        try:
+            rows, truncated = _write_sheet(workbook, source, progress, every, limit)
+            workbook.close()
+        except BaseException:
+            # Stopped (cancelled, failed, killed by a time limit): close the sheet's open row file now
+            # rather than whenever the collector gets to it; XlsxWriter has no public call for that but
+            # close(), which would zip the rows written so far for nothing.
+            for worksheet in workbook.worksheets():
+                with contextlib.suppress(Exception):
+                    worksheet._opt_close()
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows, truncated
+
+
+def _write_sheet(
+    workbook: Any, source: ReportSource, progress: Progress, every: int, limit: int
+) -> tuple[int, bool]:
+    """The header, then the rows up to Excel's limit: (rows written, truncated)."""
+    sheet = workbook.add_worksheet("report")
+    sheet.add_write_handler(str, _write_rich_text_shaped_string)
+    write_row = sheet.write_row
+    write_row(0, 0, [safe_cell(h) for h in source.header])
     rows = 0
-    truncated = False
     for cells in safe_rows(source):
         if rows >= limit:
-            truncated = True
-            break
-        sheet.append(cells)
+            return rows, True
         rows += 1
+        write_row(rows, 0, cells)
         if rows % every == 0:
             progress(rows)
-    workbook.save(path)
-    return rows, truncated
+    return rows, False
+
+
+def _write_rich_text_shaped_string(sheet: Any, row: int, col: int, value: str, *args: Any) -> int | None:
+    """XlsxWriter's handler for text cells: a value shaped like `<r>…</r>` is written as rich text of
+    plain runs, which XlsxWriter escapes, so it reads back as the same text and never as XML of its own;
+    None (every other value) lets XlsxWriter write the string as usual."""
+    if not (value.startswith("<r>") and value.endswith("</r>")):
+        return None
+    cell_format = [arg for arg in args[:1] if arg is not None]  # write_row passes its format, None or not
+    return sheet.write_rich_string(row, col, value[:1], value[1:2], value[2:], *cell_format)
 
 
 def report_source(job: ReportJob, tz: str, unmasked: bool) -> ReportSource:

@@ -1,4 +1,5 @@
-"""Writes for analytics: report jobs (request, run, fail when stale) and scheduled e-mail reports."""
+"""Writes for analytics: report jobs (request within a quota, run with a heartbeat, cancel, fail when
+stale) and scheduled e-mail reports."""
 
 from __future__ import annotations
 
@@ -6,42 +7,91 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import smtplib
-import tempfile
 import time
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_record, notify
-from analytics import reports
+from analytics import report_files, reports
 from analytics.filters import DashboardFilters, viewer_time_zone
+from analytics.heartbeat import JobHeartbeat
 from analytics.models import ReportDelivery, ReportJob, ReportSubscription
-from analytics.permissions import report_unmasked
+from analytics.permissions import can_cancel_report, report_unmasked
 from config.uploads import orphan_files_delete
 from privacy import personal_data
 
 log = logging.getLogger(__name__)
 
-# A running job whose worker has not written a heartbeat for this long is declared dead.
-STALE_RUNNING = dt.timedelta(minutes=15)
 # A queued job that no worker picked up in this long will not be picked up any more.
 STALE_QUEUED = dt.timedelta(hours=2)
 PROGRESS_INTERVAL_SECONDS = 1.0
+# pg_advisory_xact_lock(QUOTA_LOCK_NAMESPACE, owner id): one report request per person at a time
+QUOTA_LOCK_NAMESPACE = 7401
+
+
+def stale_running_limit() -> dt.timedelta:
+    """A running job whose heartbeat is older than this is dead (REPORT_JOB_STALE_SECONDS)."""
+    return dt.timedelta(seconds=settings.REPORT_JOB_STALE_SECONDS)
 
 
 class ReportJobNotRunnable(Exception):
-    """The job is not queued any more (already taken by a worker, finished or failed)."""
+    """The job is not queued any more (already taken by a worker, finished, failed or cancelled)."""
+
+
+class ReportJobStopped(Exception):
+    """The job stopped being `running` while its worker wrote it (cancelled, or failed as stale)."""
+
+
+class ReportJobFinished(Exception):
+    """The job has already ended: there is nothing to cancel."""
+
+    def __init__(self, job: ReportJob) -> None:
+        super().__init__(job.pk)
+        self.job = job
+
+
+class ReportQuotaExceeded(Exception):
+    """The person already has REPORT_JOBS_PER_USER jobs queued or running (`active`, oldest first)."""
+
+    def __init__(self, limit: int, active: list[ReportJob]) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.active = active
+
+    def message(self) -> str:
+        """What the person is told: the limit, and their reports in progress by name."""
+        return _(
+            "You already have %(count)s reports in progress (at most %(limit)s at once): %(jobs)s. "
+            "Wait for one to end, or cancel one."
+        ) % {
+            "count": len(self.active),
+            "limit": self.limit,
+            "jobs": "; ".join(report_job_label(job) for job in self.active),
+        }
+
+
+def report_job_label(job: ReportJob) -> str:
+    """`Customers #12 (XLSX, Running, 45 %)`: a job named for its owner."""
+    return _("%(kind)s #%(id)s (%(format)s, %(status)s, %(progress)s %%)") % {
+        "kind": job.get_kind_display(),
+        "id": job.pk,
+        "format": job.format.upper(),
+        "status": job.get_status_display(),
+        "progress": job.progress,
+    }
 
 
 def report_dedupe_key(*, owner: User, kind: str, params: dict[str, Any], file_format: str) -> str:
@@ -49,39 +99,73 @@ def report_dedupe_key(*, owner: User, kind: str, params: dict[str, Any], file_fo
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-@transaction.atomic
 def report_job_request(
     *, owner: User, kind: str, params: dict[str, Any], file_format: str
 ) -> tuple[ReportJob, bool]:
     """Queue a report, or join the same owner's identical report that is still queued or running.
 
-    Returns (job, created). The partial unique index on active jobs makes joining safe under races.
+    The owner's jobs whose worker died (stale heartbeat) are failed first, so asking again starts a new
+    job instead of joining a dead one. A person has at most REPORT_JOBS_PER_USER jobs queued or running:
+    a new one beyond that raises ReportQuotaExceeded (joining is always allowed). Returns (job, created).
     """
     key = report_dedupe_key(owner=owner, kind=kind, params=params, file_format=file_format)
-    active = ReportJob.objects.filter(dedupe_key=key, status__in=ReportJob.ACTIVE_STATUSES)
-    existing = active.first()
-    if existing is not None:
-        log.info("report job %s joined by %s (%s)", existing.pk, owner.pk, kind)
-        return existing, False
-    try:
-        with transaction.atomic():
-            job = ReportJob.objects.create(
-                owner=owner, kind=kind, params=params, format=file_format, dedupe_key=key
+    report_jobs_fail_stale(owner=owner)
+    with transaction.atomic():
+        # One request per person at a time until commit: the count below cannot be raced past the limit.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_NAMESPACE, owner.pk])
+        active = ReportJob.objects.filter(dedupe_key=key, status__in=ReportJob.ACTIVE_STATUSES)
+        existing = active.first()
+        if existing is not None:
+            log.info("report job %s joined by %s (%s)", existing.pk, owner.pk, kind)
+            return existing, False
+        mine = list(
+            ReportJob.objects.filter(owner=owner, status__in=ReportJob.ACTIVE_STATUSES).order_by(
+                "created_at", "id"
             )
-    except IntegrityError:
-        # Someone queued the same report between our look-up and insert: join theirs.
-        return active.get(), False
-    audit_record(
-        actor=owner,
-        action="report.request",
-        obj=job,
-        changes={"kind": kind, "params": params, "format": file_format},
-    )
-    from analytics.tasks import run_report_job
+        )
+        limit = settings.REPORT_JOBS_PER_USER
+        if len(mine) >= limit:
+            log.info("report request by %s refused: %s jobs active (limit %s)", owner.pk, len(mine), limit)
+            raise ReportQuotaExceeded(limit=limit, active=mine)
+        try:
+            with transaction.atomic():
+                job = ReportJob.objects.create(
+                    owner=owner, kind=kind, params=params, format=file_format, dedupe_key=key
+                )
+        except IntegrityError:
+            # The same report queued between our look-up and insert (the partial unique index): join it.
+            return active.get(), False
+        audit_record(
+            actor=owner,
+            action="report.request",
+            obj=job,
+            changes={"kind": kind, "params": params, "format": file_format},
+        )
+        from analytics.tasks import run_report_job
 
-    transaction.on_commit(lambda: run_report_job.delay(job.pk))
+        transaction.on_commit(lambda: run_report_job.delay(job.pk))
     log.info("report job %s queued by %s: %s.%s %s", job.pk, owner.pk, kind, file_format, params)
     return job, True
+
+
+@transaction.atomic
+def report_job_cancel(*, job: ReportJob, by: User) -> ReportJob:
+    """Cancel a queued or running job: it ends now and frees its place in the quota. A running job's
+    worker stops at its next progress beat and removes its temporary files; a queued one is never
+    started. Raises ReportJobFinished when the job had already ended."""
+    job = ReportJob.objects.select_for_update().select_related("owner").get(pk=job.pk)
+    if not can_cancel_report(by, job):
+        raise PermissionDenied
+    if not job.is_active:
+        raise ReportJobFinished(job)
+    was = job.status
+    job.status = ReportJob.Status.CANCELLED
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "finished_at"])
+    audit_record(actor=by, action="report.cancel", obj=job, changes={"status": [was, job.status]})
+    log.info("report job %s cancelled by %s while %s", job.pk, by.pk, was)
+    return job
 
 
 def _claim(job_id: int) -> ReportJob:
@@ -95,40 +179,20 @@ def _claim(job_id: int) -> ReportJob:
 
 
 def report_job_run(*, job_id: int) -> ReportJob:
-    """Write the report's file streamed, recording progress and a heartbeat; done or failed at the end."""
+    """Write the report's file streamed, in a directory of the job's own, with progress beats and a
+    heartbeat thread; done or failed at the end, or stopped at a beat when it was cancelled (or failed as
+    stale) meanwhile. Its temporary files are removed on every way out."""
+    report_work_dirs_sweep()
     job = _claim(job_id)
     tz = viewer_time_zone(job.owner)
     started = time.monotonic()
     try:
-        source = reports.report_source(job, tz, report_unmasked(job.owner))
-        total = reports.count_rows(source)
-        if job.format == ReportJob.Format.XLSX:
-            total = min(total, reports.XLSX_MAX_DATA_ROWS)
-        ReportJob.objects.filter(pk=job.pk).update(total_rows=total)
-        last_beat = [time.monotonic()]
-
-        def progress(rows: int) -> None:
-            if time.monotonic() - last_beat[0] < PROGRESS_INTERVAL_SECONDS:
-                return
-            last_beat[0] = time.monotonic()
-            percent = min(99, int(rows * 100 / total)) if total else 0
-            ReportJob.objects.filter(pk=job.pk).update(
-                rows=rows, progress=percent, heartbeat_at=timezone.now()
-            )
-
-        suffix = f".{job.format}"
-        with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as handle:
-            temp_path = handle.name
-        try:
-            if job.format == ReportJob.Format.XLSX:
-                rows, truncated = reports.write_xlsx(source, temp_path, progress)
-            else:
-                with open(temp_path, "w", encoding="utf-8", newline="") as out:
-                    rows, truncated = reports.write_csv(source, out, progress)
-            with open(temp_path, "rb") as data:
-                name = default_storage.save(f"reports/{reports.report_filename(job)}", File(data))
-        finally:
-            os.unlink(temp_path)
+        with JobHeartbeat(job.pk), report_files.job_work_dir(job.pk) as work_dir:
+            rows, truncated, name = _write_report(job, tz, work_dir)
+    except ReportJobStopped:
+        job.refresh_from_db()
+        log.info("report job %s stopped: %s while it ran", job.pk, job.status)
+        return job
     except Exception as exc:  # noqa: BLE001 - any failure must end the job as failed, with its reason
         log.exception("report job %s failed", job.pk)
         # a database error can quote a row's values: the reason is scrubbed before anyone reads it
@@ -144,10 +208,10 @@ def report_job_run(*, job_id: int) -> ReportJob:
             heartbeat_at=timezone.now(),
         )
         if not finished:
-            # The stale sweep declared this job dead while it ran (no heartbeat for STALE_RUNNING) and
-            # told its owner it failed: that answer stands, the late file is thrown away.
+            # Cancelled, or declared dead by the stale sweep (its owner told it failed), after the last
+            # beat: that answer stands, the late file is thrown away.
             default_storage.delete(name)
-            log.warning("report job %s finished after it was failed as stale; result discarded", job.pk)
+            log.warning("report job %s finished after it ended otherwise; result discarded", job.pk)
             job.refresh_from_db()
             return job
         job.refresh_from_db()
@@ -160,13 +224,53 @@ def report_job_run(*, job_id: int) -> ReportJob:
     return job
 
 
+def _write_report(job: ReportJob, tz: str, work_dir: Path) -> tuple[int, bool, str]:
+    """(rows, truncated, storage name): count, write the temporary file, save it to storage."""
+    source = reports.report_source(job, tz, report_unmasked(job.owner))
+    total = reports.count_rows(source)
+    if job.format == ReportJob.Format.XLSX:
+        total = min(total, reports.XLSX_MAX_DATA_ROWS)
+    _beat(job.pk, total_rows=total)  # a job cancelled while it counted stops here
+    last_beat = [time.monotonic()]
+
+    def progress(rows: int) -> None:
+        if time.monotonic() - last_beat[0] < PROGRESS_INTERVAL_SECONDS:
+            return
+        last_beat[0] = time.monotonic()
+        _beat(job.pk, rows=rows, progress=min(99, int(rows * 100 / total)) if total else 0)
+
+    temp_path = report_files.temporary_path(work_dir, f".{job.format}")
+    if job.format == ReportJob.Format.XLSX:
+        rows, truncated = reports.write_xlsx(source, temp_path, progress)
+    else:
+        with open(temp_path, "w", encoding="utf-8", newline="") as out:
+            rows, truncated = reports.write_csv(source, out, progress)
+    _beat(job.pk)  # nothing goes to storage for a job stopped while it wrote
+    with open(temp_path, "rb") as data:
+        name = default_storage.save(f"reports/{reports.report_filename(job)}", File(data))
+    return rows, truncated, name
+
+
+def _beat(job_id: int, **fields: Any) -> None:
+    """Progress and a heartbeat; ReportJobStopped when the job is no longer running (cancelled, or
+    failed as stale), so the worker stops there and its temporary files go."""
+    beating = ReportJob.objects.filter(pk=job_id, status=ReportJob.Status.RUNNING).update(
+        heartbeat_at=timezone.now(), **fields
+    )
+    if not beating:
+        raise ReportJobStopped(job_id)
+
+
 def _finish_failed(job: ReportJob, error: str) -> ReportJob:
+    """Running or queued → failed with its reason, and the owner told; a job that ended meanwhile (say
+    cancelled) keeps its end."""
     with transaction.atomic():
-        ReportJob.objects.filter(pk=job.pk).update(
+        failed = ReportJob.objects.filter(pk=job.pk, status__in=ReportJob.ACTIVE_STATUSES).update(
             status=ReportJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
         )
         job.refresh_from_db()
-        _notify_owner(job)
+        if failed:
+            _notify_owner(job)
     return job
 
 
@@ -187,26 +291,45 @@ def _notify_owner(job: ReportJob) -> None:
 
 
 @transaction.atomic
-def report_jobs_fail_stale(*, now: dt.datetime | None = None) -> int:
-    """Mark jobs whose worker died (no heartbeat) or that never started as failed; returns how many."""
+def report_jobs_fail_stale(*, now: dt.datetime | None = None, owner: User | None = None) -> int:
+    """Mark jobs whose worker died (no heartbeat for REPORT_JOB_STALE_SECONDS) or that never started as
+    failed, with the reason shown to their owner; everyone's, or one owner's. Returns how many."""
     now = now or timezone.now()
-    dead = list(
-        ReportJob.objects.select_for_update(skip_locked=True)
-        .select_related("owner")
-        .filter(status=ReportJob.Status.RUNNING, heartbeat_at__lt=now - STALE_RUNNING)
-    )
-    lost = list(
-        ReportJob.objects.select_for_update(skip_locked=True)
-        .select_related("owner")
-        .filter(status=ReportJob.Status.QUEUED, created_at__lt=now - STALE_QUEUED)
-    )
+    jobs = ReportJob.objects.select_for_update(skip_locked=True).select_related("owner")
+    if owner is not None:
+        jobs = jobs.filter(owner=owner)
+    dead = list(jobs.filter(status=ReportJob.Status.RUNNING, heartbeat_at__lt=now - stale_running_limit()))
+    lost = list(jobs.filter(status=ReportJob.Status.QUEUED, created_at__lt=now - STALE_QUEUED))
     for job in dead:
-        _finish_failed(job, _("The worker stopped responding; please start the report again."))
+        silent = int((now - job.heartbeat_at).total_seconds())
+        _finish_failed(
+            job,
+            _(
+                "The worker writing this report stopped responding (no heartbeat for %(seconds)s s); "
+                "start the report again."
+            )
+            % {"seconds": silent},
+        )
     for job in lost:
         _finish_failed(job, _("No worker picked the report up; please start it again."))
     if dead or lost:
         log.warning("report jobs failed as stale: %s running, %s queued", len(dead), len(lost))
     return len(dead) + len(lost)
+
+
+def report_work_dirs_sweep() -> int:
+    """Remove this machine's report work directories whose job is no longer queued or running (what a
+    killed worker left); returns how many. The directories are listed before the jobs are read, so a job
+    claimed in between keeps its directory."""
+    found = report_files.job_dirs()
+    if not found:
+        return 0
+    active = set(
+        ReportJob.objects.filter(pk__in=found, status__in=ReportJob.ACTIVE_STATUSES).values_list(
+            "pk", flat=True
+        )
+    )
+    return report_files.remove_job_dirs([path for pk, path in found.items() if pk not in active])
 
 
 # Scheduled reports ---------------------------------------------------------------------------
@@ -359,7 +482,7 @@ def report_files_delete_before(*, before: dt.datetime, batch: int) -> dict[str, 
     hold customers' contact data); files left in the reports folder by no job, as old, go too. Returns
     the jobs and files deleted."""
     jobs = files = 0
-    finished = (ReportJob.Status.DONE, ReportJob.Status.FAILED)
+    finished = (ReportJob.Status.DONE, ReportJob.Status.FAILED, ReportJob.Status.CANCELLED)
     while True:
         with transaction.atomic():
             old = list(

@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, soft_time_limit=3600, time_limit=3700)
 def run_report_job(job_id: int) -> str:
-    """Write one report's file; a job already taken or finished is left alone."""
+    """Write one report's file; a job already taken, finished or cancelled is left alone."""
     try:
         job = services.report_job_run(job_id=job_id)
     except services.ReportJobNotRunnable:
@@ -22,8 +22,11 @@ def run_report_job(job_id: int) -> str:
 
 @shared_task
 def fail_stale_report_jobs() -> int:
-    """Beat: jobs whose worker died, or that nobody picked up, end as failed instead of running for ever."""
-    return services.report_jobs_fail_stale()
+    """Beat (every 15 s): jobs whose worker died, or that nobody picked up, end as failed instead of
+    running for ever, and the temporary files of stopped jobs on this machine go; returns the failed."""
+    failed = services.report_jobs_fail_stale()
+    services.report_work_dirs_sweep()
+    return failed
 
 
 @shared_task

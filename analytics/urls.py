@@ -11,6 +11,7 @@ urlpatterns = [
     path("<str:name>/charts/<str:key>/", views.chart_data, name="chart"),
     path("reports/", views.reports, name="reports"),
     path("reports/<int:pk>/progress/", views.report_progress, name="report_progress"),
+    path("reports/<int:pk>/cancel/", views.report_cancel, name="report_cancel"),
     path("subscriptions/", views.subscriptions, name="subscriptions"),
     path("subscriptions/<int:pk>/delete/", views.subscription_delete, name="subscription_delete"),
 ]

@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -117,19 +118,25 @@ def _require_reports(request: HttpRequest) -> None:
 def reports(request: HttpRequest) -> HttpResponse:
     """Start a report and follow the progress of one's own reports."""
     _require_reports(request)
-    form = ReportJobForm(request.POST or None, initial={"format": "csv"})
+    # Bound only to a POST (an empty one included); the page after a start is a GET: a fresh form.
+    form = ReportJobForm(request.POST if request.method == "POST" else None, initial={"format": "csv"})
     if request.method == "POST":
-        if form.is_valid():
-            job, created = services.report_job_request(
-                owner=request.user,
-                kind=form.cleaned_data["kind"],
-                params=form.params(),
-                file_format=form.cleaned_data["format"],
-            )
-            if not created:
-                messages.info(request, _("The same report is already being prepared; you joined it."))
-            return redirect(f"{request.path}?started={job.pk}")
         status = 422
+        if form.is_valid():
+            try:
+                job, created = services.report_job_request(
+                    owner=request.user,
+                    kind=form.cleaned_data["kind"],
+                    params=form.params(),
+                    file_format=form.cleaned_data["format"],
+                )
+            except services.ReportQuotaExceeded as exc:
+                form.add_error(None, exc.message())
+                status = 429
+            else:
+                if not created:
+                    messages.info(request, _("The same report is already being prepared; you joined it."))
+                return redirect(f"{request.path}?started={job.pk}")
     else:
         status = 200
     jobs = selectors.report_jobs_for_user(user=request.user)[:25]
@@ -141,6 +148,7 @@ def reports(request: HttpRequest) -> HttpResponse:
             "form": form,
             "jobs": jobs,
             "started": request.GET.get("started", ""),
+            "report_limit": settings.REPORT_JOBS_PER_USER,
         },
         status=status,
     )
@@ -153,6 +161,26 @@ def report_progress(request: HttpRequest, pk: int) -> HttpResponse:
     _require_reports(request)
     job = selectors.report_job_get_for_user(user=request.user, job_id=pk)
     return render(request, "analytics/partials/report_row.html", {"job": job})
+
+
+@login_required
+@require_POST
+def report_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel one of one's queued or running reports; htmx gets the job's row in its new state."""
+    _require_reports(request)
+    job = selectors.report_job_get_for_user(user=request.user, job_id=pk)
+    try:
+        job = services.report_job_cancel(job=job, by=request.user)
+    except services.ReportJobFinished as exc:
+        job = exc.job
+        if not request.htmx:
+            messages.info(request, _("The report had already ended; nothing was cancelled."))
+    else:
+        if not request.htmx:
+            messages.success(request, _("Report cancelled."))
+    if request.htmx:
+        return render(request, "analytics/partials/report_row.html", {"job": job})
+    return redirect("analytics:reports")
 
 
 @login_required

@@ -1,12 +1,18 @@
 """Benchmark of CRM tags: import rate, rebuild and preview of a rule, the floor, and a naive baseline.
 
     python bench/tags.py [--customers 1000000] [--events 20000000] [--slice 10000] [--keep] [--files DIR]
+                         [--incremental 20000] [--threads 4]
 
-Runs in its own database (martech_bench_tags, recreated and migrated; with --keep an existing one that
+Runs in its own database (martech_bench_tags or --database, recreated and migrated; with --keep one that
 already holds the data is reused and the import is skipped). --files DIR keeps the generated CSV files
 there and reuses them on the next run with the same sizes. Events span a year: 80 % page
 views, 20 % orders. The rule is "page_view count >= 5 in 30 days AND avg order amount >= 200".
+After the bulk load, imports through the ranks' trigger (the path of an everyday import): one file of
+--incremental events, best of 3, rolled back; then --threads files of --incremental / --threads events
+each for the same 250 new customers, committed at once (the errors are counted and the ranks compared
+with a recount), whose customers and events are then removed, so a kept database stays as it was.
 Ends with one line: import_rows_per_s=… rebuild_s=… preview_s=… floor_s=… ratio=… naive_s=…
+incremental_rows_per_s=… concurrent_s=… concurrent_errors=…
 """
 
 import argparse
@@ -68,6 +74,80 @@ def write_files(directory: Path, customers: int, events: int, now: datetime) -> 
     return cust_path, ev_path
 
 
+def incremental_imports(now: datetime, customers: int, rows: int, threads: int) -> tuple[float, float, int]:
+    """(rows/s of one import through the ranks' trigger, best of 3, rolled back; seconds of `threads`
+    committed imports at once for the same 250 new customers; how many of those failed). The
+    concurrent imports' ranks are compared with a recount, then their customers and events removed."""
+    import io
+    import threading
+
+    from django.db import connection, transaction
+
+    from crm_tags import importers
+
+    def events_csv(rng: random.Random, count: int, prefix: str, among: int) -> bytes:
+        lines = ["customer_external_id,event_type,occurred_at,amount,channel"]
+        for _ in range(count):
+            at = (now - timedelta(seconds=rng.randrange(30 * 86400))).isoformat()
+            lines.append(f"{prefix}{rng.randrange(among)},page_view,{at},,web")
+        return ("\n".join(lines) + "\n").encode()
+
+    rng = random.Random(11)
+    single = []
+    for _ in range(3):
+        data = events_csv(rng, rows, "B", customers)
+        started = time.perf_counter()
+        with transaction.atomic():
+            importers.import_events(io.BytesIO(data))
+            transaction.set_rollback(True)
+        single.append(time.perf_counter() - started)
+        print(f"incremental import through the trigger: {rows} rows in {single[-1]:.3f}s (rolled back)")
+
+    header = "external_id,name,email,phone,city,gender,birth_date,signup_at,source_channel\n"
+    with transaction.atomic():
+        importers.import_customers(io.StringIO(header + "".join(f"Z{i},z,,,,,,,\n" for i in range(250))))
+    files = [events_csv(rng, rows // threads, "Z", 250) for _ in range(threads)]
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def worker(data: bytes) -> None:
+        try:
+            barrier.wait(timeout=60)
+            with transaction.atomic():
+                importers.import_events(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - counted and printed, the bench goes on
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(data,)) for data in files]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    concurrent_s = time.perf_counter() - started
+    mine = "SELECT id FROM crm_tags_customer WHERE external_id LIKE 'Z%'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM crm_tags_eventrank WHERE customer_id IN ({mine})), "  # noqa: S608
+            "(SELECT count(*) FROM crm_tags_eventrank r WHERE customer_id IN ("
+            f"{mine}) AND r.occurred_at IS DISTINCT FROM (SELECT e.occurred_at FROM crm_tags_event e "
+            "WHERE e.customer_id = r.customer_id AND e.event_type = r.event_type "
+            "ORDER BY e.occurred_at DESC OFFSET r.k - 1 LIMIT 1))"
+        )
+        ranked, wrong = cursor.fetchone()
+        for table in ("crm_tags_event", "crm_tags_customereventtotal", "crm_tags_eventrank"):
+            cursor.execute(f"DELETE FROM {table} WHERE customer_id IN ({mine})")  # noqa: S608
+        cursor.execute("DELETE FROM crm_tags_customer WHERE external_id LIKE 'Z%'")
+    print(
+        f"{threads} concurrent imports of {rows // threads} rows each for the same 250 customers: "
+        f"{concurrent_s:.3f}s, {len(errors)} failed {[str(e).splitlines()[0][:100] for e in errors]}; "
+        f"{ranked} ranks of theirs, {wrong} differing from a recount"
+    )
+    return rows / min(single), concurrent_s, len(errors)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,6 +161,8 @@ def main() -> None:
         help="reuse the database when it exists and holds the data (the import is then skipped)",
     )
     parser.add_argument("--files", help="directory that keeps the generated CSV files for reuse")
+    parser.add_argument("--incremental", type=int, default=20_000, help="events of the trigger-path imports")
+    parser.add_argument("--threads", type=int, default=4, help="concurrent trigger-path imports")
     parser.add_argument(
         "--database", default=DB_NAME, help="the database's name (another bench may reuse it)"
     )
@@ -160,6 +242,9 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE crm_tags_customer")
         cursor.execute("VACUUM ANALYZE crm_tags_eventrank")
     print(f"vacuum analyze: {time.perf_counter() - started:.2f}s")
+    incremental_rate, concurrent_s, concurrent_errors = incremental_imports(
+        now, args.customers, args.incremental, args.threads
+    )
 
     def rebuild() -> tuple[float, TagBuild]:
         build = TagBuild.objects.create(tag=tag, version=version, rollout_percent=100, as_of=now)
@@ -229,7 +314,9 @@ def main() -> None:
     print(f"end: {load()}")
     print(
         f"import_rows_per_s={import_rate:.0f} rebuild_s={rebuild_s:.3f} preview_s={preview_s:.3f} "
-        f"floor_s={floor_s:.3f} ratio={ratio:.2f} naive_s={naive_s:.1f}"
+        f"floor_s={floor_s:.3f} ratio={ratio:.2f} naive_s={naive_s:.1f} "
+        f"incremental_rows_per_s={incremental_rate:.0f} concurrent_s={concurrent_s:.3f} "
+        f"concurrent_errors={concurrent_errors}"
     )
 
 

@@ -1,6 +1,7 @@
 """Forms for the campaign pages."""
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -8,8 +9,11 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, User
-from campaigns.models import Campaign
+from campaigns import attribution
+from campaigns.models import ABTest, Campaign
+from config.concurrency import VersionedFormMixin
 from config.forms import BootstrapFormMixin
+from config.inputs import INT32_MAX, InvalidInput, decimal_number, parse_json, whole_number
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -18,8 +22,9 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.replace("，", ",").split(",") if part.strip()]
 
 
-class CampaignForm(BootstrapFormMixin, forms.ModelForm):
-    """Drafting and editing a campaign's plan; channels and tags are typed as comma-separated lists."""
+class CampaignForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
+    """Drafting and editing a campaign's plan; channels and tags are typed as comma-separated lists.
+    Editing carries the hidden version the editor started from."""
 
     channels_text = forms.CharField(
         label=_("Channels"), required=False, help_text=_("Comma-separated, e.g. wechat, douyin, tmall.")
@@ -65,9 +70,9 @@ class CampaignForm(BootstrapFormMixin, forms.ModelForm):
         if not text:
             return {}
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(_("Not valid JSON.")) from exc
+            value = parse_json(text)
+        except InvalidInput as exc:
+            raise exc.as_form_error() from exc
         if not isinstance(value, dict):
             raise forms.ValidationError(_("Write an object of name: target."))
         return value
@@ -134,12 +139,55 @@ class UploadForm(BootstrapFormMixin, forms.Form):
 
 class ABTestForm(BootstrapFormMixin, forms.Form):
     name = forms.CharField(label=_("Test name"), max_length=200)
-    min_sample = forms.IntegerField(label=_("Minimum sample per variant"), min_value=1, initial=1000)
+    min_sample = forms.IntegerField(
+        label=_("Minimum sample per variant"), min_value=1, max_value=INT32_MAX, initial=1000
+    )
+    planned_sample = forms.IntegerField(
+        label=_("Planned sample per variant"),
+        min_value=1,
+        max_value=INT32_MAX,
+        required=False,
+        help_text=_(
+            "The exposures each variant should reach; the minimum detectable effect is for this sample."
+        ),
+    )
+    baseline_rate = forms.CharField(
+        label=_("Expected control conversion rate (%)"),
+        required=False,
+        max_length=20,
+        help_text=_("For the minimum detectable effect before the test runs; needed for a sequential test."),
+    )
+    sequential = forms.ChoiceField(
+        label=_("Checking"), choices=ABTest.Sequential.choices, required=False, initial=""
+    )
     variants = forms.CharField(
         label=_("Variants"),
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("One per line: name, exposures, conversions. The first is the control."),
     )
+
+    def clean_baseline_rate(self) -> Decimal | None:
+        """A percentage typed as text (e.g. 4.5), returned as a fraction (0.045)."""
+        text = (self.cleaned_data.get("baseline_rate") or "").strip().rstrip("%").strip()
+        if not text:
+            return None
+        try:
+            percent = decimal_number(text, minimum=Decimal("0.0001"), maximum=100, places=4)
+        except InvalidInput as exc:
+            raise exc.as_form_error() from exc
+        return percent / 100
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if (
+            data.get("sequential")
+            and data.get("baseline_rate") is None
+            and "baseline_rate" not in self.errors
+        ):
+            self.add_error(
+                "baseline_rate", _("A sequential test needs the expected control conversion rate.")
+            )
+        return data
 
     def clean_variants(self) -> list[dict[str, Any]]:
         variants = []
@@ -147,13 +195,17 @@ class ABTestForm(BootstrapFormMixin, forms.Form):
             if not line.strip():
                 continue
             parts = _split(line)
-            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            try:
+                if len(parts) != 3:
+                    raise InvalidInput(_("write name, exposures, conversions."))
+                exposures, conversions = (whole_number(p, minimum=0, maximum=INT32_MAX) for p in parts[1:])
+            except InvalidInput as exc:
                 raise forms.ValidationError(
-                    _("Line %(n)s: write name, exposures, conversions.") % {"n": number}
-                )
-            if int(parts[2]) > int(parts[1]):
+                    _("Line %(n)s: %(reason)s") % {"n": number, "reason": exc}
+                ) from exc
+            if conversions > exposures:
                 raise forms.ValidationError(_("Line %(n)s: conversions exceed exposures.") % {"n": number})
-            variants.append({"name": parts[0], "exposures": int(parts[1]), "conversions": int(parts[2])})
+            variants.append({"name": parts[0], "exposures": exposures, "conversions": conversions})
         if len(variants) < 2:
             raise forms.ValidationError(_("An A/B test needs at least two variants."))
         if len({v["name"] for v in variants}) != len(variants):
@@ -162,8 +214,8 @@ class ABTestForm(BootstrapFormMixin, forms.Form):
 
 
 class VariantCountsForm(BootstrapFormMixin, forms.Form):
-    exposures = forms.IntegerField(label=_("Exposures"), min_value=0)
-    conversions = forms.IntegerField(label=_("Conversions"), min_value=0)
+    exposures = forms.IntegerField(label=_("Exposures"), min_value=0, max_value=INT32_MAX)
+    conversions = forms.IntegerField(label=_("Conversions"), min_value=0, max_value=INT32_MAX)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -211,3 +263,70 @@ class CampaignFilterForm(BootstrapFormMixin, forms.Form):
     channel = forms.CharField(label=_("Channel"), required=False)
     date_from = forms.DateField(label=_("From"), required=False, widget=DATE)
     date_to = forms.DateField(label=_("To"), required=False, widget=DATE)
+
+
+ATTRIBUTION_MODEL_LABELS = {
+    "first_touch": _("First touch"),
+    "last_touch": _("Last touch"),
+    "linear": _("Linear"),
+    "position_based": _("Position based (40/20/40)"),
+    "time_decay": _("Time decay"),
+}
+
+
+def _days_widget(maximum: int) -> forms.NumberInput:
+    return forms.NumberInput(attrs={"min": 1, "max": maximum, "class": "form-control-sm"})
+
+
+class AttributionForm(BootstrapFormMixin, forms.Form):
+    """The attribution tab's parameters, read with the API's bounds; an empty one takes its default."""
+
+    model = forms.ChoiceField(
+        label=_("Model"),
+        required=False,
+        choices=list(ATTRIBUTION_MODEL_LABELS.items()),
+        widget=forms.Select(attrs={"class": "form-select-sm"}),
+    )
+    lookback_days = forms.CharField(
+        label=_("Lookback (days)"), required=False, widget=_days_widget(attribution.MAX_LOOKBACK_DAYS)
+    )
+    half_life_days = forms.CharField(
+        label=_("Half-life (days)"),
+        required=False,
+        widget=_days_widget(attribution.MAX_HALF_LIFE_DAYS),
+        help_text=_("Time decay only: a touch this many days older weighs half as much."),
+    )
+
+    defaults = {
+        "model": "last_touch",
+        "lookback_days": attribution.DEFAULT_LOOKBACK_DAYS,
+        "half_life_days": attribution.DEFAULT_HALF_LIFE_DAYS,
+    }
+
+    def __init__(self, data: Any, **kwargs: Any) -> None:
+        # the page opens with the defaults filled in; a parameter given is read as given
+        filled = data.copy()
+        for name, default in self.defaults.items():
+            if not filled.get(name):
+                filled[name] = str(default)
+        super().__init__(filled, **kwargs)
+
+    def clean_model(self) -> str:
+        return self.cleaned_data.get("model") or "last_touch"
+
+    def _days(self, name: str, default: int, maximum: int) -> int:
+        raw = (self.cleaned_data.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            return whole_number(raw, minimum=1, maximum=maximum)
+        except InvalidInput as exc:
+            raise exc.as_form_error() from exc
+
+    def clean_lookback_days(self) -> int:
+        return self._days("lookback_days", attribution.DEFAULT_LOOKBACK_DAYS, attribution.MAX_LOOKBACK_DAYS)
+
+    def clean_half_life_days(self) -> int:
+        return self._days(
+            "half_life_days", attribution.DEFAULT_HALF_LIFE_DAYS, attribution.MAX_HALF_LIFE_DAYS
+        )

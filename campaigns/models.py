@@ -5,10 +5,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from config.concurrency import Versioned
 
 code_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]*$",
@@ -19,8 +21,10 @@ channel_validator = RegexValidator(
 )
 
 
-class Campaign(models.Model):
+class Campaign(Versioned):
     """A marketing campaign from plan to review."""
+
+    unversioned_fields = frozenset({"budget_warned_80_at", "budget_warned_100_at"})
 
     class Status(models.TextChoices):
         PLANNING = "planning", _("Planning")
@@ -215,8 +219,28 @@ class ABTest(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ab_tests")
     name = models.CharField(_("name"), max_length=200)
+
+    class Sequential(models.TextChoices):
+        NONE = "", _("Fixed sample (judge once, at the planned sample)")
+        MSPRT = "msprt", _("Sequential (mSPRT, always valid: may be checked at any time)")
+
     min_sample = models.PositiveIntegerField(
         _("minimum sample per variant"), default=1000, validators=[MinValueValidator(1)]
+    )
+    # The design, fixed when the test is created (campaigns/abtest.py reads it; docs/campaigns.md).
+    planned_sample = models.PositiveIntegerField(
+        _("planned sample per variant"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    baseline_rate = models.DecimalField(
+        _("expected control conversion rate"),
+        max_digits=7,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.000001")), MaxValueValidator(Decimal("0.999999"))],
+    )
+    sequential = models.CharField(
+        _("sequential method"), max_length=10, choices=Sequential.choices, blank=True, default=""
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

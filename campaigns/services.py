@@ -3,7 +3,8 @@
 import datetime as dt
 import logging
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from dataclasses import asdict
+from decimal import Decimal
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from rest_framework import status
+from rest_framework.exceptions import APIException
 
 from accounts.models import User
 from accounts.selectors import managers
@@ -31,7 +35,9 @@ from campaigns.models import (
     channel_validator,
 )
 from campaigns.utm import build_utm_url, normalise
-from config.csv_import import ErrorCollector, read_rows
+from config.concurrency import check_version
+from config.csv_import import MAX_ERRORS, ErrorCollector, RowError, read_rows
+from config.inputs import DECIMAL, INT32_MAX, INT64_MAX, InvalidInput, decimal_number, whole_number
 from config.text import name_text
 
 log = logging.getLogger(__name__)
@@ -118,11 +124,18 @@ def campaign_create(*, by: User, team_id: int | None = None, **fields: Any) -> C
 
 
 @transaction.atomic
-def campaign_update(*, campaign: Campaign, by: User, **fields: Any) -> Campaign:
-    """Change the plan (name, objective, KPIs, channels, budget, dates, audience)."""
+def campaign_update(
+    *, campaign: Campaign, by: User, expected_version: str | tuple[str, ...] | None = None, **fields: Any
+) -> Campaign:
+    """Change the plan (name, objective, KPIs, channels, budget, dates, audience).
+
+    `expected_version` is the version the editor started from (config.concurrency): a campaign saved by
+    someone else since is an EditConflict and nothing changes.
+    """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if not permissions.can_edit_campaign(by, campaign):
         raise PermissionDenied(_("You cannot change this campaign."))
+    check_version(campaign, expected_version)
     changes: dict[str, Any] = {}
     for key, value in fields.items():
         if key not in PLAN_FIELDS:
@@ -273,27 +286,32 @@ def _budget_warnings(campaign: Campaign) -> None:
 # Imports ---------------------------------------------------------------------------------------
 
 
+def _number_problem(text: str, exc: InvalidInput) -> str:
+    """The reason shown for a refused number cell: text that is no number at all (`NaN`, `inf`, `abc`, an
+    empty cell) must be a number; a number out of range or with too many decimals says so."""
+    return str(exc) if DECIMAL.fullmatch(text) else _("Must be a number.")
+
+
 def _parse_decimal(value: str, column: str, row: int, errors: ErrorCollector) -> Decimal | None:
-    try:
-        number = Decimal((value or "").strip().replace(",", ""))
-    except InvalidOperation:
-        errors.add(row, column, _("Not a number."))
-        return None
-    if not number.is_finite() or number < 0:
-        errors.add(row, column, _("Must be zero or more."))
-        return None
-    if number.as_tuple().exponent < -2 or abs(number) >= Decimal("1e12"):
-        errors.add(row, column, _("Use at most 2 decimal places and less than 10^12."))
-        return None
-    return number
-
-
-def _parse_count(value: str, column: str, row: int, errors: ErrorCollector) -> int | None:
+    """A money cell: ASCII digits (thousands separated by commas allowed), 0 to under 10^12, 2 places."""
     text = (value or "").strip().replace(",", "")
-    if not text.isdigit():
-        errors.add(row, column, _("Must be a whole number, zero or more."))
+    try:
+        return decimal_number(text, minimum=0, maximum=10**12, places=2)
+    except InvalidInput as exc:
+        errors.add(row, column, _number_problem(text, exc))
         return None
-    return int(text)
+
+
+def _parse_count(
+    value: str, column: str, row: int, errors: ErrorCollector, *, maximum: int = INT64_MAX
+) -> int | None:
+    """A count cell: ASCII digits (thousands separated by commas allowed), from 0 to what its column holds."""
+    text = (value or "").strip().replace(",", "")
+    try:
+        return whole_number(text, minimum=0, maximum=maximum)
+    except InvalidInput as exc:
+        errors.add(row, column, _number_problem(text, exc))
+        return None
 
 
 def _parse_channel(value: str, row: int, errors: ErrorCollector) -> str | None:
@@ -326,11 +344,72 @@ def _parse_moment(value: str, row: int, errors: ErrorCollector) -> dt.datetime |
     return moment
 
 
+class ImportNeedsConfirmation(APIException):
+    """A valid file with rows that are likely mistakes (more clicks than impressions, days still to
+    come): nothing is written until the person confirms them (the API's `confirm=true`)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "confirmation_required"
+
+    def __init__(self, warnings: list[RowError], total: int | None = None) -> None:
+        self.warnings = warnings[:MAX_ERRORS]
+        self.total = len(warnings) if total is None else total
+        summary = ngettext(
+            "%(count)d row needs confirming; nothing was imported. Send the file again with confirm=true "
+            "to import it as it is.",
+            "%(count)d rows need confirming; nothing was imported. Send the file again with confirm=true "
+            "to import it as it is.",
+            self.total,
+        ) % {"count": self.total}
+        super().__init__(detail=summary)
+        self.detail = {
+            "detail": summary,
+            "errors": [{**asdict(w), "code": "warning"} for w in self.warnings],
+        }
+
+
+def _metric_warnings(
+    number: int, day: dt.date, counts: dict[str, int | None], today: dt.date
+) -> list[RowError]:
+    """What is unusual about a valid row: more clicks than impressions, a day after today."""
+    found = []
+    clicks, impressions = counts["clicks"], counts["impressions"]
+    if clicks is not None and impressions is not None and clicks > impressions:
+        found.append(
+            RowError(
+                row=number,
+                column="clicks",
+                message=_("More clicks (%(clicks)s) than impressions (%(impressions)s).")
+                % {"clicks": clicks, "impressions": impressions},
+            )
+        )
+    if day > today:
+        found.append(
+            RowError(
+                row=number,
+                column="date",
+                message=_("%(day)s has not happened yet (today is %(today)s).")
+                % {"day": day.isoformat(), "today": today.isoformat()},
+            )
+        )
+    return found
+
+
 @transaction.atomic
-def metrics_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None) -> int:
-    """Import daily metrics from CSV, all or nothing; the days in the file replace what was stored for them."""
+def metrics_import(
+    *, campaign: Campaign, upload: IO[bytes] | IO[str], by: User | None, confirm: bool = False
+) -> int:
+    """Import daily metrics from CSV, all or nothing; the days in the file replace what was stored for them.
+
+    A bad row rejects the file (ImportRejected). Rows that are valid but unusual (more clicks than
+    impressions, a day after today) are warnings: without `confirm` the file is refused with them
+    (ImportNeedsConfirmation), with it they are imported and the audit trail records them.
+    """
     _header, rows = read_rows(upload, METRIC_COLUMNS)
     errors = ErrorCollector()
+    warnings: list[RowError] = []  # the first MAX_ERRORS, shown; all are counted
+    warned = 0
+    today = timezone.localdate()
     records: list[DailyMetric] = []
     seen: dict[tuple[dt.date, str], int] = {}
     for number, record in rows:
@@ -360,8 +439,14 @@ def metrics_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User 
         if errors.full:
             break
         if not errors.errors:
+            found = _metric_warnings(number, day, counts, today)
+            warned += len(found)
+            if len(warnings) < MAX_ERRORS:
+                warnings += found
             records.append(DailyMetric(campaign=campaign, date=day, channel=channel, **money, **counts))
     errors.raise_if_any()
+    if warned and not confirm:
+        raise ImportNeedsConfirmation(warnings, total=warned)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     days = sorted({r.date for r in records})
     replaced, _deleted = DailyMetric.objects.filter(campaign=campaign, date__in=days).delete()
@@ -375,6 +460,8 @@ def metrics_import(*, campaign: Campaign, upload: IO[bytes] | IO[str], by: User 
             "replaced": replaced,
             "from": days[0].isoformat() if days else None,
             "to": days[-1].isoformat() if days else None,
+            "warnings_confirmed": [asdict(w) for w in warnings[:20]],
+            "warnings_confirmed_count": warned,
         },
     )
     _budget_warnings(campaign)
@@ -554,21 +641,56 @@ def utm_link_create(
 # A/B tests -------------------------------------------------------------------------------------
 
 
+def _variant_count(value: Any, field: str) -> int:
+    """A variant's exposures or conversions: a whole number its column holds (a ValidationError naming it)."""
+    try:
+        return whole_number(value, minimum=0, maximum=INT32_MAX)
+    except InvalidInput as exc:
+        raise ValidationError({field: exc.as_form_error()}) from exc
+
+
 @transaction.atomic
 def ab_test_create(
-    *, campaign: Campaign, by: User, name: str, variants: list[dict[str, Any]], min_sample: int | None = None
+    *,
+    campaign: Campaign,
+    by: User,
+    name: str,
+    variants: list[dict[str, Any]],
+    min_sample: int | None = None,
+    planned_sample: int | None = None,
+    baseline_rate: Decimal | float | None = None,
+    sequential: str | None = "",
 ) -> ABTest:
-    """Create an A/B test with its variants (the first is the control)."""
+    """Create an A/B test with its variants (the first is the control) and its design: the planned
+    sample per variant, the expected control rate and the sequential method, fixed from now on."""
     _require_edit(by, campaign)
+    sequential = sequential or ""
+    if sequential and baseline_rate is None:
+        # The mSPRT's mixture is sized from the plan's effect, which needs the expected rate up front.
+        raise ValidationError(
+            {"baseline_rate": _("A sequential test needs the expected control conversion rate.")}
+        )
     if len(variants) < 2:
         raise ValidationError({"variants": _("An A/B test needs at least two variants.")})
     names = [str(v["name"]).strip() for v in variants]
     if len(set(names)) != len(names):
         raise ValidationError({"variants": _("Variant names must differ.")})
-    for v in variants:
-        if int(v.get("conversions", 0)) > int(v.get("exposures", 0)):
+    for index, v in enumerate(variants):
+        for key in ("exposures", "conversions"):
+            v[key] = _variant_count(v.get(key, 0), f"variants[{index}].{key}")
+        if v["conversions"] > v["exposures"]:
             raise ValidationError({"variants": _("Conversions cannot exceed exposures.")})
-    test = ABTest(campaign=campaign, name=name.strip(), min_sample=min_sample or 1000, created_by=by)
+    test = ABTest(
+        campaign=campaign,
+        name=name.strip(),
+        min_sample=min_sample or 1000,
+        planned_sample=planned_sample,
+        baseline_rate=None
+        if baseline_rate is None
+        else Decimal(str(baseline_rate)).quantize(Decimal("0.000001")),
+        sequential=sequential,
+        created_by=by,
+    )
     test.full_clean()
     test.save()
     ABVariant.objects.bulk_create(
@@ -587,7 +709,14 @@ def ab_test_create(
         actor=by,
         action="campaign.ab_test_create",
         obj=test,
-        changes={"campaign": campaign.code, "name": test.name, "variants": names},
+        changes={
+            "campaign": campaign.code,
+            "name": test.name,
+            "variants": names,
+            "planned_sample": test.planned_sample,
+            "baseline_rate": None if test.baseline_rate is None else str(test.baseline_rate),
+            "sequential": test.sequential,
+        },
     )
     return test
 
@@ -597,7 +726,9 @@ def ab_variant_update(*, variant: ABVariant, by: User, exposures: int, conversio
     """Enter a variant's current exposures and conversions."""
     variant = ABVariant.objects.select_for_update().select_related("test__campaign").get(pk=variant.pk)
     _require_edit(by, variant.test.campaign)
-    if conversions > exposures or exposures < 0 or conversions < 0:
+    exposures = _variant_count(exposures, "exposures")
+    conversions = _variant_count(conversions, "conversions")
+    if conversions > exposures:
         raise ValidationError({"conversions": _("Conversions cannot exceed exposures.")})
     old = [variant.exposures, variant.conversions]
     variant.exposures, variant.conversions = exposures, conversions
@@ -634,8 +765,12 @@ def ab_variants_import(*, test: ABTest, upload: IO[bytes] | IO[str], by: User) -
             errors.add(number, "name", _("Required, at most 100 characters."))
         elif name in values:
             errors.add(number, "name", _("Variant names must differ."))
-        exposures = _parse_count(record.get("exposures") or "", "exposures", number, errors)
-        conversions = _parse_count(record.get("conversions") or "", "conversions", number, errors)
+        exposures = _parse_count(
+            record.get("exposures") or "", "exposures", number, errors, maximum=INT32_MAX
+        )
+        conversions = _parse_count(
+            record.get("conversions") or "", "conversions", number, errors, maximum=INT32_MAX
+        )
         if exposures is not None and conversions is not None and conversions > exposures:
             errors.add(number, "conversions", _("Conversions cannot exceed exposures."))
         if errors.full:
@@ -664,7 +799,13 @@ def ab_variants_import(*, test: ABTest, upload: IO[bytes] | IO[str], by: User) -
 def ab_test_result(test: ABTest) -> dict[str, Any]:
     """The statistics for a test whose variants are loaded (prefetch `variants`)."""
     counts = [VariantCounts(v.name, v.exposures, v.conversions) for v in test.variants.all()]
-    return evaluate(counts, test.min_sample)
+    return evaluate(
+        counts,
+        test.min_sample,
+        planned_sample=test.planned_sample,
+        baseline_rate=None if test.baseline_rate is None else float(test.baseline_rate),
+        sequential=test.sequential or None,
+    )
 
 
 # Review ----------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Campaign pages (HTML + htmx): thin, calling the same services and selectors as the API."""
 
 import datetime as dt
+import io
 import logging
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -18,8 +20,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from campaigns import attribution, forms, permissions, selectors, services
 from campaigns import figures as fig
 from campaigns.models import ABVariant, Campaign, CampaignReview, CampaignTask
+from config.concurrency import EditConflict, VersionRequired, conflict_status
 from config.csv_export import stream_csv
 from config.csv_import import ImportRejected
+from config.inputs import InvalidInput, calendar_day
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +111,8 @@ def calendar(request: HttpRequest) -> HttpResponse:
     """A timeline of campaigns across teams over a window of months."""
     today = timezone.localdate()
     try:
-        start = dt.date.fromisoformat(request.GET.get("start", ""))
-    except ValueError:
+        start = calendar_day(request.GET.get("start", ""))  # bounded: the months around it stay dates
+    except InvalidInput:
         start = today.replace(day=1) - dt.timedelta(days=31)
     start = start.replace(day=1)
     months = 4
@@ -176,15 +180,28 @@ def edit(request: HttpRequest, code: str) -> HttpResponse:
     if not permissions.can_edit_campaign(request.user, campaign):
         raise PermissionDenied(_("You cannot change this campaign."))
     form = forms.CampaignForm(request.POST or None, instance=campaign)
+    context = {"nav_active": "campaigns", "form": form, "campaign": campaign, "title": _("Edit plan")}
     if request.method == "POST" and form.is_valid():
         try:
-            services.campaign_update(campaign=campaign, by=request.user, **form.plan())
+            services.campaign_update(
+                campaign=campaign, by=request.user, expected_version=form.submitted_version(), **form.plan()
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
+        except (EditConflict, VersionRequired) as exc:
+            # Nothing saved: the form again, filled from the campaign as it now is.
+            campaign = selectors.campaign_get_for_user(user=request.user, code=code)
+            current = forms.CampaignForm(instance=campaign)
+            context |= {
+                "form": current,
+                "campaign": campaign,
+                "conflict": str(exc),
+                "unsaved": form.unsaved_values(current),
+            }
+            return render(request, "campaigns/form.html", context, status=conflict_status(exc))
         else:
             messages.success(request, _("Plan saved."))
             return redirect(_detail_url(campaign))
-    context = {"nav_active": "campaigns", "form": form, "campaign": campaign, "title": _("Edit plan")}
     return render(request, "campaigns/form.html", context, status=422 if form.errors else 200)
 
 
@@ -274,18 +291,19 @@ def _tab_context(request: HttpRequest, campaign: Campaign, tab: str) -> dict[str
             ab_form=forms.ABTestForm(),
         )
     elif tab == "attribution":
-        model = request.GET.get("model", "last_touch")
-        model = model if model in attribution.MODELS else "last_touch"
-        lookback = request.GET.get("lookback_days", "30")
-        lookback_days = int(lookback) if lookback.isdigit() and 1 <= int(lookback) <= 365 else 30
+        form = forms.AttributionForm(request.GET)
+        # a bad parameter is named under its field (the page answers 400) and nothing is credited
+        valid = form.is_valid()
         context.update(
-            attribution=attribution.attribute(campaign=campaign, model=model, lookback_days=lookback_days),
-            models=attribution.MODELS,
-            model=model,
-            lookback_days=lookback_days,
+            attribution=attribution.attribute(campaign=campaign, conversion_places=2, **form.cleaned_data)
+            if valid
+            else None,
+            attribution_form=form,
+            model=form.cleaned_data.get("model", ""),
             touchpoint_count=campaign.touchpoints.count(),
             conversion_count=campaign.conversions.count(),
             upload_form=forms.UploadForm(),
+            status=200 if valid else 400,
         )
     elif tab == "review":
         review = CampaignReview.objects.filter(campaign=campaign).select_related("author").first()
@@ -311,8 +329,9 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
     tab = request.GET.get("tab", "plan")
     tab = tab if tab in TABS else "plan"
     context = _tab_context(request, campaign, tab)
+    status = context.get("status", 200)
     if request.htmx and request.htmx.target == "tab-content":
-        return render(request, f"campaigns/partials/tab_{tab}.html", context)
+        return render(request, f"campaigns/partials/tab_{tab}.html", context, status=status)
     spend = selectors.campaign_spend(campaign=campaign)
     used = fig.ratios({"spend": spend}, campaign.budget)["budget_used_pct"]
     context.update(
@@ -335,7 +354,7 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
         if permissions.can_change_status(request.user, campaign)
         else [],
     )
-    return render(request, "campaigns/detail.html", context)
+    return render(request, "campaigns/detail.html", context, status=status)
 
 
 @login_required
@@ -410,22 +429,85 @@ def _import(request: HttpRequest, code: str, importer: Any, tab: str) -> HttpRes
     try:
         count = importer(campaign=campaign, upload=form.cleaned_data["file"], by=request.user)
     except ImportRejected as exc:
-        context = {
-            "nav_active": "campaigns",
-            "campaign": campaign,
-            "errors": exc.errors,
-            "total": exc.total,
-            "tab": tab,
-        }
-        return render(request, "campaigns/import_errors.html", context, status=400)
+        return _import_rejected(request, campaign, exc, tab)
     messages.success(request, _("%(count)s row(s) imported.") % {"count": count})
     return redirect(_detail_url(campaign, tab))
+
+
+def _import_rejected(request: HttpRequest, campaign: Campaign, exc: ImportRejected, tab: str) -> HttpResponse:
+    context = {
+        "nav_active": "campaigns",
+        "campaign": campaign,
+        "errors": exc.errors,
+        "total": exc.total,
+        "tab": tab,
+    }
+    return render(request, "campaigns/import_errors.html", context, status=400)
+
+
+# A metrics file with rows to confirm is carried to the confirm step signed (not stored): what is confirmed
+# is exactly the file that was checked, by the same person for the same campaign, within the hour.
+PENDING_SALT = "campaigns.metrics_import.pending"
+PENDING_MAX_AGE = 3600
+PENDING_MAX_CHARS = 2 * 1024 * 1024  # a bigger file is chosen again on the confirm step
+
+
+def _pending_sign(campaign: Campaign, user: Any, upload: Any) -> str:
+    upload.seek(0)
+    text = upload.read().decode("utf-8-sig")  # the import has read it as UTF-8 already
+    payload = {"campaign": campaign.pk, "user": user.pk, "csv": text}
+    signed = signing.dumps(payload, salt=PENDING_SALT, compress=True)
+    return signed if len(signed) <= PENDING_MAX_CHARS else ""
+
+
+def _pending_open(token: str, campaign: Campaign, user: Any) -> io.StringIO | None:
+    """The file a confirm step carries, or None when it is not this person's for this campaign, or stale."""
+    try:
+        payload = signing.loads(token, salt=PENDING_SALT, max_age=PENDING_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if payload.get("campaign") != campaign.pk or payload.get("user") != user.pk:
+        return None
+    return io.StringIO(payload["csv"])
 
 
 @login_required
 @require_POST
 def metrics_import(request: HttpRequest, code: str) -> HttpResponse:
-    return _import(request, code, services.metrics_import, "figures")
+    """Import daily metrics; rows that look wrong (more clicks than impressions, days to come) are shown
+    for the person to confirm before anything is written."""
+    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
+    if not permissions.can_edit_campaign(request.user, campaign):
+        raise PermissionDenied(_("You cannot change this campaign."))
+    pending = request.POST.get("pending", "")
+    if pending:
+        upload = _pending_open(pending, campaign, request.user)
+        if upload is None:
+            messages.error(request, _("This confirmation has expired: import the file again."))
+            return redirect(_detail_url(campaign, "figures"))
+    else:
+        form = forms.UploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            messages.error(request, _("Choose a CSV file to import."))
+            return redirect(_detail_url(campaign, "figures"))
+        upload = form.cleaned_data["file"]
+    confirm = request.POST.get("confirm") == "1"
+    try:
+        count = services.metrics_import(campaign=campaign, upload=upload, by=request.user, confirm=confirm)
+    except ImportRejected as exc:
+        return _import_rejected(request, campaign, exc, "figures")
+    except services.ImportNeedsConfirmation as exc:
+        context = {
+            "nav_active": "campaigns",
+            "campaign": campaign,
+            "warnings": exc.warnings,
+            "total": exc.total,
+            "pending": pending or _pending_sign(campaign, request.user, upload),
+            "upload_form": forms.UploadForm(),
+        }
+        return render(request, "campaigns/import_confirm.html", context)
+    messages.success(request, _("%(count)s row(s) imported.") % {"count": count})
+    return redirect(_detail_url(campaign, "figures"))
 
 
 @login_required

@@ -17,6 +17,8 @@ from django.utils.translation import ngettext
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from config.inputs import BAD_TEXT, text_problem
+
 MAX_ERRORS = 1000
 
 
@@ -110,6 +112,8 @@ def read_rows(
                 for c in missing
             ]
         )
+    for name in header:
+        _check_cell(1, name, name)
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise ImportRejected(
@@ -120,6 +124,15 @@ def read_rows(
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         try:
             for record in reader:
+                # one search per row; only a row with a hit is looked at cell by cell
+                if (
+                    BAD_TEXT.search("".join(v for v in record.values() if isinstance(v, str)))
+                    or None in record
+                ):
+                    for column, value in record.items():
+                        for cell in value if isinstance(value, list) else [value]:
+                            if cell:
+                                _check_cell(reader.line_num, column or "", cell)
                 yield reader.line_num, record
         except UnicodeDecodeError as exc:
             raise ImportRejected(
@@ -135,6 +148,14 @@ def read_rows(
             raise ImportRejected([_unreadable(reader.line_num + 1, exc)]) from exc
 
     return header, rows()
+
+
+def _check_cell(row: int, column: str, value: str) -> None:
+    """A cell holding NUL (or an unpaired surrogate, from a text stream) rejects the file: it is no text
+    the database can store, so no importer ever sees one (config.inputs decides what text is)."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise ImportRejected([RowError(row=row, column=column, message=problem.message)])
 
 
 def _unreadable(row: int, exc: csv.Error) -> RowError:

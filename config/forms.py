@@ -2,6 +2,8 @@
 
 from django import forms
 
+from config.inputs import day_validator
+
 
 class BootstrapFormMixin:
     """Give every widget its Bootstrap class, and mark invalid fields after validation."""
@@ -20,6 +22,14 @@ class BootstrapFormMixin:
                 widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
     def full_clean(self) -> None:
+        # Safe by default: every date of every form lies in the days anyone may mean (config/inputs.py),
+        # so arithmetic on it (a default range before it, a deadline after it) cannot overflow.
+        for field in self.fields.values():
+            if (
+                isinstance(field, (forms.DateField, forms.DateTimeField))
+                and day_validator not in field.validators
+            ):
+                field.validators.append(day_validator)
         super().full_clean()
         for name in self.errors:
             if name in self.fields:

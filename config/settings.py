@@ -1,6 +1,7 @@
 """MarTech Hub settings: one module, every deployment-specific value read from the environment."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -14,6 +15,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-0f1b7c2e9a4d4c8b9e6f3a2d1c0b9a8f7e6d5c4b3a2")
+# Rotation: the previous keys, comma-separated; values they signed (sessions, links) stay valid until removed.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -35,6 +38,9 @@ INSTALLED_APPS = [
     "bootstrap",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "config.apps.SharedConfig",
     "accounts",
     "tickets",
     "crm_tags",
@@ -48,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.inputs.InputGuardMiddleware",
     "privacy.middleware.NoStoreMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.user_sessions.SessionActivityMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -157,6 +167,45 @@ LOGIN_THROTTLE_IP_FAILURES = env.int("LOGIN_THROTTLE_IP_FAILURES", default=30)
 LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
 # Hours an API token lives (accounts/tokens.py); only its hash is stored.
 API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=90 * 24)
+# Two-factor sign-in (accounts/two_factor.py, django-otp). True makes it compulsory for managers and
+# admins whatever the manager's switch on the security page says.
+TWO_FACTOR_REQUIRED_FOR_STAFF = env.bool("TWO_FACTOR_REQUIRED_FOR_STAFF", default=False)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="MarTech Hub")
+# After n wrong codes in a row a device waits 2^(n-1) seconds before it checks another.
+OTP_TOTP_THROTTLE_FACTOR = 1
+# Web sessions (accounts/user_sessions.py): signed out after this long without a request, and in any
+# case this long after signing in. Sessions live in the database (Django's default engine).
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=8 * 3600)
+SESSION_COOKIE_AGE = env.int("SESSION_MAX_AGE_SECONDS", default=14 * 24 * 3600)
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# Single sign-on with OpenID Connect (accounts/oidc.py on mozilla-django-oidc; docs/security.md). Off
+# unless OIDC_ENABLED; the endpoints come from the issuer's discovery document. Password sign-in stays.
+OIDC_ENABLED = env.bool("OIDC_ENABLED", default=False)
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="")  # "Sign in with <name>"; empty: "single sign-on"
+OIDC_ISSUER = env("OIDC_ISSUER", default="")  # discovery: <issuer>/.well-known/openid-configuration
+OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SCOPES = env("OIDC_SCOPES", default="openid email profile")
+OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGO", default="RS256")
+OIDC_TOKEN_USE_BASIC_AUTH = env.bool("OIDC_TOKEN_USE_BASIC_AUTH", default=True)
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+# The claims that carry a person's role and team (a string or a list of strings, e.g. groups), and JSON
+# maps from their values to the portal's roles (requester, agent, manager, admin) and to team names. A
+# person whose role claim maps to no role is refused; with OIDC_TEAM_CLAIM empty teams are kept as set here.
+OIDC_ROLE_CLAIM = env("OIDC_ROLE_CLAIM", default="role")
+OIDC_ROLE_MAP = env.json("OIDC_ROLE_MAP", default={})
+OIDC_TEAM_CLAIM = env("OIDC_TEAM_CLAIM", default="")
+OIDC_TEAM_MAP = env.json("OIDC_TEAM_MAP", default={})
+# Create a person at their first sign-on (else only people already here, matched by verified e-mail).
+OIDC_CREATE_USERS = env.bool("OIDC_CREATE_USERS", default=False)
+# Two-factor: a sign-on whose ID token's `amr` names one of these methods counts as two-factor here; with
+# OIDC_TRUST_IDP_MFA every sign-on does (the provider enforces it). Otherwise the local code is asked.
+OIDC_MFA_AMR_VALUES = env.list("OIDC_MFA_AMR_VALUES", default=["mfa", "otp", "hwk", "swk", "sc"])
+OIDC_TRUST_IDP_MFA = env.bool("OIDC_TRUST_IDP_MFA", default=False)
+AUTHENTICATION_BACKENDS.append("accounts.oidc.OidcBackend")
 
 # Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -183,10 +232,16 @@ STORAGES = {
             "STATICFILES_BACKEND",
             default="django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+            else "config.storage.StaticFilesStorage",
         )
     },
 }
+# Compressed static files, kept by content hash across `collectstatic` runs (config/storage.py).
+STATIC_COMPRESS_CACHE = env.path(
+    "STATIC_COMPRESS_CACHE", default=BASE_DIR / ".data" / "static-compress-cache"
+)
+# Files served at the site's root (/favicon.ico), whatever the debug mode.
+WHITENOISE_ROOT = BASE_DIR / "public"
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 MEDIA_URL = "/media/"
@@ -235,7 +290,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
+    # JSON bodies only (uploads name config.inputs.MultiPartParser themselves): form encoding cannot say
+    # null, a list or an object, so it would make the same request mean two things. config/inputs.py:
+    # size and depth limits, no NUL or unpaired surrogate in any text of a body.
+    "DEFAULT_PARSER_CLASSES": ["config.inputs.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.api_exception_handler",
@@ -249,6 +308,9 @@ REST_FRAMEWORK = {
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# JSON bodies of the API (config/inputs.py): larger ones answer 413, deeper ones 400, both before parsing.
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=2 * 1024 * 1024)
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
 SPECTACULAR_SETTINGS = {
     "TITLE": "MarTech Hub API",
     "DESCRIPTION": "Requests, CRM tags, campaigns, analytics and the knowledge base.",
@@ -310,7 +372,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.send_scheduled_reports",
         "schedule": 3600.0,
     },
-    "analytics-fail-stale-report-jobs": {"task": "analytics.tasks.fail_stale_report_jobs", "schedule": 300.0},
+    # with REPORT_JOB_STALE_SECONDS (30 s): a dead report job is failed within 45 s of its last heartbeat
+    "analytics-fail-stale-report-jobs": {"task": "analytics.tasks.fail_stale_report_jobs", "schedule": 15.0},
     "analytics-compact-rollups": {"task": "analytics.tasks.compact_rollups", "schedule": 600.0},
     "analytics-order-months": {"task": "analytics.tasks.refresh_order_months", "schedule": 300.0},
     "analytics-order-months-full": {
@@ -320,6 +383,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
     "privacy-retention": {"task": "privacy.tasks.apply_retention", "schedule": 86400.0},
+    "accounts-purge-sessions": {"task": "accounts.tasks.purge_sessions", "schedule": 3600.0},
+    "accounts-audit-anchor": {"task": "accounts.tasks.audit_chain_anchor", "schedule": 3600.0},
 }
 
 # Personal data (docs/privacy.md) -------------------------------------------------------------------
@@ -338,6 +403,18 @@ RETENTION_DAYS = {
 }
 RETENTION_BATCH = env.int("RETENTION_BATCH", default=10_000)
 
+# Report jobs (analytics) -----------------------------------------------------------------------------
+# A running job's worker refreshes its heartbeat every REPORT_JOB_HEARTBEAT_SECONDS (from a thread of
+# its own, whatever the job is busy with); one silent for REPORT_JOB_STALE_SECONDS is dead: the sweep
+# (beat, every 15 s) or the owner's next request for the same report marks it failed.
+REPORT_JOB_HEARTBEAT_SECONDS = env.int("REPORT_JOB_HEARTBEAT_SECONDS", default=10)
+REPORT_JOB_STALE_SECONDS = env.int("REPORT_JOB_STALE_SECONDS", default=30)
+# Report jobs one person may have queued or running at once; beyond it a request is answered 429.
+REPORT_JOBS_PER_USER = env.int("REPORT_JOBS_PER_USER", default=3)
+# Where running jobs write their temporary files (one directory per job, removed on every way out;
+# a killed worker's is removed by the sweep). Holds personal data while a report runs: keep it private.
+REPORT_WORK_DIR = env("REPORT_WORK_DIR", default=os.path.join(tempfile.gettempdir(), "martech-reports"))
+
 # E-mail and notifications ----------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -348,7 +425,12 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Anonymous /metrics from a loopback address; off by default, as a same-host proxy makes every caller
 # look local.
 METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=False)
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Absolute links (e-mails): by default where gunicorn listens (WEB_BIND), a wildcard address read as loopback.
+_web_host, _, _web_port = env("WEB_BIND", default="127.0.0.1:8000").rpartition(":")
+SITE_URL = env(
+    "SITE_URL",
+    default=f"http://{'127.0.0.1' if _web_host in ('', '0.0.0.0', '[::]') else _web_host}:{_web_port}",  # noqa: S104
+)
 
 # Logging: JSON lines with the request id ---------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -1,5 +1,6 @@
 """REST API for customers and tags (paths and JSON names are a contract; see issue 4)."""
 
+import re
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -7,7 +8,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -15,11 +15,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import Conflict
-from config.concurrency import EditConflict
+from config.concurrency import (
+    VersionRequired,
+    api_versions,
+    etag_header,
+    if_match,
+    if_match_parameter,
+    version_error_responses,
+    with_etag,
+)
 from config.csv_export import stream_csv
+from config.inputs import INT32_MAX, FormParser, InvalidInput, MultiPartParser
 from crm_tags import permissions, selectors, services
 from crm_tags.models import Customer, Tag, TagBuild, TagMembership, TagVersion
-from crm_tags.rules import RuleInvalid, parse_datetime_value
+from crm_tags.rules import RuleInvalid, parse_as_of
 from privacy import consent, personal_data
 
 
@@ -63,9 +72,9 @@ def _as_of(value: Any) -> Any:
     if value in (None, ""):
         return None
     try:
-        return parse_datetime_value(str(value))
-    except ValueError as exc:
-        raise exceptions.ValidationError({"as_of": [_("Not an ISO 8601 date-time.")]}) from exc
+        return parse_as_of(value)
+    except InvalidInput as exc:
+        raise exc.at("as_of").as_api_error() from exc
 
 
 # --- customers -------------------------------------------------------------------------------------
@@ -175,6 +184,12 @@ class _ImportAPI(APIView):
 
 
 class CustomerImportAPI(_ImportAPI):
+    """Import customers (CSV: external_id, name, email, phone, city, gender, birth_date, signup_at,
+    source_channel, then any attribute columns). Attribute columns are stored typed: a column whose
+    cells are all numbers, true/false or days (YYYY-MM-DD) is stored as JSON numbers, booleans or ISO
+    days, so rules compare them as such; a header may declare the type (`vip_level:number`,
+    `opt_in:boolean`, `joined:date`, `zip:text`), and a cell that does not fit is a bad row."""
+
     service = staticmethod(services.customers_import)
 
 
@@ -253,7 +268,8 @@ class TagVersionCreateSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=0,
-        help_text="The newest version you started from (0: none); a newer one saved meanwhile answers 409.",
+        help_text="The newest version you started from (0: none), when not sent as If-Match; a newer one "
+        "saved meanwhile answers 409, neither this nor If-Match 428.",
     )
 
 
@@ -265,42 +281,83 @@ class TagVersionSerializer(serializers.ModelSerializer):
         fields = ["version", "definition", "depends_on", "created_at"]
 
 
+def draft_version(token: str) -> int:
+    """The rule version number a client sent (If-Match, the `version` field); -1 (never current) for junk."""
+    return int(token) if re.fullmatch(r"[0-9]{1,9}", token) else -1
+
+
+def _versions_shown(tag: Tag, viewer: Any) -> list[TagVersion]:
+    versions = list(tag.versions.order_by("-number"))
+    for version in versions:
+        version.definition = personal_data.definition_for(version.definition, viewer=viewer)
+    return versions
+
+
 class TagVersionsAPI(APIView):
+    """A tag's rule versions, newest first. The tag's draft is versioned by the newest number: it is the
+    ETag of the list, and saving a new version needs it back (If-Match, or `base_version` in the body)."""
+
     def get_permissions(self) -> list[BasePermission]:
         if self.request.method == "POST":
             return [IsAuthenticated(), CanEditTags()]
         return [IsAuthenticated()]
 
-    @extend_schema(responses=TagVersionSerializer(many=True))
+    def _current(self, request: Request, slug: str) -> tuple[str, dict | None]:
+        versions = _versions_shown(selectors.tag_get_for_user(user=request.user, slug=slug), request.user)
+        newest = versions[0] if versions else None
+        return str(newest.number if newest else 0), TagVersionSerializer(newest).data if newest else None
+
+    @extend_schema(responses=TagVersionSerializer(many=True), parameters=[etag_header(200)])
     def get(self, request: Request, slug: str) -> Response:
         tag = selectors.tag_get_for_user(user=request.user, slug=slug)
-        versions = list(tag.versions.order_by("-number"))
-        for version in versions:
-            version.definition = personal_data.definition_for(version.definition, viewer=request.user)
-        return Response(TagVersionSerializer(versions, many=True).data)
+        versions = _versions_shown(tag, request.user)
+        newest = str(versions[0].number if versions else 0)
+        return with_etag(Response(TagVersionSerializer(versions, many=True).data), newest)
 
     @extend_schema(
         request=TagVersionCreateSerializer,
-        responses={201: inline_serializer("TagVersionCreated", {"version": serializers.IntegerField()})},
+        parameters=[
+            if_match_parameter(
+                required=False,
+                description='The ETag of GET …/versions/ (the newest version number, e.g. `"3"`; `"0"` '
+                "for none), or send `base_version` instead. Neither: 428; older than the newest: 409.",
+            ),
+            etag_header(201, 409, 428),
+        ],
+        responses={
+            201: inline_serializer("TagVersionCreated", {"version": serializers.IntegerField()}),
+            **version_error_responses("TagDraft", TagVersionSerializer),
+        },
     )
     def post(self, request: Request, slug: str) -> Response:
         tag = selectors.tag_get_for_user(user=request.user, slug=slug)
-        form = TagVersionCreateSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        try:
-            version = services.tag_version_create(
-                tag=tag,
-                definition=form.validated_data["definition"],
-                by=request.user,
-                base_version=form.validated_data.get("base_version"),
-            )
-        except RuleInvalid as exc:
-            raise RuleRejected(exc) from exc
-        except personal_data.PersonalRuleForbidden as exc:
-            raise exceptions.PermissionDenied(str(exc)) from exc
-        except (services.TagError, EditConflict) as exc:
-            raise Conflict(str(exc)) from exc
-        return Response({"version": version.number}, status=status.HTTP_201_CREATED)
+        with api_versions(lambda: self._current(request, slug)):
+            form = TagVersionCreateSerializer(data=request.data)
+            form.is_valid(raise_exception=True)
+            if request.headers.get("If-Match"):
+                base = draft_version(if_match(request)[0])
+            elif form.validated_data.get("base_version") is not None:
+                base = form.validated_data["base_version"]
+            else:
+                raise VersionRequired(
+                    _(
+                        "Send If-Match with the ETag of GET …/versions/ (or base_version, 0 for a tag "
+                        "without versions). Nothing was saved; the newest version is in `current`."
+                    )
+                )
+            try:
+                version = services.tag_version_create(
+                    tag=tag, definition=form.validated_data["definition"], by=request.user, base_version=base
+                )
+            except RuleInvalid as exc:
+                raise RuleRejected(exc) from exc
+            except personal_data.PersonalRuleForbidden as exc:
+                raise exceptions.PermissionDenied(str(exc)) from exc
+            except services.TagError as exc:
+                raise Conflict(str(exc)) from exc
+        return with_etag(
+            Response({"version": version.number}, status=status.HTTP_201_CREATED), str(version.number)
+        )
 
 
 class TagPreviewRequestSerializer(serializers.Serializer):
@@ -372,18 +429,24 @@ class TagPreviewAPI(APIView):
         return Response(TagPreviewSerializer(preview).data)
 
 
+class TagPreviewCancelSerializer(serializers.Serializer):
+    preview_id = serializers.CharField(
+        max_length=64, help_text="The `preview_id` the preview was started with."
+    )
+
+
 class TagPreviewCancelAPI(APIView):
     permission_classes = [IsAuthenticated, CanEditTags]
 
     @extend_schema(
-        request=inline_serializer("PreviewCancel", {"preview_id": serializers.CharField()}),
+        request=TagPreviewCancelSerializer,
         responses=inline_serializer("PreviewCancelled", {"cancelled": serializers.BooleanField()}),
     )
     def post(self, request: Request, slug: str) -> Response:
         selectors.tag_get_for_user(user=request.user, slug=slug)
-        cancelled = selectors.preview_cancel(
-            user=request.user, preview_id=str(request.data.get("preview_id", ""))
-        )
+        form = TagPreviewCancelSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        cancelled = selectors.preview_cancel(user=request.user, preview_id=form.validated_data["preview_id"])
         return Response({"cancelled": cancelled})
 
 
@@ -419,19 +482,21 @@ class TagPublishAPI(APIView):
         return Response({"build_id": build.pk}, status=status.HTTP_202_ACCEPTED)
 
 
+class TagRollbackSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1, max_value=INT32_MAX, help_text="The version to publish again."
+    )
+
+
 class TagRollbackAPI(APIView):
     permission_classes = [IsAuthenticated, CanEditTags]
 
-    @extend_schema(
-        request=inline_serializer("TagRollback", {"version": serializers.IntegerField()}),
-        responses={202: BUILD_QUEUED},
-    )
+    @extend_schema(request=TagRollbackSerializer, responses={202: BUILD_QUEUED})
     def post(self, request: Request, slug: str) -> Response:
         tag = selectors.tag_get_for_user(user=request.user, slug=slug)
-        try:
-            number = int(request.data.get("version"))
-        except (TypeError, ValueError) as exc:
-            raise exceptions.ValidationError({"version": [_("A version number is required.")]}) from exc
+        form = TagRollbackSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        number = form.validated_data["version"]
         try:
             build = services.tag_rollback(tag=tag, version_number=number, by=request.user)
         except services.TagError as exc:
@@ -509,6 +574,12 @@ class TagMembersAPI(generics.ListAPIView):
     serializer_class = TagMemberSerializer
     renderer_classes = [JSONRenderer, CSVRenderer]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # an error is JSON in the API's error shape even when the CSV was asked for
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
     @extend_schema(
         parameters=[
             OpenApiParameter("format", str, enum=["json", "csv"], description="csv streams every member"),
@@ -525,11 +596,14 @@ class TagMembersAPI(generics.ListAPIView):
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        # every parameter is checked whatever the format: a bad one is refused, not ignored
+        try:
+            purpose = consent.channel_purpose(request.query_params.get("purpose"))
+        except consent.ConsentInvalid as exc:
+            raise exceptions.ValidationError({exc.key: [exc.message]}) from exc
+        self.paginator.get_page_size(request)
+        self.paginator.get_page_number(request, None)
         if request.query_params.get("format") == "csv":
-            try:
-                purpose = consent.channel_purpose(request.query_params.get("purpose"))
-            except consent.ConsentInvalid as exc:
-                raise exceptions.ValidationError({exc.key: [exc.message]}) from exc
             tag = selectors.tag_get_for_user(user=request.user, slug=kwargs["slug"])
             return members_csv_response(tag, request.user, purpose=purpose)
         return super().get(request, *args, **kwargs)

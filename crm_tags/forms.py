@@ -1,14 +1,14 @@
 """Forms of the customer and tag pages (validation only; services do the work)."""
 
-import json
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from config.forms import BootstrapFormMixin
+from config.inputs import InvalidInput, parse_json
 from crm_tags.models import Tag
-from crm_tags.rules import parse_datetime_value
+from crm_tags.rules import parse_as_of
 
 
 class CustomerFilterForm(BootstrapFormMixin, forms.Form):
@@ -40,9 +40,9 @@ class TagCreateForm(BootstrapFormMixin, forms.Form):
 
 def _definition(raw: str) -> Any:
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(_("Not valid JSON: %(reason)s") % {"reason": exc.msg}) from exc
+        return parse_json(raw)
+    except InvalidInput as exc:
+        raise exc.as_form_error() from exc
 
 
 class RuleForm(BootstrapFormMixin, forms.Form):
@@ -62,9 +62,9 @@ class RuleForm(BootstrapFormMixin, forms.Form):
         if not value:
             return None
         try:
-            return parse_datetime_value(value)
-        except ValueError as exc:
-            raise forms.ValidationError(_("Not an ISO 8601 date or date-time.")) from exc
+            return parse_as_of(value)
+        except InvalidInput as exc:
+            raise exc.as_form_error() from exc
 
 
 class PublishForm(BootstrapFormMixin, forms.Form):

@@ -34,8 +34,8 @@ from psycopg import errors as pg_errors
 from psycopg.copy import QueuedLibpqWriter
 from pyarrow import csv as pa_csv
 
-from config.csv_import import MAX_ERRORS, ErrorCollector, RowError, read_rows
-from crm_tags import ranks
+from config.csv_import import MAX_ERRORS, ErrorCollector, ImportRejected, RowError, read_rows
+from crm_tags import attribute_types, ranks
 from privacy import consent
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,28 @@ def _too_long(number: int, record: dict, columns: list[str], errors: ErrorCollec
     return bad
 
 
+def _attribute_columns(headers: list[str]) -> list[attribute_types.AttributeColumn]:
+    """The free columns with their declared types (`vip_level:number`); a bad header rejects the file."""
+    columns, errors, keys = [], [], {}
+    for header in headers:
+        try:
+            col = attribute_types.column(header)
+        except attribute_types.UnknownType as exc:
+            errors.append(RowError(row=1, column=header, message=str(exc)))
+            continue
+        if not col.key:
+            errors.append(RowError(row=1, column=header, message=_("Name the column before its type.")))
+            continue
+        if col.key in keys or col.key in CUSTOMER_COLUMNS:
+            errors.append(RowError(row=1, column=header, message=_("Column appears twice in the header.")))
+            continue
+        keys[col.key] = header
+        columns.append(col)
+    if errors:
+        raise ImportRejected(errors)
+    return columns
+
+
 @transaction.atomic
 def import_customers(upload: IO[bytes] | IO[str], *, by: Any = None) -> ImportResult:
     """Load customers (new external ids are created, known ones updated), and their consent from the
@@ -156,7 +178,7 @@ def import_customers(upload: IO[bytes] | IO[str], *, by: Any = None) -> ImportRe
     checked = [c for c in CUSTOMER_COLUMNS if c in LIMITS]
     # consent columns (names from a fixed list, safe in SQL) are staged beside the customer, not attributes
     consent_columns = {h: consent.IMPORT_COLUMNS[h] for h in header if h in consent.IMPORT_COLUMNS}
-    extras = [h for h in header if h not in CUSTOMER_COLUMNS and h not in consent_columns]
+    extras = _attribute_columns([h for h in header if h not in CUSTOMER_COLUMNS and h not in consent_columns])
     errors = ErrorCollector()
     seen: dict[str, int] = {}
     count = 0
@@ -209,6 +231,16 @@ def import_customers(upload: IO[bytes] | IO[str], *, by: Any = None) -> ImportRe
                     except ValueError:
                         errors.add(number, "signup_at", _("Not an ISO 8601 date or date-time."))
                         bad = True
+                attributes = {}
+                for col in extras:
+                    raw = record[col.header]
+                    if raw.strip():
+                        problem = attribute_types.cell_problem(col, raw.strip())
+                        if problem:
+                            errors.add(number, col.header, problem)
+                            bad = True
+                    if raw != "":
+                        attributes[col.key] = attribute_types.stored_text(col, raw)
                 consents = []
                 for column in consent_columns:
                     state = record[column].strip().lower()
@@ -219,7 +251,6 @@ def import_customers(upload: IO[bytes] | IO[str], *, by: Any = None) -> ImportRe
                     consents.append(state or None)
                 if bad or errors.errors:
                     continue
-                attributes = {k: record[k] for k in extras if record[k] != ""}
                 copy.write_row(
                     (
                         number,
@@ -237,18 +268,23 @@ def import_customers(upload: IO[bytes] | IO[str], *, by: Any = None) -> ImportRe
                     )
                 )
         errors.raise_if_any()
+        # numbers, booleans and dates become JSON numbers, booleans and ISO days in the one merge
+        typed_attributes, typed_params = attribute_types.merge_expression(extras)
         with _bulk_indexes(cursor, "crm_tags_customer", CUSTOMER_INDEXES, count):
             cursor.execute(
-                "WITH merged AS (INSERT INTO crm_tags_customer (external_id, name, email, phone, city, gender, birth_date, "
+                # the typed expression is fixed SQL; attribute keys go in as parameters
+                "WITH merged AS (INSERT INTO crm_tags_customer (external_id, name, email, phone, city, gender, birth_date, "  # noqa: S608
                 "signup_at, source_channel, attributes, created_at, updated_at) "
                 "SELECT external_id, name, email, phone, city, gender, birth_date, signup_at, source_channel, "
-                "attributes, now(), now() FROM crm_stage_customers "
+                + typed_attributes
+                + ", now(), now() FROM crm_stage_customers "
                 "ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, "
                 "phone = EXCLUDED.phone, city = EXCLUDED.city, gender = EXCLUDED.gender, "
                 "birth_date = EXCLUDED.birth_date, signup_at = EXCLUDED.signup_at, "
                 "source_channel = EXCLUDED.source_channel, "
                 "attributes = crm_tags_customer.attributes || EXCLUDED.attributes, updated_at = now() "
-                "RETURNING (xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM merged"
+                "RETURNING (xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM merged",
+                typed_params,
             )
             created = cursor.fetchone()[0]
         if consent_columns:
@@ -1136,10 +1172,12 @@ def _fast_import_events(cursor: Any, upload: IO[bytes] | IO[str], header: list[s
                 rank = _collation_ranks(cursor, types)
             parts: list[Any] = []
             # a queued writer sends from its own thread: Python prepares the next rows meanwhile
-            writer = QueuedLibpqWriter(getattr(cursor, "cursor", cursor))
+            # psycopg's own cursor: Django's debug wrapper (DEBUG=true) takes no writer
+            raw_cursor = getattr(cursor, "cursor", cursor)
+            writer = QueuedLibpqWriter(raw_cursor)
             with (
                 _step("copy events"),
-                cursor.copy(
+                raw_cursor.copy(
                     "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel"
                     + (", properties) FROM STDIN (FORMAT text" if extras else ") FROM STDIN (FORMAT binary")
                     + (", FREEZE)" if first_load else ")"),

@@ -6,6 +6,11 @@ type. The pairs are registered with all their ranks in one transaction (`sync`);
 ranks are exact in the transaction that writes events: statement triggers refresh the touched
 customers, and a bulk import, which switches its trigger off, computes them itself (`kth_latest` on
 a first load, a refresh of the touched customers otherwise).
+
+Writers of the same ranked event type take turns: the trigger takes an advisory lock per ranked type it
+touches (WRITERS_LOCK_NAMESPACE, held to commit) before it refreshes, so a second import of the same
+customers waits for the first to commit and then computes from both (migration 0012). A bulk import
+needs no such lock: it holds the events table exclusively while it keeps the ranks.
 """
 
 import logging
@@ -21,6 +26,8 @@ from crm_tags.rules import ranked_leaf
 log = logging.getLogger(__name__)
 
 INSERT_TRIGGER = "crm_tags_event_ranks_insert"
+# pg_advisory_xact_lock(WRITERS_LOCK_NAMESPACE, hashtext(event_type)): the ranks trigger's turn per type
+WRITERS_LOCK_NAMESPACE = 7302
 
 
 def pairs_of(definitions: Iterable[Any]) -> set[tuple[str, int]]:

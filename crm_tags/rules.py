@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
+from config.inputs import moment
+
 GROUPS = ("all", "any", "not")
 TEXT_FIELDS = ("external_id", "name", "email", "phone", "city", "gender", "source_channel")
 DATE_FIELDS = ("birth_date",)
@@ -36,6 +38,11 @@ EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_DEPTH = 20
 MAX_LIST = 1000
 MAX_WINDOW_DAYS = 3660
+# Event values: days since the last event go up to a century either way (as_of minus them must stay a
+# date; a negative number reads events dated after as_of);
+# other aggregates compare with numbers a count or an amount can reach.
+MAX_DAYS_SINCE = 36600
+MAX_EVENT_VALUE = 10**15
 SQL_OPS = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
 
@@ -250,8 +257,20 @@ def _validate_event(node: dict, path: str, errors: list[RuleError]) -> None:
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
             errors.append(RuleError(_join(path, "value"), _("must be a list of two numbers [low, high]")))
+            return
+        ends = [(f"{_join(path, 'value')}[{i}]", v) for i, v in enumerate(value)]
     elif not _is_number(value):
         errors.append(RuleError(_join(path, "value"), _("must be a number")))
+        return
+    else:
+        ends = [(_join(path, "value"), value)]
+    for where, number in ends:
+        if agg == "days_since_last" and not (math.isfinite(number) and abs(number) <= MAX_DAYS_SINCE):
+            errors.append(
+                RuleError(where, _("must be a number of days from -%(n)d to %(n)d") % {"n": MAX_DAYS_SINCE})
+            )
+        elif not (math.isfinite(number) and -MAX_EVENT_VALUE <= number <= MAX_EVENT_VALUE):
+            errors.append(RuleError(where, _("must be a number from -10^15 to 10^15")))
 
 
 def _validate_tag(node: dict, path: str, errors: list[RuleError], known_tags: set[str] | None) -> None:
@@ -316,10 +335,25 @@ def _validate_node(
 
 
 def validate_rule(definition: Any, *, known_tags: set[str] | None = None) -> list[RuleError]:
-    """Every problem of a rule tree, each with its path (`all[1].op`); empty when the rule is valid."""
+    """Every problem of a rule tree, each with its path (`all[1].op`); empty when the rule is valid.
+
+    A rule that validates also compiles: it is compiled once here (no query runs), so a value the
+    checks above let through but the statement cannot hold is refused when saved, not when built.
+    """
     errors: list[RuleError] = []
     _validate_node(definition, "", 0, errors, known_tags)
+    if not errors:
+        try:
+            compile_rule(definition, with_values=True)
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            errors.append(RuleError("", _("cannot be evaluated: %(reason)s") % {"reason": exc}))
     return errors
+
+
+def parse_as_of(value: Any) -> datetime:
+    """The moment a rule is evaluated at (`as_of`): ISO 8601 on a day from 1900 to 2999 (windows and days
+    since the last event are subtracted from it). Raises InvalidInput."""
+    return moment(value)
 
 
 def rule_dependencies(definition: Any) -> list[str]:

@@ -1,5 +1,6 @@
 """Reads for customers and tags, scoped to the person asking (contact data masked without view_pii)."""
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from psycopg import errors as pg_errors
 from accounts.models import User
 from crm_tags import permissions
 from crm_tags.models import Customer, Event, Tag, TagBuild, TagCategory, TagMembership
-from crm_tags.rules import compile_rule, tune_session_for_rules
+from crm_tags.rules import compile_rule, parse_as_of, tune_session_for_rules
 from privacy import consent, personal_data
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,9 @@ class Preview:
 
 
 def _preview_key(user: User | AnonymousUser, preview_id: str) -> str:
-    return f"crm-preview:{getattr(user, 'pk', 0)}:{preview_id}"
+    # the id is the client's text: hashed, so any characters make a well-formed cache key
+    digest = hashlib.sha256(preview_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"crm-preview:{getattr(user, 'pk', 0)}:{digest}"
 
 
 def tag_preview(
@@ -254,7 +257,7 @@ def tag_preview(
     """What a (validated) rule would match: counts, share, enter/exit against the current membership,
     and a sample with the values behind each match. Bounded by a statement timeout; cancellable by id.
     """
-    as_of = as_of or timezone.now()
+    as_of = parse_as_of(as_of) if as_of is not None else timezone.now()  # InvalidInput out of range
     rollout = (tag.pk, rollout_percent)
     counted = compile_rule(definition, as_of=as_of, rollout=rollout)
     timeout = int(getattr(settings, "CRM_PREVIEW_TIMEOUT_MS", 60_000))

@@ -22,6 +22,7 @@ from crm_tags.rules import (
     RuleError,
     RuleInvalid,
     compile_rule,
+    parse_as_of,
     ranked_leaf,
     rule_dependencies,
     tune_session_for_rules,
@@ -250,6 +251,9 @@ def tag_publish(
     """Make a version current at P % (P = 100 needs a manager) and queue its build after commit."""
     if not 0 <= rollout_percent <= 100:
         raise TagError(_("The rollout must be between 0 and 100 %."))
+    if as_of is not None:
+        # a build subtracts windows from as_of: a day out of range would fail it after publishing
+        as_of = parse_as_of(as_of)
     if by is not None and not permissions.can_release(by, rollout_percent):
         raise PermissionDenied(
             _("Only a manager may release a tag to everyone.")

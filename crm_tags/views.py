@@ -13,10 +13,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from config.concurrency import EditConflict
+from config.concurrency import EditConflict, VersionRequired, conflict_status
 from config.csv_import import ImportRejected
 from crm_tags import forms, permissions, selectors, services
-from crm_tags.api import members_csv_response
+from crm_tags.api import draft_version, members_csv_response
 from crm_tags.models import Tag, TagVersion
 from crm_tags.rules import AGGS, ATTR_OPS, BUILTIN_FIELDS, NUMERIC_OPS, RuleInvalid
 from privacy import consent, personal_data
@@ -151,6 +151,8 @@ def _tag_page(
     rule_form: forms.RuleForm | None = None,
     rule_errors: list[dict] | None = None,
     status: int = 200,
+    conflict: str = "",
+    unsaved: list[tuple[str, str]] | None = None,
 ) -> HttpResponse:
     versions = list(tag.versions.all())
     latest: TagVersion | None = versions[0] if versions else None
@@ -183,6 +185,8 @@ def _tag_page(
         ],
         "builder_i18n": _builder_i18n(),
         "can_release_all": permissions.can_release(request.user, 100),
+        "conflict": conflict,
+        "unsaved": unsaved or [],
     }
     return render(request, "crm_tags/tag_detail.html", context, status=status)
 
@@ -204,12 +208,15 @@ def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _tag_page(request, tag, rule_form=form, status=422)
     try:
-        base = request.POST.get("base_version", "")
+        # the draft's version: the newest rule number the editor started from (`base_version`: older pages)
+        base = (request.POST.get("version") or request.POST.get("base_version") or "").strip()
+        if not base:
+            raise VersionRequired()
         version = services.tag_version_create(
             tag=tag,
             definition=form.cleaned_data["definition"],
             by=request.user,
-            base_version=int(base) if base.isdigit() else None,
+            base_version=draft_version(base),
         )
     except RuleInvalid as exc:
         return _tag_page(
@@ -221,9 +228,16 @@ def tag_version_save(request: HttpRequest, slug: str) -> HttpResponse:
     except services.TagError as exc:
         form.add_error(None, str(exc))
         return _tag_page(request, tag, rule_form=form, status=422)
-    except EditConflict as exc:
-        form.add_error(None, str(exc))
-        return _tag_page(request, tag, rule_form=form, status=409)
+    except (EditConflict, VersionRequired) as exc:
+        # Nothing saved: the page again with the newest rule, and the rule the editor had written.
+        tag = selectors.tag_get_for_user(user=request.user, slug=slug)
+        return _tag_page(
+            request,
+            tag,
+            status=conflict_status(exc),
+            conflict=str(exc),
+            unsaved=[(str(form.fields["definition"].label), request.POST.get("definition", ""))],
+        )
     messages.success(request, _("Saved version %(n)d.") % {"n": version.number})
     return redirect("crm_tags:tag_detail", slug=tag.slug)
 

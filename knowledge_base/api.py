@@ -13,7 +13,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import Conflict, StandardPagination
-from config.concurrency import EditConflict, expected_version, version_token
+from config.concurrency import (
+    IF_MATCH_PARAMETER,
+    api_versions,
+    etag_header,
+    if_match,
+    version_error_responses,
+    version_token,
+    with_etag,
+)
 from config.markdown import render_markdown
 from knowledge_base import permissions, services
 from knowledge_base.models import Article, ArticleVersion, Category
@@ -102,7 +110,7 @@ class ArticleDetailSerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True)
     body_html = serializers.SerializerMethodField()
     version_token = serializers.SerializerMethodField(
-        help_text="Send back as If-Match with PATCH to refuse lost updates."
+        help_text="The article's version, also its ETag: send it back as If-Match with PATCH."
     )
 
     class Meta:
@@ -187,7 +195,7 @@ class ArticleListCreateView(generics.GenericAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Search text (Chinese and/or English)"),
-            OpenApiParameter("category", OpenApiTypes.INT),
+            OpenApiParameter("category", {"type": "integer", "minimum": 1}),
             OpenApiParameter("kind", OpenApiTypes.STR, enum=Article.Kind.values),
             OpenApiParameter("language", OpenApiTypes.STR, enum=Article.Language.values),
             OpenApiParameter("status", OpenApiTypes.STR, enum=Article.Status.values),
@@ -196,7 +204,7 @@ class ArticleListCreateView(generics.GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         search = article_search_for_user(
-            user=request.user, filters=ArticleFilters.from_params(request.query_params)
+            user=request.user, filters=ArticleFilters.from_params(request.query_params, strict=True)
         )
         self.paginator.search = search
         page = self.paginate_queryset(search.queryset)
@@ -224,33 +232,43 @@ class ArticleDetailView(generics.GenericAPIView):
     def _article(self, request: Request, pk: int) -> Article:
         return article_get_for_user(user=request.user, article_id=pk)
 
-    @extend_schema(responses={200: ArticleDetailSerializer})
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(ArticleDetailSerializer(self._article(request, pk)).data)
+    def _current(self, request: Request, pk: int) -> tuple[str, dict]:
+        article = self._article(request, pk)
+        return version_token(article), ArticleDetailSerializer(article).data
 
-    @extend_schema(request=ArticleWriteSerializer(partial=True), responses={200: ArticleDetailSerializer})
+    @extend_schema(responses={200: ArticleDetailSerializer}, parameters=[etag_header(200)])
+    def get(self, request: Request, pk: int) -> Response:
+        article = self._article(request, pk)
+        return with_etag(Response(ArticleDetailSerializer(article).data), version_token(article))
+
+    @extend_schema(
+        request=ArticleWriteSerializer(partial=True),
+        parameters=[IF_MATCH_PARAMETER, etag_header(200, 409, 428)],
+        responses={
+            200: ArticleDetailSerializer,
+            **version_error_responses("Article", ArticleDetailSerializer),
+        },
+        description="Change a draft. Send the ETag of your last GET as If-Match: without it 428, "
+        "after someone else's save 409 (both with the current article in `current`); 409 also when "
+        "the article is no longer a draft.",
+    )
     def patch(self, request: Request, pk: int) -> Response:
         article = self._article(request, pk)
         if not permissions.can_write_articles(request.user):
             raise PermissionDenied("Only support staff may edit articles.")
         if article.status != Article.Status.DRAFT:
             raise Conflict("Only drafts can be edited; reopen the article as a draft first.")
-        data = ArticleWriteSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        try:
-            article = services.article_update(
-                article=article,
-                by=request.user,
-                expected_version=expected_version(request),
-                **data.validated_data,
-            )
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from exc
-        except EditConflict as exc:
-            raise Conflict(str(exc)) from exc
-        response = Response(ArticleDetailSerializer(article).data)
-        response["ETag"] = f'"{version_token(article)}"'
-        return response
+        with api_versions(lambda: self._current(request, pk)):
+            expected = if_match(request)
+            data = ArticleWriteSerializer(data=request.data, partial=True)
+            data.is_valid(raise_exception=True)
+            try:
+                article = services.article_update(
+                    article=article, by=request.user, expected_version=expected, **data.validated_data
+                )
+            except DjangoValidationError as exc:
+                raise _django_errors(exc) from exc
+        return with_etag(Response(ArticleDetailSerializer(article).data), version_token(article))
 
 
 class _TransitionView(generics.GenericAPIView):

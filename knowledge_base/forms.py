@@ -3,12 +3,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from config.concurrency import VersionedFormMixin
 from config.forms import BootstrapFormMixin
 from knowledge_base.models import Article, Category
 
 
-class ArticleForm(BootstrapFormMixin, forms.ModelForm):
-    """Title, summary, Markdown body, kind, language, category and comma-separated tags."""
+class ArticleForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
+    """Title, summary, Markdown body, kind, language, category and comma-separated tags (and the
+    hidden version the editor started from)."""
 
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separate tags with commas."), max_length=400

@@ -5,9 +5,12 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from config.concurrency import Versioned
 from knowledge_base.search_cache import invalidate_search_counts_on_commit
 from knowledge_base.segmentation import segment
 
@@ -54,8 +57,51 @@ def _search_vector() -> SearchVector:
     return vector
 
 
-class Article(models.Model):
+def _cjk_ngrams() -> models.Func:
+    """Every CJK character and pair of adjacent CJK characters of title, summary and body, computed by
+    Postgres (`kb_cjk_ngrams`, migration 0005), so also for rows written in bulk: an article containing
+    a Chinese word holds all of the word's pairs, whatever jieba made of the text around it."""
+    return models.Func(
+        models.F("title"),
+        models.F("summary"),
+        models.F("body"),
+        function="kb_cjk_ngrams",
+        output_field=ArrayField(models.TextField()),
+    )
+
+
+class ArticleQuerySet(models.QuerySet):
+    """Bulk writes (admin actions, scripts) start a new generation of cached search counts too."""
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        result = super().delete()
+        if result[0]:
+            invalidate_search_counts_on_commit()
+        return result
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+    def update(self, **kwargs) -> int:
+        rows = super().update(**kwargs)
+        if rows and SEARCH_COUNT_FIELDS & set(kwargs):
+            invalidate_search_counts_on_commit()
+        return rows
+
+    update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs) -> list:  # noqa: ANN001 - Django's signature
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            invalidate_search_counts_on_commit()
+        return created
+
+
+class Article(Versioned):
     """A knowledge article; only published ones are visible to requesters."""
+
+    # Counters and the review clock, kept by tasks and page views: no editor holds them.
+    unversioned_fields = frozenset({"view_count", "reviewed_at", "stale_flagged_at"})
 
     class Kind(models.TextChoices):
         FAQ = "faq", _("FAQ")
@@ -127,6 +173,11 @@ class Article(models.Model):
     search_vector = models.GeneratedField(
         expression=_search_vector(), output_field=SearchVectorField(), db_persist=True
     )
+    search_ngrams = models.GeneratedField(
+        expression=_cjk_ngrams(), output_field=ArrayField(models.TextField()), db_persist=True
+    )
+
+    objects = ArticleQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -147,6 +198,14 @@ class Article(models.Model):
             ),
             GinIndex(
                 fields=["title"], name="kb_article_title_trgm", opclasses=["gin_trgm_ops"], fastupdate=False
+            ),
+            # Chinese words as substrings: `search_ngrams @> '{获客}'` (the same pair for requesters).
+            GinIndex(fields=["search_ngrams"], name="kb_article_ngrams", fastupdate=False),
+            GinIndex(
+                fields=["search_ngrams"],
+                name="kb_article_ngrams_published",
+                condition=models.Q(status="published"),
+                fastupdate=False,
             ),
             models.Index(fields=["status", "-updated_at"], name="kb_article_status"),
             models.Index(fields=["owner", "status"], name="kb_article_owner"),
@@ -249,3 +308,9 @@ class Deflection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.article_id} {self.created_at:%Y-%m-%d}"
+
+
+@receiver(post_delete, sender=Category)
+def _category_deleted(**kwargs) -> None:
+    # Its articles lost their category (SET_NULL, written by the deletion collector, not by save()).
+    invalidate_search_counts_on_commit()

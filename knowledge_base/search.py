@@ -1,5 +1,7 @@
-"""Article search: jieba-segmented query → Postgres tsquery (`simple` + stemmed `english`), ranked
-title > summary > body, with highlighted snippets and a pg_trgm fallback for short, mistyped queries."""
+"""Article search: Chinese words matched as substrings (character pairs in a GIN-indexed array, then
+the text itself), Latin words in the full-text index (`simple` + stemmed `english`); ranked by phrase
+matches with ts_rank_cd, title > summary > body; highlighted snippets; a pg_trgm fallback for short,
+mistyped queries. docs/knowledge_base.md explains the levels a query goes through."""
 
 import logging
 import re
@@ -15,9 +17,10 @@ from django.db.models import BooleanField, Expression, F, FloatField, Func, Q, Q
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from knowledge_base import segmentation
 from knowledge_base.models import Article
 from knowledge_base.search_cache import CountCache
-from knowledge_base.segmentation import CJK, tokenizer
+from knowledge_base.segmentation import CJK
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +131,73 @@ class ArticleSearch:
         return paginator
 
 
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A query as typed (its runs of letters, digits and CJK characters, lower-cased) and its words,
+    cut like the index; stop words dropped."""
+
+    runs: tuple[str, ...]
+    words: tuple[str, ...]
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """The runs and words of a query (its first 200 characters)."""
+    runs, words = [], []
+    for run in segmentation.runs(text[:200]):
+        meaningful = [w for w in segmentation.words(run) if w not in STOP_WORDS]
+        if meaningful:
+            runs.append(run)
+            words += meaningful
+    unique = list(dict.fromkeys(words))
+    # A lone CJK character among other words is a particle or a verb (了, 的, 发): it would make
+    # "every word" fail and "any word" match nearly everything. Alone, it is the query.
+    longer = [w for w in unique if not (len(w) == 1 and CJK.match(w))]
+    return ParsedQuery(tuple(dict.fromkeys(runs)), tuple(longer or unique))
+
+
 def query_words(text: str) -> list[str]:
-    """The meaningful words of a query (jieba's precise mode, stop words and lone CJK characters dropped)."""
-    words: dict[str, None] = {}
-    raw = [w.strip().lower() for w in tokenizer().cut(text[:200], HMM=False)]
-    raw = [w for w in raw if w and re.search(r"\w", w)]
-    for word in raw:
-        if word in STOP_WORDS:
-            continue
-        if len(word) == 1 and CJK.match(word) and len(raw) > 1:
-            continue
-        words.setdefault(word, None)
-    return list(words)
+    """The meaningful words of a query, cut like the index (stop words and lone CJK characters dropped)."""
+    return list(parse_query(text).words)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One way of matching a query: its terms must all (or any one) be in an article; the ranking
+    counts where the words occur."""
+
+    mode: str  # "phrase", "all", "parts", "any"
+    terms: tuple[str, ...]
+    rank_words: tuple[str, ...]
+    match_all: bool = True
+
+
+def query_levels(query: ParsedQuery, *, prefer_any: bool = False) -> list[Level]:
+    """From strict to loose, each tried only when the stricter ones find nothing: the runs as typed
+    (获客渠道), every word (获客 and 渠道), every word or all of its parts (获客成本 → 获客 and 成本),
+    any word. Levels that would match the same articles as an earlier one are left out."""
+    words = query.words
+    if not words:
+        return []
+    split = tuple(
+        dict.fromkeys(p for w in words for p in (segmentation.parts(w) if CJK.search(w) else ()) or (w,))
+    )
+    candidates = [
+        Level("phrase", query.runs, words),
+        Level("all", words, words),
+        Level("parts", split, split),
+        Level("any", words, words, match_all=False),
+    ]
+    if prefer_any:
+        candidates = [candidates[3], candidates[2]]
+    if set(query.runs) == set(words):
+        candidates = [lv for lv in candidates if lv.mode != "phrase"]
+    levels, seen = [], set()
+    for level in candidates:
+        key = (frozenset(level.terms), level.match_all or len(level.terms) == 1)
+        if key not in seen:
+            seen.add(key)
+            levels.append(level)
+    return levels
 
 
 class TsQuery(Expression):
@@ -163,6 +221,12 @@ class TsQuery(Expression):
         return cls(f"plainto_tsquery('{config}'::regconfig, %s)", (word,))
 
     @classmethod
+    def prefix(cls, word: str) -> "TsQuery":
+        if not _PREFIXABLE.match(word):
+            raise ValueError(word)
+        return cls("to_tsquery('simple'::regconfig, %s)", (f"{word}:*",))
+
+    @classmethod
     def combine(cls, queries: list["TsQuery"], operator: str) -> "TsQuery":
         if len(queries) == 1:
             return queries[0]
@@ -181,29 +245,68 @@ class Matches(Func):
 
 
 class Rank(Func):
-    """ts_rank(vector, query) with the default weights: A (title) 1.0, B (summary) 0.4, C (body) 0.2."""
+    """ts_rank_cd (cover density: every occurrence counts, closer words count more) with the weights
+    title (A) 1.0, summary (B) 0.4, body (C) 0.1: one title match is worth ten in the body."""
 
-    function = "ts_rank"
+    function = "ts_rank_cd"
+    template = "%(function)s('{0.05, 0.1, 0.4, 1.0}'::float4[], %(expressions)s)"
     output_field = FloatField()
 
 
-def _word_query(word: str) -> TsQuery:
+_PREFIXABLE = re.compile(r"^[a-z][a-z0-9]+$")
+_LATIN = re.compile(r"[a-z]")
+
+
+def _word_rank_query(word: str) -> TsQuery:
+    """The lexemes a word is indexed as: itself (Chinese), or its English stem, itself, or a word it
+    begins (Latin: GMV also finds GMV2024)."""
     if CJK.search(word):
-        exact = TsQuery.plain("simple", word)
-        parts = [p for p in tokenizer().cut_for_search(word) if p != word and len(p) >= 2]
-        if parts:
-            # A long word also matches when the document has its parts (segmentation differs by context).
-            parts_query = TsQuery.combine([TsQuery.plain("simple", p) for p in parts], "&&")
-            return TsQuery.combine([exact, parts_query], "||")
-        return exact
-    return TsQuery.combine([TsQuery.plain("english", word), TsQuery.plain("simple", word)], "||")
+        return TsQuery.plain("simple", word)
+    exact = TsQuery.prefix(word) if _PREFIXABLE.match(word) else TsQuery.plain("simple", word)
+    return TsQuery.combine([TsQuery.plain("english", word), exact], "||")
 
 
-def build_query(words: list[str], *, match_all: bool) -> TsQuery | None:
-    """Combine the words: all of them must match (match_all) or any of them."""
-    if not words:
-        return None
-    return TsQuery.combine([_word_query(w) for w in words], "&&" if match_all else "||")
+def _grams(term: str) -> list[str]:
+    """The characters and character pairs of `search_ngrams` that every article containing the term holds."""
+    grams = []
+    for run in re.findall(r"[\u3400-\u9fff\uf900-\ufaff]+", term):
+        grams += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    return list(dict.fromkeys(grams))
+
+
+def _substring(term: str) -> Q:
+    """The article contains the term as written (a Chinese term, or a run mixing Chinese with Latin)."""
+    condition = Q(search_ngrams__contains=_grams(term))
+    if len(term) > 2 or not CJK.fullmatch(term[0]) or not CJK.fullmatch(term[-1]):
+        # More than one pair: they are all in the article, but maybe not in a row. LIKE per column
+        # (byte-wise on UTF-8, no concatenated copy) is about three times cheaper than strpos().
+        lookup = "icontains" if _LATIN.search(term) else "contains"
+        condition &= (
+            Q(**{f"title__{lookup}": term})
+            | Q(**{f"summary__{lookup}": term})
+            | Q(**{f"body__{lookup}": term})
+        )
+    return condition
+
+
+def level_condition(level: Level) -> Q:
+    """Every term (or any) in the article: Chinese as substrings, Latin words in the full-text index."""
+    latin = [t for t in level.terms if not CJK.search(t)]
+    conditions = [_substring(t) for t in level.terms if CJK.search(t)]
+    if latin:
+        query = TsQuery.combine([_word_rank_query(w) for w in latin], "&&" if level.match_all else "||")
+        conditions.append(Q(Matches(F("search_vector"), query)))
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = (combined & condition) if level.match_all else (combined | condition)
+    return combined
+
+
+def level_rank(level: Level) -> Rank:
+    query = TsQuery.combine(
+        [_word_rank_query(w) for w in level.rank_words], "&&" if level.match_all else "||"
+    )
+    return Rank(F("search_vector"), query)
 
 
 def english_stems(words: list[str]) -> list[str]:
@@ -224,20 +327,17 @@ def _stems(latin: tuple[str, ...]) -> tuple[str, ...]:
 def search_articles(
     base: QuerySet[Article], text: str, *, prefer_any: bool = False, cache_scope: str | None = None
 ) -> ArticleSearch:
-    """Rank `base` against the text: all words first, then any word, then trigram similarity of titles.
+    """Rank `base` against the text: the strictest level of `query_levels` that finds anything, then
+    trigram similarity of titles.
 
     With `cache_scope` (who is asking and with which filters: the same scope must mean the same
-    `base`), the mode reached and the number of hits are reused from the cache while no article
+    `base`), the level reached and the number of hits are reused from the cache while no article
     changed, so a repeated query costs one ranking query.
     """
     text = (text or "").strip()
-    words = query_words(text)
-    terms = sorted(
-        {t for w in words for t in ([w, *tokenizer().cut_for_search(w)] if CJK.search(w) else [w])},
-        key=len,
-        reverse=True,
-    )
-    stems = english_stems(words)
+    query = parse_query(text)
+    levels = query_levels(query, prefer_any=prefer_any)
+    stems = english_stems(list(query.words))
     cached = CountCache.load(cache_scope, text, prefer_any) if cache_scope is not None else None
 
     def remember(mode: str) -> Any:
@@ -245,18 +345,17 @@ def search_articles(
             return None
         return lambda count: cached.store(mode, count)
 
-    def full_text(match_all: bool, count: int | None, *, final: bool = True) -> ArticleSearch:
-        query = build_query(words, match_all=match_all)
-        mode = "all" if match_all else "any"
+    def ranked(level: Level, count: int | None, *, final: bool = True) -> ArticleSearch:
         results = RankedResults(
             base,
-            Q(Matches(F("search_vector"), query)),
-            Rank(F("search_vector"), query),
+            level_condition(level),
+            level_rank(level),
             ("-published_at", "-id"),
             count=count,
-            on_count=remember(mode) if count is None and final else None,
+            on_count=remember(level.mode) if count is None and final else None,
         )
-        return ArticleSearch(text, results, terms, stems, mode, count)
+        terms = sorted(set(level.terms), key=len, reverse=True)
+        return ArticleSearch(text, results, terms, stems, level.mode, count)
 
     def similar(count: int | None) -> ArticleSearch:
         # `<%` (word similarity >= pg_trgm's threshold, 0.6) is answered by the title's trigram index.
@@ -272,30 +371,31 @@ def search_articles(
 
     def nothing() -> ArticleSearch:
         return ArticleSearch(
-            text, base.none().annotate(score=Value(0.0, output_field=FloatField())), terms, stems, count=0
+            text,
+            base.none().annotate(score=Value(0.0, output_field=FloatField())),
+            list(query.words),
+            stems,
+            count=0,
         )
 
     if cached is not None and cached.mode is not None:
-        if cached.mode in ("all", "any") and words:
-            return full_text(cached.mode == "all", cached.count)
+        level = next((lv for lv in levels if lv.mode == cached.mode), None)
+        if level is not None:
+            return ranked(level, cached.count)
         if cached.mode == "similar":
             return similar(cached.count)
         if cached.mode == "none":
             return nothing()
 
-    modes = (False,) if prefer_any else (True, False)
-    if len(words) == 1:
-        modes = (True,)
-    for match_all in modes:
-        if not words:
-            break
-        # Only a one-word query falls through to the trigram (typo) fallback, so only then is
-        # emptiness checked after the last full-text mode.
-        may_fall_back = match_all != modes[-1] or (len(words) == 1 and len(text) <= SHORT_QUERY_CHARS)
-        search = full_text(match_all, None, final=not may_fall_back)
+    # Only a short query of one word falls through to the trigram (typo) fallback, so only then is
+    # emptiness checked after the last level.
+    typo_fallback = bool(text) and len(query.words) <= 1 and len(text) <= SHORT_QUERY_CHARS
+    for n, level in enumerate(levels):
+        may_fall_back = n < len(levels) - 1 or typo_fallback
+        search = ranked(level, None, final=not may_fall_back)
         if may_fall_back:
             # count(), not exists(): with LIMIT 1 the planner prefers a sequential scan that reads
-            # every vector when nothing matches; the count goes through the GIN index and is reused
+            # every row when nothing matches; the count goes through the GIN indexes and is reused
             # by the paginator.
             count = search.queryset.count()
             if count == 0:
@@ -304,7 +404,7 @@ def search_articles(
             if cached is not None:
                 cached.store(search.mode, count)
         return search
-    if text and len(words) <= 1 and len(text) <= SHORT_QUERY_CHARS:
+    if typo_fallback:
         return similar(None)
     if cached is not None:
         cached.store("none", 0)

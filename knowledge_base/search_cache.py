@@ -9,8 +9,9 @@ from django.core.cache import cache
 from django.db import transaction
 
 # Which mode a query ends in and how many hits it has are kept briefly per generation of the
-# articles: any article save or delete starts a new generation, so a cached count is never stale
-# after a write through the models (the minute bounds writes that bypass them, e.g. bulk SQL).
+# articles: any article save or delete, and the bulk writes of `Article.objects` (delete, update of a
+# searched field, bulk_create), start a new generation, so a cached count is never stale after a
+# write through the ORM (the minute bounds writes that bypass it: raw SQL).
 COUNT_CACHE_SECONDS = 60
 _GENERATION_KEY = "kb:search:generation"
 

@@ -10,9 +10,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import is_agent
+from config.inputs import INT64_MAX, InvalidInput, whole_number
 from knowledge_base import permissions
 from knowledge_base.models import STALE_AFTER_DAYS, Article, ArticleVersion, Category, HelpfulVote
 from knowledge_base.search import ArticleSearch, query_words, search_articles
@@ -70,14 +72,33 @@ class ArticleFilters:
     status: str = ""
 
     @classmethod
-    def from_params(cls, params: Any) -> "ArticleFilters":
+    def from_params(cls, params: Any, *, strict: bool = False) -> "ArticleFilters":
+        """The filters in `params`: a malformed value is ignored (the page), or with `strict` (the API)
+        raises InvalidInput naming the parameter."""
+
+        def checked(name: str, parse: Any, default: Any) -> Any:
+            if strict and hasattr(params, "getlist") and len(params.getlist(name)) > 1:
+                raise InvalidInput(_("Give this parameter once."), code="repeated", field=name)
+            value = str(params.get(name) or "").strip()
+            if not value:
+                return default
+            try:
+                return parse(value)
+            except InvalidInput as exc:
+                if strict:
+                    raise exc.at(name) from exc
+                return default
+
         def number(name: str) -> int | None:
-            value = str(params.get(name) or "")
-            return int(value) if value.isdigit() else None
+            return checked(name, lambda value: whole_number(value, minimum=1, maximum=INT64_MAX), None)
 
         def choice(name: str, allowed: list[str]) -> str:
-            value = str(params.get(name) or "")
-            return value if value in allowed else ""
+            def parse(value: str) -> str:
+                if value not in allowed:
+                    raise InvalidInput(_("Choose one of: %(choices)s.") % {"choices": ", ".join(allowed)})
+                return value
+
+            return checked(name, parse, "")
 
         return cls(
             q=str(params.get("q") or "").strip()[:200],

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.concurrency import EditConflict, expected_version, version_token
+from config.concurrency import EditConflict, VersionRequired, conflict_status
 from config.markdown import render_markdown
 from knowledge_base import permissions, services
 from knowledge_base.forms import ArticleForm, SendBackForm
@@ -156,33 +156,31 @@ def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not permissions.can_edit(request.user, article):
         raise PermissionDenied(_("Only drafts can be edited; reopen the article as a draft first."))
     form = ArticleForm(request.POST or None, instance=Article.objects.get(pk=article.pk))
-    conflict = ""
+    context = {"nav_active": "kb", "form": form, "article": article}
+    status = 422 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         try:
             services.article_update(
                 article=article,
                 by=request.user,
-                expected_version=expected_version(request),
+                expected_version=form.submitted_version(),
                 **form.service_fields(),
             )
-        except EditConflict as exc:
-            conflict = str(exc)
+        except (EditConflict, VersionRequired) as exc:
+            # Nothing saved: the form again, filled from the article as it now is.
+            article = article_get_for_user(user=request.user, article_id=pk)
+            current = ArticleForm(instance=article)
+            context |= {
+                "form": current,
+                "article": article,
+                "conflict": str(exc),
+                "unsaved": form.unsaved_values(current),
+            }
+            status = conflict_status(exc)
         else:
             messages.success(request, _("Saved as a new version."))
             return redirect("knowledge_base:article", pk=article.pk)
-    status = 409 if conflict else 422 if request.method == "POST" else 200
-    return render(
-        request,
-        "knowledge_base/edit.html",
-        {
-            "nav_active": "kb",
-            "form": form,
-            "article": article,
-            "conflict": conflict,
-            "version": version_token(article),
-        },
-        status=status,
-    )
+    return render(request, "knowledge_base/edit.html", context, status=status)
 
 
 @login_required

@@ -142,7 +142,9 @@ class RequestApproveApi(APIView):
     tags=TAGS,
     summary="Download a done export (managers who may see personal data; logged)",
     responses={
-        (200, "application/json"): OpenApiResponse(OpenApiTypes.BINARY),
+        (200, "application/json"): OpenApiResponse(
+            OpenApiTypes.OBJECT, description="The person's data as one JSON document (an attachment)."
+        ),
         403: None,
         404: None,
     },

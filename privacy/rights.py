@@ -397,6 +397,7 @@ def _erase(req: PrivacyRequest) -> dict[str, int] | None:
             ("crm_tags.customer", customer.pk),
             *((PrivacyRequest._meta.label_lower, pk) for pk in _request_ids(customer)),
         ],
+        reference=f"privacy_request:{req.pk}",
     )
     report["requests"], files = _requests_unlink(customer, scrubber)
     report["export_files"] = len(files)

@@ -25,6 +25,28 @@ def _data_dirs() -> None:
         os.makedirs(path, exist_ok=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _report_work_dir(tmp_path_factory) -> None:
+    """Report jobs write their temporary files in this run's own directory: another test run's sweep on
+    this machine (which removes directories of jobs its database does not know as running) never sees them."""
+    from django.conf import settings
+
+    settings.REPORT_WORK_DIR = str(tmp_path_factory.mktemp("report-work"))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> None:
+    """Transactional tests end by emptying every table with TRUNCATE, which the audit trail refuses
+    unless the connection says `martech.audit_truncate = on` (docs/security.md): the test database does."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET martech.audit_truncate = 'on'")
+        connection.close()
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_clean_cache(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -154,6 +176,14 @@ def page(browser, live_server):
     tab = context.new_page()
     yield tab
     context.close()
+
+
+def in_english(*people: User) -> None:
+    """Their pages in English (people are created with Chinese, the default): for tests that read texts."""
+    for person in people:
+        if person.language != "en":
+            person.language = "en"
+            person.save(update_fields=["language"])
 
 
 def browser_login(page, username: str, password: str) -> None:

@@ -5,8 +5,10 @@ from tickets.models import (
     CannedReply,
     Holiday,
     SlaPolicy,
+    SlaTypeCalendar,
     Ticket,
     TicketEvent,
+    WorkingDay,
     WorkingHours,
 )
 
@@ -21,15 +23,26 @@ class HolidayInline(admin.TabularInline):
     extra = 0
 
 
+class WorkingDayInline(admin.TabularInline):
+    model = WorkingDay
+    extra = 0
+
+
 @admin.register(BusinessCalendar)
 class BusinessCalendarAdmin(admin.ModelAdmin):
     list_display = ["name", "timezone"]
-    inlines = [WorkingHoursInline, HolidayInline]
+    inlines = [WorkingHoursInline, HolidayInline, WorkingDayInline]
+
+
+class SlaTypeCalendarInline(admin.TabularInline):
+    model = SlaTypeCalendar
+    extra = 0
 
 
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = ["urgency", "first_response_minutes", "resolution_minutes", "calendar"]
+    inlines = [SlaTypeCalendarInline]
 
 
 @admin.register(CannedReply)

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
@@ -22,6 +23,7 @@ from accounts.models import User
 from accounts.selectors import support_agents
 from campaigns.models import Campaign
 from config.api import Conflict
+from config.concurrency import etag_header, version_token, with_etag
 from tickets import selectors, services
 from tickets.models import Comment, SatisfactionRating, Ticket, TicketEvent
 
@@ -187,8 +189,8 @@ FILTER_PARAMETERS = [
     OpenApiParameter("urgency", str, description="Urgency; comma-separated or repeated"),
     OpenApiParameter("sla_state", str, description="SLA state; comma-separated or repeated"),
     OpenApiParameter("assignee", str, description="A username, `me` or `none`"),
-    OpenApiParameter("team", int, description="Team id"),
-    OpenApiParameter("campaign", int, description="Campaign id"),
+    OpenApiParameter("team", {"type": "integer", "minimum": 1}, description="Team id"),
+    OpenApiParameter("campaign", {"type": "integer", "minimum": 1}, description="Campaign id"),
     OpenApiParameter("q", str, description="A key (MT-1042) or words in the title"),
     OpenApiParameter(
         "created_from", OpenApiTypes.DATE, description="Created on or after this day (viewer's time zone)"
@@ -213,7 +215,9 @@ class TicketListCreateView(GenericAPIView):
     serializer_class = TicketSerializer
 
     def get_queryset(self) -> QuerySet[Ticket]:
-        filters = selectors.TicketFilters.from_params(self.request.query_params, default_open=False)
+        filters = selectors.TicketFilters.from_params(
+            self.request.query_params, default_open=False, strict=True
+        )
         return selectors.ticket_list_for_user(user=self.request.user, filters=filters)
 
     @extend_schema(
@@ -241,9 +245,10 @@ class TicketListCreateView(GenericAPIView):
 class TicketDetailView(TicketObjectMixin, GenericAPIView):
     serializer_class = TicketSerializer
 
-    @extend_schema(responses=TicketSerializer, operation_id="tickets_retrieve")
+    @extend_schema(responses=TicketSerializer, operation_id="tickets_retrieve", parameters=[etag_header(200)])
     def get(self, request: Request, key: str) -> Response:
-        return Response(TicketSerializer(self.get_ticket(request, key)).data)
+        ticket = self.get_ticket(request, key)
+        return with_etag(Response(TicketSerializer(ticket).data), version_token(ticket))
 
 
 # POST one action on a ticket: the body, checked by `input_serializer` (None: no body), goes to
@@ -366,17 +371,31 @@ class ImIntakeView(GenericAPIView):
 
     @extend_schema(
         request=IntakeSerializer,
-        responses={201: TicketSerializer},
-        parameters=[OpenApiParameter("X-Intake-Token", str, location=OpenApiParameter.HEADER, required=True)],
+        responses={
+            201: TicketSerializer,
+            403: OpenApiResponse(description="The X-Intake-Token header is missing or wrong."),
+            404: OpenApiResponse(description="Chat intake is off (IM_INTAKE_TOKEN is not set)."),
+        },
+        parameters=[
+            OpenApiParameter(
+                "X-Intake-Token",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="The shared secret IM_INTAKE_TOKEN; without it 403, whether the intake is on or not.",
+            )
+        ],
         auth=[],
     )
     def post(self, request: Request) -> Response:
+        given = request.headers.get("X-Intake-Token", "")
+        if not given:
+            raise exceptions.PermissionDenied(_("The X-Intake-Token header is required."))
         secret = settings.IM_INTAKE_TOKEN
         if not secret:
-            raise exceptions.NotFound("Chat intake is off.")
-        given = request.headers.get("X-Intake-Token", "")
+            raise exceptions.NotFound(_("Chat intake is off."))
         if not hmac.compare_digest(given.encode(), secret.encode()):
-            raise exceptions.PermissionDenied("Bad intake token.")
+            raise exceptions.PermissionDenied(_("Bad intake token."))
         data = IntakeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

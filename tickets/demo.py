@@ -128,7 +128,7 @@ def _seed_tickets(people: dict[str, User], count: int) -> int:
             team_id=requester.team_id,
             created_at=created,
         )
-        sla.apply_due_times(ticket, targets[urgency])
+        sla.apply_due_times(ticket, targets[urgency].for_type(kind))
         days_old = (now - created).days
         if days_old > 14:
             status = rng.choices([S.CLOSED, S.RESOLVED, S.REJECTED, S.CANCELLED], weights=[14, 2, 1, 1])[0]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import support_agents
+from config.concurrency import VersionedFormMixin
 from config.forms import BootstrapFormMixin
-from tickets import permissions
+from config.inputs import InvalidInput, calendar_day, whole_number
+from tickets import permissions, sla
 from tickets.models import Retrospective, SlaPolicy, Ticket, TicketLink
 
 TYPE_HELP = {
@@ -139,7 +144,7 @@ class TransitionForm(BootstrapFormMixin, forms.Form):
     assignee = assignee_field()
 
 
-class TriageForm(BootstrapFormMixin, forms.ModelForm):
+class TriageForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
     class Meta:
         model = Ticket
         fields = [
@@ -256,18 +261,119 @@ class BulkForm(BootstrapFormMixin, forms.Form):
 
 
 class SavedViewForm(BootstrapFormMixin, forms.Form):
+    """A name for the queue's filters; replacing a view of that name carries the version it was read at."""
+
     name = forms.CharField(label=_("Name"), max_length=60)
     query = forms.CharField(widget=forms.HiddenInput, required=False)
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
 
 
-class SlaPolicyForm(BootstrapFormMixin, forms.ModelForm):
+class SlaPolicyForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
+    """An urgency's targets, its calendar, and per request type another calendar (blank: the policy's)."""
+
     class Meta:
         model = SlaPolicy
         fields = ["first_response_minutes", "resolution_minutes", "calendar"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from tickets.models import BusinessCalendar
 
-class CalendarForm(BootstrapFormMixin, forms.Form):
-    """A calendar's zone, hours ("09:00-12:00, 13:00-18:00" per weekday) and holidays (one date a line)."""
+        super().__init__(*args, **kwargs)
+        for name in ("first_response_minutes", "resolution_minutes"):
+            self.fields[name].max_value = sla.MAX_TARGET_MINUTES
+            self.fields[name].validators.append(MaxValueValidator(sla.MAX_TARGET_MINUTES))
+            self.fields[name].widget.attrs["max"] = sla.MAX_TARGET_MINUTES
+        current = (
+            {row.type: row.calendar_id for row in self.instance.type_calendars.all()}
+            if self.instance.pk
+            else {}
+        )
+        # one query for the options of all six calendar fields (each would query when drawn)
+        options = [(c.pk, c.name) for c in BusinessCalendar.objects.order_by("name").only("pk", "name")]
+        self.fields["calendar"].choices = options
+        for value, label in Ticket.Type.choices:
+            field = forms.ModelChoiceField(
+                queryset=BusinessCalendar.objects.order_by("name"),
+                required=False,
+                label=_("Calendar for %(type)s") % {"type": label},
+            )
+            field.choices = [("", _("The policy's calendar")), *options]
+            field.widget.attrs["class"] = "form-select"
+            self.fields[f"type_{value}"] = field
+            self.initial[f"type_{value}"] = current.get(value)
+
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("first_response_minutes", "resolution_minutes", "calendar")]
+
+    def type_fields(self) -> list[forms.BoundField]:
+        return [self[f"type_{value}"] for value in Ticket.Type.values]
+
+    def types_in_use(self) -> bool:
+        """Whether the per-type calendars are worth showing open: one is chosen or has an error."""
+        return any(field.value() or field.errors for field in self.type_fields())
+
+    def type_calendars(self) -> dict[str, Any]:
+        """Request type → its own calendar, from the cleaned form."""
+        return {
+            value: self.cleaned_data[f"type_{value}"]
+            for value in Ticket.Type.values
+            if self.cleaned_data.get(f"type_{value}") is not None
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        calendars = [data.get("calendar"), *self.type_calendars().values()]
+        for name, message in sla.target_errors(
+            calendars=[c for c in calendars if c is not None],
+            first_response_minutes=data.get("first_response_minutes"),
+            resolution_minutes=data.get("resolution_minutes"),
+        ).items():
+            if name not in self.errors:
+                self.add_error(name, message)
+        return data
+
+
+PERIOD = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+WORKING_DAY_LINE = re.compile(
+    r"^(?P<date>\S+)\s+(?P<periods>\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}(?:\s*,\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2})*)"
+    r"(?:\s+(?P<name>.*))?$"
+)
+
+
+def parse_periods(text: str) -> list[tuple[dt.time, dt.time]]:
+    """`09:00-12:00, 13:00-24:00` as periods (24:00 is stored as 00:00, the end of the day); ValueError
+    with a message fit for the field: bad syntax, an end not after its start, or overlapping periods."""
+    periods: list[tuple[dt.time, dt.time]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = PERIOD.match(part)
+        try:
+            if not match:
+                raise ValueError(part)
+            start = dt.time.fromisoformat(match.group(1).zfill(5))
+            end_text = match.group(2).zfill(5)
+            end = sla.MIDNIGHT if end_text == "24:00" else dt.time.fromisoformat(end_text)
+        except ValueError as exc:
+            raise ValueError(_("Write periods like 09:00-12:00, 13:00-18:00 (24:00 for midnight).")) from exc
+        if end != sla.MIDNIGHT and end <= start:
+            raise ValueError(_("A period must end after it starts."))
+        periods.append((start, end))
+    pair = sla.overlapping(periods)
+    if pair:
+        shown = [f"{s:%H:%M}-{'24:00' if e == sla.MIDNIGHT else format(e, '%H:%M')}" for s, e in pair]
+        raise ValueError(
+            _("%(first)s and %(second)s overlap: enter each working minute once.")
+            % {"first": shown[0], "second": shown[1]}
+        )
+    return periods
+
+
+def show_periods(periods: Any) -> str:
+    return ", ".join(f"{s:%H:%M}-{'24:00' if e == sla.MIDNIGHT else format(e, '%H:%M')}" for s, e in periods)
+
+
+class CalendarForm(VersionedFormMixin, BootstrapFormMixin, forms.Form):
+    """A calendar's zone, weekly hours ("09:00-12:00, 13:00-18:00" per weekday), holidays (one date a line)
+    and dated working hours (make-up working days and half days, one a line)."""
 
     timezone = forms.ChoiceField(label=_("Time zone"))
     holidays = forms.CharField(
@@ -275,6 +381,15 @@ class CalendarForm(BootstrapFormMixin, forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("One a line: 2026-10-01 National Day"),
+    )
+    working_days = forms.CharField(
+        label=_("Make-up working days and half days"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "One a line, with the day's hours (they replace the weekday's): 2025-09-28 09:00-18:00 "
+            "National Day make-up, or 2026-02-16 09:00-12:00 Spring Festival Eve"
+        ),
     )
 
     WEEKDAYS = [
@@ -300,36 +415,99 @@ class CalendarForm(BootstrapFormMixin, forms.Form):
                 widget=forms.TextInput(attrs={"class": "form-control", "placeholder": "09:00-18:00"}),
             )
 
-    def clean(self) -> dict[str, Any]:
-        import datetime as dt
+    def _day(self, text: str, field: str) -> dt.date | None:
+        try:
+            return calendar_day(text)
+        except InvalidInput as exc:
+            self.add_error(field, f"{text}: {exc.message}")
+            return None
 
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
         hours: list[tuple[int, dt.time, dt.time]] = []
         for day in range(7):
-            text = (data.get(f"day_{day}") or "").strip()
-            for part in filter(None, (p.strip() for p in text.split(","))):
-                try:
-                    start_text, end_text = part.split("-")
-                    start = dt.time.fromisoformat(start_text.strip())
-                    end = dt.time.fromisoformat(end_text.strip())
-                except ValueError:
-                    self.add_error(f"day_{day}", _("Write periods like 09:00-12:00, 13:00-18:00."))
-                    continue
-                if end <= start:
-                    self.add_error(f"day_{day}", _("A period must end after it starts."))
-                    continue
-                hours.append((day, start, end))
+            try:
+                periods = parse_periods(data.get(f"day_{day}") or "")
+            except ValueError as exc:
+                self.add_error(f"day_{day}", str(exc))
+                continue
+            hours.extend((day, start, end) for start, end in periods)
         holidays: list[tuple[dt.date, str]] = []
         for line in (data.get("holidays") or "").splitlines():
             if not line.strip():
                 continue
             date_text, _sep, name = line.strip().partition(" ")
+            day = self._day(date_text, "holidays")
+            if day is not None:
+                holidays.append((day, name.strip()[:100]))
+        working: list[tuple[dt.date, str, list[tuple[dt.time, dt.time]]]] = []
+        for line in (data.get("working_days") or "").splitlines():
+            if not line.strip():
+                continue
+            match = WORKING_DAY_LINE.match(line.strip())
+            if not match:
+                self.add_error(
+                    "working_days",
+                    _(
+                        "%(line)s: write a date and its hours, e.g. 2025-09-28 09:00-18:00 National Day make-up."
+                    )
+                    % {"line": line.strip()[:40]},
+                )
+                continue
+            day = self._day(match.group("date"), "working_days")
             try:
-                holidays.append((dt.date.fromisoformat(date_text), name.strip()[:100]))
-            except ValueError:
-                self.add_error("holidays", _("%(line)s is not a date (YYYY-MM-DD).") % {"line": date_text})
+                periods = parse_periods(match.group("periods"))
+            except ValueError as exc:
+                self.add_error("working_days", f"{match.group('date')}: {exc}")
+                continue
+            if day is not None:
+                working.append((day, (match.group("name") or "").strip()[:100], periods))
+        if len({d for d, _n, _p in working}) < len(working):
+            self.add_error("working_days", _("Enter each date once."))
+        both = sorted({d for d, _n in holidays} & {d for d, _n, _p in working})
+        if both:
+            self.add_error(
+                "working_days",
+                _("%(dates)s cannot be both a holiday and a working day.")
+                % {"dates": ", ".join(d.isoformat() for d in both)},
+            )
         if not hours and not self.errors:
             raise ValidationError(_("A calendar needs working hours on at least one day."))
         data["hours"] = hours
         data["holiday_list"] = holidays
+        data["working_day_list"] = working
         return data
+
+
+class StatutoryLoadForm(VersionedFormMixin, BootstrapFormMixin, forms.Form):
+    """Which year of China's statutory holidays and make-up working days to load into a calendar."""
+
+    year = forms.CharField(
+        label=_("Year"), max_length=8, widget=forms.TextInput(attrs={"inputmode": "numeric"})
+    )
+
+    def clean_year(self) -> int:
+        from tickets.statutory import FIRST_YEAR
+
+        try:
+            return whole_number(self.cleaned_data["year"], minimum=FIRST_YEAR, maximum=2100)
+        except InvalidInput as exc:
+            raise exc.as_form_error() from exc
+
+
+class CalendarCreateForm(BootstrapFormMixin, forms.Form):
+    """A new calendar: a name, a zone, and office hours or round the clock to start from."""
+
+    name = forms.CharField(label=_("Name"), max_length=60)
+    timezone = forms.ChoiceField(label=_("Time zone"), initial="Asia/Shanghai")
+    round_the_clock = forms.BooleanField(
+        label=_("Round the clock (24/7)"),
+        required=False,
+        help_text=_("Otherwise it starts with Monday–Friday 09:00–18:00."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from accounts.models import TIMEZONE_CHOICES
+
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = TIMEZONE_CHOICES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -11,6 +13,8 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TIMEZONE_CHOICES
+from config.concurrency import Versioned
+from tickets.sla import SLA_FIELDS
 
 # The open statuses as plain values (Meta cannot see Ticket's attributes); sorted like the selectors send them.
 OPEN_STATUS_VALUES = sorted(
@@ -18,8 +22,11 @@ OPEN_STATUS_VALUES = sorted(
 )
 
 
-class Ticket(models.Model):
+class Ticket(Versioned):
     """A request from marketing to the marketing-tech support team."""
+
+    # The SLA clock's book-keeping and the first reply: no editor holds them.
+    unversioned_fields = frozenset({"first_response_at", *SLA_FIELDS})
 
     class Type(models.TextChoices):
         SYSTEM_CONFIG = "system_config", _("System configuration")
@@ -379,7 +386,7 @@ class Retrospective(models.Model):
         return f"retrospective {self.ticket_id}"
 
 
-class SavedView(models.Model):
+class SavedView(Versioned):
     """A named set of queue filters, per person."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
@@ -394,7 +401,7 @@ class SavedView(models.Model):
         return self.name
 
 
-class BusinessCalendar(models.Model):
+class BusinessCalendar(Versioned):
     """Working hours per weekday, a time zone and holidays: the clock SLAs run on."""
 
     name = models.CharField(_("name"), max_length=60, unique=True)
@@ -409,18 +416,23 @@ class BusinessCalendar(models.Model):
 
 
 class WorkingHours(models.Model):
-    """One working period on one weekday (0 = Monday); a day may have several (e.g. around lunch)."""
+    """One working period on one weekday (0 = Monday); a day may have several (e.g. around lunch), never
+    overlapping. An end of 00:00 is midnight at the end of the day (entered as 24:00)."""
 
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="hours")
     weekday = models.PositiveSmallIntegerField(
         _("weekday"), validators=[MaxValueValidator(6)], help_text=_("0 = Monday … 6 = Sunday")
     )
     start = models.TimeField(_("start"))
-    end = models.TimeField(_("end"))
+    end = models.TimeField(_("end"), help_text=_("00:00 means midnight at the end of the day (24:00)."))
 
     class Meta:
         ordering = ["weekday", "start"]
-        constraints = [models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="hours_end_after")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")) | Q(end=datetime.time(0)), name="hours_end_after"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.weekday} {self.start}-{self.end}"
@@ -441,13 +453,36 @@ class Holiday(models.Model):
         return f"{self.date} {self.name}"
 
 
-class SlaPolicy(models.Model):
-    """First-response and resolution targets for one urgency, in business minutes of a calendar."""
+class WorkingDay(models.Model):
+    """A date with working hours of its own, replacing its weekday's: a make-up working day (调休) on a
+    weekend, or a half day. A date is never both a holiday and a working day (the services check)."""
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="working_days")
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    # [["09:00", "12:00"], ["13:00", "18:00"]]: sorted, not overlapping, "24:00" for midnight
+    periods = models.JSONField(_("working hours"), default=list)
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("working day")
+        verbose_name_plural = _("working days")
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="working_day_calendar_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class SlaPolicy(Versioned):
+    """First-response and resolution targets for one urgency, in business minutes of a calendar (the
+    policy's own, or the one chosen for the request's type)."""
 
     urgency = models.CharField(_("urgency"), max_length=10, choices=Ticket.Urgency.choices, unique=True)
     first_response_minutes = models.PositiveIntegerField(_("first response (business minutes)"))
     resolution_minutes = models.PositiveIntegerField(_("resolution (business minutes)"))
-    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies")
+    calendar = models.ForeignKey(
+        BusinessCalendar, verbose_name=_("calendar"), on_delete=models.PROTECT, related_name="policies"
+    )
 
     class Meta:
         verbose_name = _("SLA policy")
@@ -455,6 +490,23 @@ class SlaPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.urgency
+
+
+class SlaTypeCalendar(models.Model):
+    """The calendar an urgency's policy runs on for one request type (e.g. incidents round the clock)."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="type_calendars")
+    type = models.CharField(_("type"), max_length=20, choices=Ticket.Type.choices)
+    calendar = models.ForeignKey(
+        BusinessCalendar, verbose_name=_("calendar"), on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["type"]
+        constraints = [models.UniqueConstraint(fields=["policy", "type"], name="sla_type_calendar_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} {self.type}"
 
 
 class AssignmentCursor(models.Model):

@@ -11,12 +11,15 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Upper
 from django.http import Http404, QueryDict
+from django.utils.translation import gettext as _
 
 from accounts import roles
 from accounts.models import User
+from config.inputs import INT64_MAX, InvalidInput, calendar_day, whole_number
 from tickets import permissions
 from tickets.models import (
     Attachment,
+    BusinessCalendar,
     CannedReply,
     Comment,
     SavedView,
@@ -76,21 +79,35 @@ class TicketFilters:
     resolved_to: date | None = None
 
     @classmethod
-    def from_params(cls, params: QueryDict | dict[str, Any], *, default_open: bool) -> TicketFilters:
+    def from_params(
+        cls, params: QueryDict | dict[str, Any], *, default_open: bool, strict: bool = False
+    ) -> TicketFilters:
+        """The filters in `params`. A malformed number or day is ignored (the queue page keeps working on
+        a hand-edited link), or with `strict` (the API) raises InvalidInput naming the parameter."""
+
         def many(name: str, allowed: list[str]) -> list[str]:
             values = params.getlist(name) if hasattr(params, "getlist") else [params.get(name) or ""]
             split = [part for value in values for part in str(value).split(",") if part]
             return [value for value in split if value in allowed]
 
+        def checked(name: str, parse: Any) -> Any:
+            if strict and hasattr(params, "getlist") and len(params.getlist(name)) > 1:
+                raise InvalidInput(_("Give this parameter once."), code="repeated", field=name)
+            value = str(params.get(name) or "").strip()
+            if not value:
+                return None
+            try:
+                return parse(value)
+            except InvalidInput as exc:
+                if strict:
+                    raise exc.at(name) from exc
+                return None
+
         def number(name: str) -> int | None:
-            value = str(params.get(name) or "")
-            return int(value) if value.isdigit() else None
+            return checked(name, lambda value: whole_number(value, minimum=1, maximum=INT64_MAX))
 
         def day(name: str) -> date | None:
-            try:
-                return date.fromisoformat(str(params.get(name) or "")[:10])
-            except ValueError:
-                return None
+            return checked(name, calendar_day)
 
         status = many("status", [*S.values, "open", "done", "all"])
         if not status and default_open:
@@ -299,5 +316,30 @@ def saved_views_for_user(*, user: User) -> QuerySet[SavedView]:
     return SavedView.objects.filter(user=user).order_by("name")
 
 
+def saved_view_get_for_user(*, user: User, name: str) -> SavedView:
+    """One of the person's own views by name (404 for anyone else's)."""
+    view = SavedView.objects.filter(user=user, name=name.strip()[:60]).first()
+    if view is None:
+        raise Http404
+    return view
+
+
 def sla_policies() -> QuerySet[SlaPolicy]:
-    return SlaPolicy.objects.select_related("calendar").order_by("urgency")
+    """The policies with their calendars and per-type calendars (three queries)."""
+    return (
+        SlaPolicy.objects.select_related("calendar")
+        .prefetch_related("type_calendars__calendar")
+        .order_by("urgency")
+    )
+
+
+def sla_calendars() -> QuerySet[BusinessCalendar]:
+    return BusinessCalendar.objects.order_by("pk")
+
+
+def sla_calendar_get(pk: Any) -> BusinessCalendar | None:
+    """A calendar with its weekly hours, holidays and dated hours; the first calendar for no or a bad pk."""
+    calendars = BusinessCalendar.objects.prefetch_related("hours", "holidays", "working_days").order_by("pk")
+    text = str(pk or "")
+    chosen = calendars.filter(pk=int(text)).first() if re.fullmatch(r"[0-9]{1,12}", text) else None
+    return chosen or calendars.first()

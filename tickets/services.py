@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.selectors import managers, support_agents
 from accounts.services import audit_record, notify
-from config.concurrency import check_version
+from config.concurrency import EditConflict, check_version
 from config.text import name_text
 from config.uploads import random_storage_name, safe_display_name, validate_upload
 from tickets import permissions, sla
@@ -34,11 +34,13 @@ from tickets.models import (
     SatisfactionRating,
     SavedView,
     SlaPolicy,
+    SlaTypeCalendar,
     SolutionPlan,
     Ticket,
     TicketCounter,
     TicketEvent,
     TicketLink,
+    WorkingDay,
     WorkingHours,
 )
 
@@ -120,28 +122,37 @@ def _lock(ticket: Ticket) -> Ticket:
 
 
 def _targets(ticket: Ticket) -> sla.Targets:
-    targets = sla.load_targets()
+    """The targets and calendar for the ticket's urgency and type."""
+    targets = sla.load_targets(ticket.urgency)
     if ticket.urgency not in targets:
         sla_defaults_ensure()
-        targets = sla.load_targets()
-    return targets[ticket.urgency]
+        targets = sla.load_targets(ticket.urgency)
+    return targets[ticket.urgency].for_type(ticket.type)
 
 
 DEFAULT_POLICIES = [("urgent", 30, 120), ("routine", 240, 3 * 540), ("planned", 2 * 540, 20 * 540)]
+OFFICE_CALENDAR, ROUND_THE_CLOCK_CALENDAR = "Shanghai office", "Round the clock"
 
 
 @transaction.atomic
 def sla_defaults_ensure() -> None:
-    """The design's default calendar (Mon–Fri 09:00–18:00 Asia/Shanghai) and policies, when missing."""
+    """The design's default calendars (Mon–Fri 09:00–18:00 Asia/Shanghai, and round the clock) and
+    policies, when missing: urgent work runs round the clock, the rest on office hours."""
     import datetime as dt
 
-    calendar, created = BusinessCalendar.objects.get_or_create(
-        name="Shanghai office", defaults={"timezone": "Asia/Shanghai"}
+    office, created = BusinessCalendar.objects.get_or_create(
+        name=OFFICE_CALENDAR, defaults={"timezone": "Asia/Shanghai"}
     )
     if created:
         WorkingHours.objects.bulk_create(
-            WorkingHours(calendar=calendar, weekday=day, start=dt.time(9), end=dt.time(18))
-            for day in range(5)
+            WorkingHours(calendar=office, weekday=day, start=dt.time(9), end=dt.time(18)) for day in range(5)
+        )
+    always, created = BusinessCalendar.objects.get_or_create(
+        name=ROUND_THE_CLOCK_CALENDAR, defaults={"timezone": "Asia/Shanghai"}
+    )
+    if created:
+        WorkingHours.objects.bulk_create(
+            WorkingHours(calendar=always, weekday=day, start=dt.time(0), end=dt.time(0)) for day in range(7)
         )
     for urgency, first, resolution in DEFAULT_POLICIES:
         SlaPolicy.objects.get_or_create(
@@ -149,7 +160,7 @@ def sla_defaults_ensure() -> None:
             defaults={
                 "first_response_minutes": first,
                 "resolution_minutes": resolution,
-                "calendar": calendar,
+                "calendar": always if urgency == Ticket.Urgency.URGENT else office,
             },
         )
 
@@ -213,6 +224,24 @@ def round_robin_agent() -> User | None:
 # --- create ---------------------------------------------------------------------------------------
 
 
+def _apply_due_times(ticket: Ticket) -> None:
+    """The ticket's SLA deadlines for its urgency and type; one that has no deadline (a target above the
+    limit stored before it existed, or a calendar without working time left) is refused naming the
+    urgency, and the caller's transaction rolls back whatever it wrote."""
+    try:
+        sla.apply_due_times(ticket, _targets(ticket))
+    except sla.CalendarWithoutHours as exc:
+        raise DjangoValidationError(
+            {
+                "urgency": _(
+                    "The SLA of this urgency has no deadline on its calendar. Ask a manager to correct the "
+                    "SLA policy."
+                )
+            },
+            code="sla_out_of_reach",
+        ) from exc
+
+
 @transaction.atomic
 def ticket_create(
     *,
@@ -254,7 +283,7 @@ def ticket_create(
     if now != ticket.created_at:
         Ticket.objects.filter(pk=ticket.pk).update(created_at=now)
         ticket.created_at = now
-    sla.apply_due_times(ticket, _targets(ticket))
+    _apply_due_times(ticket)
     sla.refresh(ticket, timezone.now())
     ticket.save(update_fields=sla.SLA_FIELDS)
     actor = by or requester
@@ -361,6 +390,18 @@ def ticket_transition(
     if to == S.RESOLVED:
         ticket.resolved_at = now
         fields.add("resolved_at")
+        if ticket.first_response_at is None:
+            # resolved without a public reply: the resolution is the first response (docs/tickets.md)
+            ticket.first_response_at = now
+            fields.add("first_response_at")
+            _event(
+                ticket,
+                None,
+                TicketEvent.Kind.SLA,
+                field="first_response_at",
+                new=now.isoformat(),
+                note="resolved without a reply",
+            )
     if to == S.CLOSED:
         ticket.closed_at = now
         fields.add("closed_at")
@@ -491,8 +532,8 @@ def ticket_update_triage(
     if not changed:
         return ticket
     fields = {*changed, "updated_at"}
-    if "urgency" in changed:
-        sla.apply_due_times(ticket, _targets(ticket))
+    if "urgency" in changed or "type" in changed:  # the type can choose another calendar
+        _apply_due_times(ticket)
         sla.refresh(ticket, timezone.now())
         fields |= set(sla.SLA_FIELDS)
     ticket.save(update_fields=sorted(fields))
@@ -764,11 +805,23 @@ def link_remove(*, link: TicketLink, by: User) -> None:
 
 
 @transaction.atomic
-def saved_view_save(*, user: User, name: str, query: str) -> SavedView:
-    """Save the queue's current filters under a name (the same name overwrites)."""
-    view, _created = SavedView.objects.update_or_create(
-        user=user, name=name.strip()[:60], defaults={"query": query[:1000]}
-    )
+def saved_view_save(*, user: User, name: str, query: str, expected_version: str | None = None) -> SavedView:
+    """Save the queue's current filters under a name.
+
+    A new name makes a new view. The same name replaces that view, and then `expected_version` is the
+    version the person read it at: "" (not given) is VersionRequired, an older one EditConflict.
+    """
+    name = name.strip()[:60]
+    view = SavedView.objects.select_for_update().filter(user=user, name=name).first()
+    if view is None:
+        try:
+            with transaction.atomic():
+                return SavedView.objects.create(user=user, name=name, query=query[:1000])
+        except IntegrityError as exc:  # the same name saved at the same moment (another tab)
+            raise EditConflict() from exc
+    check_version(view, expected_version)
+    view.query = query[:1000]
+    view.save(update_fields=["query"])
     return view
 
 
@@ -867,15 +920,34 @@ def sla_policy_update(
     first_response_minutes: int,
     resolution_minutes: int,
     calendar: BusinessCalendar,
+    type_calendars: dict[str, BusinessCalendar] | None = None,
+    expected_version: str | None = None,
 ) -> SlaPolicy:
-    """A manager changes an urgency's targets (new tickets and urgency changes use them)."""
+    """A manager changes an urgency's targets and calendars: the policy's own and, per request type, another
+    (new tickets and urgency or type changes use them); `type_calendars=None` keeps the per-type ones. With
+    `expected_version`, a policy saved by someone else since is an EditConflict."""
     if not permissions.can_edit_sla(by):
         raise PermissionDenied(_("Only managers edit SLA policies."))
+    policy = SlaPolicy.objects.select_for_update().get(pk=policy.pk)
+    check_version(policy, expected_version)
+    current_types = {row.type: row.calendar for row in policy.type_calendars.select_related("calendar")}
+    chosen = current_types if type_calendars is None else dict(type_calendars)
+    unknown = set(chosen) - set(Ticket.Type.values)
+    if unknown:
+        raise DjangoValidationError({"type_calendars": _("Unknown request type.")})
     old = {
         "first_response_minutes": policy.first_response_minutes,
         "resolution_minutes": policy.resolution_minutes,
         "calendar": policy.calendar_id,
+        "type_calendars": {t: c.pk for t, c in sorted(current_types.items())},
     }
+    errors = sla.target_errors(
+        calendars=_with_rows([calendar, *chosen.values()]),
+        first_response_minutes=first_response_minutes,
+        resolution_minutes=resolution_minutes,
+    )
+    if errors:
+        raise DjangoValidationError(errors)
     policy.first_response_minutes, policy.resolution_minutes, policy.calendar = (
         first_response_minutes,
         resolution_minutes,
@@ -883,6 +955,10 @@ def sla_policy_update(
     )
     policy.full_clean()
     policy.save()
+    policy.type_calendars.all().delete()
+    SlaTypeCalendar.objects.bulk_create(
+        SlaTypeCalendar(policy=policy, type=t, calendar=c) for t, c in sorted(chosen.items())
+    )
     audit_record(
         actor=by,
         action="sla.policy_update",
@@ -893,10 +969,76 @@ def sla_policy_update(
                 "first_response_minutes": first_response_minutes,
                 "resolution_minutes": resolution_minutes,
                 "calendar": calendar.pk,
+                "type_calendars": {t: c.pk for t, c in sorted(chosen.items())},
             },
         },
     )
     return policy
+
+
+def _with_rows(calendars: Iterable[BusinessCalendar]) -> list[BusinessCalendar]:
+    """The calendars (each once) with their hours, holidays and dated hours loaded."""
+    ids = {c.pk for c in calendars if c is not None}
+    return list(
+        BusinessCalendar.objects.filter(pk__in=ids).prefetch_related("hours", "holidays", "working_days")
+    )
+
+
+def _policies_out_of_reach(calendar: BusinessCalendar) -> list[str]:
+    """The urgencies whose targets have no deadline on the calendar as it now is (as a policy's own
+    calendar or a per-type one)."""
+    fresh = _with_rows([calendar])[0]
+    policies = SlaPolicy.objects.filter(
+        Q(calendar=calendar) | Q(type_calendars__calendar=calendar)
+    ).distinct()
+    return sorted(
+        str(Ticket.Urgency(p.urgency).label)
+        for p in policies
+        if sla.target_errors(
+            calendars=[fresh],
+            first_response_minutes=p.first_response_minutes,
+            resolution_minutes=p.resolution_minutes,
+        )
+    )
+
+
+Periods = Sequence[tuple[Any, Any]]
+
+
+def _calendar_days_check(
+    hours: Sequence[tuple[int, Any, Any]],
+    holidays: Sequence[tuple[date, str]],
+    working_days: Sequence[tuple[date, str, Periods]],
+) -> dict[str, str]:
+    """Field → message for overlapping periods and for a date entered both as a holiday and a working day."""
+    errors: dict[str, str] = {}
+    for day in range(7):
+        pair = sla.overlapping([(s, e) for d, s, e in hours if d == day])
+        if pair:
+            errors[f"day_{day}"] = _overlap_message(pair)
+    for day, _name, periods in working_days:
+        if not periods:
+            errors["working_days"] = _("%(date)s has no working hours.") % {"date": day.isoformat()}
+        pair = sla.overlapping(periods)
+        if pair:
+            errors["working_days"] = f"{day.isoformat()}: {_overlap_message(pair)}"
+    both = sorted({d for d, _n in holidays} & {d for d, _n, _p in working_days})
+    if both:
+        errors["working_days"] = _("%(dates)s cannot be both a holiday and a working day.") % {
+            "dates": ", ".join(d.isoformat() for d in both)
+        }
+    return errors
+
+
+def _overlap_message(pair: tuple[tuple[Any, Any], tuple[Any, Any]]) -> str:
+    def shown(period: tuple[Any, Any]) -> str:
+        start, end = period
+        return f"{start:%H:%M}-{'24:00' if end == sla.MIDNIGHT else format(end, '%H:%M')}"
+
+    return _("%(first)s and %(second)s overlap: enter each working minute once.") % {
+        "first": shown(pair[0]),
+        "second": shown(pair[1]),
+    }
 
 
 @transaction.atomic
@@ -907,10 +1049,25 @@ def calendar_update(
     timezone_name: str,
     hours: list[tuple[int, Any, Any]],
     holidays: list[tuple[date, str]],
+    working_days: list[tuple[date, str, Periods]] | None = None,
+    expected_version: str | None = None,
 ) -> BusinessCalendar:
-    """A manager replaces a calendar's zone, working hours and holidays."""
+    """A manager replaces a calendar's zone, weekly hours, holidays and dated hours (make-up working days,
+    half days; `None` keeps them). Overlapping periods, a date that is both a holiday and a working day, or
+    hours that leave a policy without a deadline are refused naming the field; with `expected_version`, a
+    calendar saved by someone else since is an EditConflict."""
     if not permissions.can_edit_sla(by):
         raise PermissionDenied(_("Only managers edit business calendars."))
+    calendar = BusinessCalendar.objects.select_for_update().get(pk=calendar.pk)
+    check_version(calendar, expected_version)
+    if working_days is None:
+        working_days = [
+            (w.date, w.name, sla.periods_from_json(w.periods)) for w in calendar.working_days.all()
+        ]
+    holidays = list(dict(holidays).items())
+    errors = _calendar_days_check(hours, holidays, working_days)
+    if errors:
+        raise DjangoValidationError(errors)
     calendar.timezone = timezone_name
     calendar.save(update_fields=["timezone"])
     calendar.hours.all().delete()
@@ -918,12 +1075,124 @@ def calendar_update(
         WorkingHours(calendar=calendar, weekday=d, start=s, end=e) for d, s, e in hours
     )
     calendar.holidays.all().delete()
-    Holiday.objects.bulk_create(Holiday(calendar=calendar, date=d, name=n) for d, n in dict(holidays).items())
+    Holiday.objects.bulk_create(Holiday(calendar=calendar, date=d, name=n) for d, n in holidays)
+    calendar.working_days.all().delete()
+    WorkingDay.objects.bulk_create(
+        WorkingDay(calendar=calendar, date=d, name=n, periods=sla.periods_to_json(sla.merge_periods(p)))
+        for d, n, p in dict((d, (d, n, p)) for d, n, p in working_days).values()
+    )
+    stranded = _policies_out_of_reach(calendar)
+    if stranded:
+        # rolls the whole edit back: tickets of these urgencies could not be filed any more
+        raise DjangoValidationError(
+            {
+                "__all__": _(
+                    "With these hours the SLA policy of %(urgencies)s would have no deadline. Add working "
+                    "hours, or change the policy first."
+                )
+                % {"urgencies": ", ".join(stranded)}
+            }
+        )
     audit_record(
         actor=by,
         action="sla.calendar_update",
         obj=calendar,
-        changes={"timezone": timezone_name, "hours": len(hours), "holidays": len(holidays)},
+        changes={
+            "timezone": timezone_name,
+            "hours": len(hours),
+            "holidays": len(holidays),
+            "working_days": len(working_days),
+        },
+    )
+    return calendar
+
+
+class StatutoryYearUnknown(Exception):
+    """The installed chinese-calendar has no published schedule for the year."""
+
+
+@transaction.atomic
+def calendar_load_statutory(
+    *, calendar: BusinessCalendar, by: User | None, year: int, expected_version: str | None = None
+) -> dict[str, int]:
+    """Load China's statutory holidays and make-up working days (调休) of `year` into a calendar (by=None
+    is a script). Those dates take the package's meaning, replacing what was entered for them; other dates
+    are left as they are, and everything stays editable. A make-up day gets the hours of the calendar's
+    first weekday (Monday–Friday) with hours. Returns counts of holidays and working days written."""
+    from tickets import statutory
+
+    if by is not None and not permissions.can_edit_sla(by):
+        raise PermissionDenied(_("Only managers edit business calendars."))
+    schedule = statutory.statutory_year(year)
+    if schedule is None:
+        raise StatutoryYearUnknown(
+            _(
+                "The installed chinese-calendar package has no published schedule for %(year)s (it knows "
+                "%(first)s–%(last)s). Enter the days by hand, or update the package."
+            )
+            % {"year": year, "first": min(statutory.known_years()), "last": max(statutory.known_years())}
+        )
+    calendar = BusinessCalendar.objects.select_for_update().get(pk=calendar.pk)
+    check_version(calendar, expected_version)
+    weekly = {row.weekday: [] for row in calendar.hours.all()}
+    for row in calendar.hours.all():
+        weekly[row.weekday].append((row.start, row.end))
+    workday_hours = next((weekly[d] for d in range(5) if weekly.get(d)), None)
+    dates = [d for d, _n in schedule.holidays] + [d for d, _n in schedule.working_days]
+    calendar.holidays.filter(date__in=dates).delete()
+    calendar.working_days.filter(date__in=dates).delete()
+    Holiday.objects.bulk_create(
+        Holiday(calendar=calendar, date=d, name=n[:100]) for d, n in schedule.holidays
+    )
+    working = []
+    if workday_hours:
+        working = WorkingDay.objects.bulk_create(
+            WorkingDay(
+                calendar=calendar,
+                date=d,
+                name=(_("%(holiday)s make-up working day") % {"holiday": n})[:100],
+                periods=sla.periods_to_json(sla.merge_periods(workday_hours)),
+            )
+            for d, n in schedule.working_days
+        )
+    calendar.save()  # a new version: an editor holding the old days must reload
+    counts = {"holidays": len(schedule.holidays), "working_days": len(working)}
+    audit_record(
+        actor=by,
+        action="sla.calendar_load_statutory",
+        obj=calendar,
+        changes={"year": year, **counts},
+    )
+    log.info("calendar %s: loaded %s statutory days of %s", calendar.pk, sum(counts.values()), year)
+    return counts
+
+
+@transaction.atomic
+def calendar_create(
+    *, by: User, name: str, timezone_name: str, round_the_clock: bool = False
+) -> BusinessCalendar:
+    """A manager adds a calendar: Monday–Friday 09:00–18:00, or every day 00:00–24:00 (editable after)."""
+    import datetime as dt
+
+    if not permissions.can_edit_sla(by):
+        raise PermissionDenied(_("Only managers edit business calendars."))
+    name = name_text(name)[:60]
+    if not name:
+        raise DjangoValidationError({"name": _("This field is required.")})
+    if BusinessCalendar.objects.filter(name=name).exists():
+        raise DjangoValidationError({"name": _("A calendar with this name exists.")})
+    calendar = BusinessCalendar.objects.create(name=name, timezone=timezone_name)
+    days, start, end = (
+        (range(7), dt.time(0), dt.time(0)) if round_the_clock else (range(5), dt.time(9), dt.time(18))
+    )
+    WorkingHours.objects.bulk_create(
+        WorkingHours(calendar=calendar, weekday=d, start=start, end=end) for d in days
+    )
+    audit_record(
+        actor=by,
+        action="sla.calendar_create",
+        obj=calendar,
+        changes={"name": name, "timezone": timezone_name, "round_the_clock": round_the_clock},
     )
     return calendar
 

@@ -20,9 +20,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from config.concurrency import EditConflict, expected_version, version_token
+from config.concurrency import (
+    CONFLICT_STATUSES,
+    EditConflict,
+    VersionRequired,
+    conflict_status,
+    version_token,
+)
 from config.markdown import render_markdown
-from tickets import forms, permissions, selectors, services
+from tickets import forms, permissions, selectors, services, sla
 from tickets.models import BusinessCalendar, SolutionPlan, Ticket, TicketLink
 
 log = logging.getLogger(__name__)
@@ -201,12 +207,28 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
 def saved_view_save_view(request: HttpRequest) -> HttpResponse:
     _require_agent(request)
     form = forms.SavedViewForm(request.POST)
-    if form.is_valid():
-        view = services.saved_view_save(user=request.user, **form.cleaned_data)
-        messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
-        return redirect(reverse("tickets:queue") + ("?" + view.query if view.query else ""))
-    messages.error(request, _("Give the view a name."))
-    return redirect("tickets:queue")
+    if not form.is_valid():
+        messages.error(request, _("Give the view a name."))
+        return redirect("tickets:queue")
+    data = form.cleaned_data
+    try:
+        view = services.saved_view_save(
+            user=request.user, name=data["name"], query=data["query"], expected_version=data["version"]
+        )
+    except (EditConflict, VersionRequired) as exc:
+        # Nothing saved: the stored view as it now is, and the choice to replace it or keep it.
+        current = selectors.saved_view_get_for_user(user=request.user, name=data["name"])
+        context = {
+            "nav_active": "queue",
+            "conflict": str(exc),
+            "current": current,
+            "form": forms.SavedViewForm(
+                initial={"name": data["name"], "query": data["query"], "version": current.lock_version}
+            ),
+        }
+        return render(request, "tickets/saved_view_conflict.html", context, status=conflict_status(exc))
+    messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
+    return redirect(reverse("tickets:queue") + ("?" + view.query if view.query else ""))
 
 
 @login_required
@@ -282,7 +304,6 @@ def _detail_context(request: HttpRequest, ticket: Ticket, **forms_in: Any) -> di
         )
     if context["can_rate"]:
         context["rating_form"] = forms.RatingForm()
-    context["ticket_version"] = version_token(ticket)
     context.update(forms_in)
     return context
 
@@ -292,7 +313,13 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, status: int = 200, **fo
     ticket = selectors.ticket_get_for_user(user=request.user, key=ticket.key)
     context = _detail_context(request, ticket, **forms_in)
     if request.htmx:
-        return render(request, "tickets/partials/ticket_body.html", context)
+        # htmx swaps the body on success and on a refused edit (static/js/martech.js lets 409/428 swap)
+        return render(
+            request,
+            "tickets/partials/ticket_body.html",
+            context,
+            status=status if status in CONFLICT_STATUSES else 200,
+        )
     return render(request, "tickets/detail.html", context, status=status)
 
 
@@ -377,11 +404,20 @@ def triage_view(request: HttpRequest, key: str) -> HttpResponse:
         services.ticket_update_triage(
             ticket=ticket,
             by=request.user,
-            expected_version=expected_version(request),
+            expected_version=form.submitted_version(),
             **{f: form.cleaned_data[f] for f in form.Meta.fields},
         )
-    except EditConflict as exc:
-        return _render_ticket(request, ticket, status=409, triage_form=form, triage_conflict=str(exc))
+    except (EditConflict, VersionRequired) as exc:
+        # Nothing saved: the triage form again, filled from the ticket as it now is.
+        current = forms.TriageForm(instance=Ticket.objects.get(pk=ticket.pk), user=request.user)
+        return _render_ticket(
+            request,
+            ticket,
+            status=conflict_status(exc),
+            triage_form=current,
+            triage_conflict=str(exc),
+            triage_unsaved=form.unsaved_values(current),
+        )
     return _after_action(request, ticket, _("Triage saved."))
 
 
@@ -547,11 +583,13 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
 
 @login_required
 def sla_policies_view(request: HttpRequest) -> HttpResponse:
-    """Managers edit the targets per urgency and the business calendar; agents may read them."""
+    """Managers edit the targets per urgency and the business calendars; agents may read them."""
     _require_agent(request)
-    policies = list(selectors.sla_policies())
-    calendar = BusinessCalendar.objects.prefetch_related("hours", "holidays").order_by("pk").first()
     can_edit = permissions.can_edit_sla(request.user)
+    if request.method == "POST" and not can_edit:
+        raise PermissionDenied
+    chosen = request.POST.get("calendar") or request.GET.get("calendar")
+    policies, calendar = list(selectors.sla_policies()), selectors.sla_calendar_get(chosen)
     policy_forms = [
         forms.SlaPolicyForm(
             request.POST if request.POST.get("policy") == str(p.pk) else None, instance=p, prefix=f"p{p.pk}"
@@ -559,35 +597,197 @@ def sla_policies_view(request: HttpRequest) -> HttpResponse:
         for p in policies
     ]
     calendar_form = forms.CalendarForm(
-        request.POST if request.POST.get("calendar") else None, initial=_calendar_initial(calendar)
+        request.POST if request.POST.get("calendar") else None,
+        initial=_calendar_initial(calendar),
+        version=version_token(calendar),
     )
-    if request.method == "POST":
-        if not can_edit:
-            raise PermissionDenied
+    status, conflict = 400 if request.method == "POST" else 200, {}
+    try:
         for policy, form in zip(policies, policy_forms, strict=True):
             if request.POST.get("policy") == str(policy.pk) and form.is_valid():
-                services.sla_policy_update(policy=policy, by=request.user, **form.cleaned_data)
+                try:
+                    services.sla_policy_update(
+                        policy=policy,
+                        by=request.user,
+                        expected_version=form.submitted_version(),
+                        first_response_minutes=form.cleaned_data["first_response_minutes"],
+                        resolution_minutes=form.cleaned_data["resolution_minutes"],
+                        calendar=form.cleaned_data["calendar"],
+                        type_calendars=form.type_calendars(),
+                    )
+                except DjangoValidationError as exc:
+                    _apply_errors(form, exc)
+                    break
                 messages.success(request, _("SLA policy saved."))
                 return redirect("tickets:sla")
         if request.POST.get("calendar") and calendar is not None and calendar_form.is_valid():
             data = calendar_form.cleaned_data
-            services.calendar_update(
-                calendar=calendar,
-                by=request.user,
-                timezone_name=data["timezone"],
-                hours=data["hours"],
-                holidays=data["holiday_list"],
-            )
-            messages.success(request, _("Calendar saved."))
-            return redirect("tickets:sla")
+            try:
+                services.calendar_update(
+                    calendar=calendar,
+                    by=request.user,
+                    expected_version=calendar_form.submitted_version(),
+                    timezone_name=data["timezone"],
+                    hours=data["hours"],
+                    holidays=data["holiday_list"],
+                    working_days=data["working_day_list"],
+                )
+            except DjangoValidationError as exc:
+                _apply_errors(calendar_form, exc)
+            else:
+                messages.success(request, _("Calendar saved."))
+                return redirect(_calendar_url(calendar))
+    except (EditConflict, VersionRequired) as exc:
+        # Nothing saved: every form again, filled from the policies and calendar as they now are.
+        submitted = next((f for f in [*policy_forms, calendar_form] if f.is_bound), None)
+        policies, calendar = list(selectors.sla_policies()), selectors.sla_calendar_get(chosen)
+        policy_forms = [forms.SlaPolicyForm(instance=p, prefix=f"p{p.pk}") for p in policies]
+        calendar_form = forms.CalendarForm(
+            initial=_calendar_initial(calendar), version=version_token(calendar)
+        )
+        current = next(
+            (f for f in [*policy_forms, calendar_form] if submitted and f.prefix == submitted.prefix),
+            calendar_form,
+        )
+        status = conflict_status(exc)
+        conflict = {
+            "form": current,
+            "message": str(exc),
+            "unsaved": submitted.unsaved_values(current) if submitted else [],
+        }
+    return _sla_page(request, policies, policy_forms, calendar, calendar_form, can_edit, conflict, status)
+
+
+def _sla_page(
+    request: HttpRequest,
+    policies: list[Any],
+    policy_forms: list[Any],
+    calendar: BusinessCalendar | None,
+    calendar_form: forms.CalendarForm,
+    can_edit: bool,
+    conflict: dict[str, Any],
+    status: int,
+    load_form: forms.StatutoryLoadForm | None = None,
+    create_form: forms.CalendarCreateForm | None = None,
+) -> HttpResponse:
     context = {
         "nav_active": "queue",
         "rows": list(zip(policies, policy_forms, strict=True)),
+        "calendars": list(selectors.sla_calendars()),
         "calendar": calendar,
         "calendar_form": calendar_form,
+        # read-only: (weekday, its periods) for people who may not edit
+        "calendar_rows": _calendar_rows(calendar) if calendar is not None and not can_edit else [],
+        "load_form": load_form
+        or forms.StatutoryLoadForm(initial={"year": _year_to_load()}, version=version_token(calendar)),
+        "create_form": create_form or forms.CalendarCreateForm(),
         "can_edit": can_edit,
+        "conflict": conflict,
     }
-    return render(request, "tickets/sla.html", context, status=400 if request.method == "POST" else 200)
+    return render(request, "tickets/sla.html", context, status=status)
+
+
+def _calendar_rows(calendar: BusinessCalendar) -> list[tuple[str, str]]:
+    initial = _calendar_initial(calendar)
+    return [(str(label), initial[f"day_{day}"]) for day, label in enumerate(forms.CalendarForm.WEEKDAYS)]
+
+
+def _year_to_load() -> int:
+    """Next year once its schedule is published (the package knows it), else this year."""
+    from django.utils import timezone
+
+    from tickets.statutory import known_years
+
+    year = timezone.localdate().year
+    return year + 1 if year + 1 in known_years() else year
+
+
+def _calendar_url(calendar: BusinessCalendar) -> str:
+    return f"{reverse('tickets:sla')}?calendar={calendar.pk}"
+
+
+@login_required
+@require_POST
+def sla_calendar_load_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A manager loads a year of China's statutory holidays and make-up working days into a calendar."""
+    if not permissions.can_edit_sla(request.user):
+        raise PermissionDenied
+    calendar = get_object_or_404(BusinessCalendar, pk=pk)
+    form = forms.StatutoryLoadForm(request.POST, version=version_token(calendar))
+    status = 400
+    if form.is_valid():
+        try:
+            counts = services.calendar_load_statutory(
+                calendar=calendar,
+                by=request.user,
+                year=form.cleaned_data["year"],
+                expected_version=form.submitted_version(),
+            )
+        except services.StatutoryYearUnknown as exc:
+            form.add_error("year", str(exc))
+        except (EditConflict, VersionRequired) as exc:
+            # nothing loaded: the form again, carrying the calendar's current version
+            data = request.POST.copy()
+            data["version"] = version_token(BusinessCalendar.objects.get(pk=calendar.pk))
+            form = forms.StatutoryLoadForm(data)
+            form.is_valid()
+            form.add_error(None, str(exc))
+            status = conflict_status(exc)
+        else:
+            messages.success(
+                request,
+                _("Loaded %(holidays)s holidays and %(working_days)s make-up working days of %(year)s.")
+                % {**counts, "year": form.cleaned_data["year"]},
+            )
+            return redirect(_calendar_url(calendar))
+    calendar = selectors.sla_calendar_get(calendar.pk)
+    policies = list(selectors.sla_policies())
+    return _sla_page(
+        request,
+        policies,
+        [forms.SlaPolicyForm(instance=p, prefix=f"p{p.pk}") for p in policies],
+        calendar,
+        forms.CalendarForm(initial=_calendar_initial(calendar), version=version_token(calendar)),
+        True,
+        {},
+        status,
+        load_form=form,
+    )
+
+
+@login_required
+@require_POST
+def sla_calendar_create_view(request: HttpRequest) -> HttpResponse:
+    """A manager adds a business calendar (office hours or round the clock to start from)."""
+    if not permissions.can_edit_sla(request.user):
+        raise PermissionDenied
+    form = forms.CalendarCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            calendar = services.calendar_create(
+                by=request.user,
+                name=form.cleaned_data["name"],
+                timezone_name=form.cleaned_data["timezone"],
+                round_the_clock=form.cleaned_data["round_the_clock"],
+            )
+        except DjangoValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Calendar added."))
+            return redirect(_calendar_url(calendar))
+    calendar = selectors.sla_calendar_get(None)
+    policies = list(selectors.sla_policies())
+    return _sla_page(
+        request,
+        policies,
+        [forms.SlaPolicyForm(instance=p, prefix=f"p{p.pk}") for p in policies],
+        calendar,
+        forms.CalendarForm(initial=_calendar_initial(calendar), version=version_token(calendar)),
+        True,
+        {},
+        400,
+        create_form=form,
+    )
 
 
 def _calendar_initial(calendar: BusinessCalendar | None) -> dict[str, Any]:
@@ -595,7 +795,11 @@ def _calendar_initial(calendar: BusinessCalendar | None) -> dict[str, Any]:
         return {}
     initial: dict[str, Any] = {"timezone": calendar.timezone}
     for day in range(7):
-        periods = [f"{h.start:%H:%M}-{h.end:%H:%M}" for h in calendar.hours.all() if h.weekday == day]
-        initial[f"day_{day}"] = ", ".join(periods)
+        periods = [(h.start, h.end) for h in calendar.hours.all() if h.weekday == day]
+        initial[f"day_{day}"] = forms.show_periods(periods)
     initial["holidays"] = "\n".join(f"{h.date.isoformat()} {h.name}".strip() for h in calendar.holidays.all())
+    initial["working_days"] = "\n".join(
+        f"{w.date.isoformat()} {forms.show_periods(sla.periods_from_json(w.periods))} {w.name}".strip()
+        for w in calendar.working_days.all()
+    )
     return initial

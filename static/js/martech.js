@@ -32,6 +32,12 @@
     const token = document.querySelector("meta[name=csrf-token]");
     if (token) event.detail.headers["X-CSRFToken"] = token.content;
   });
+  // A refused edit (409: someone saved first; 428: the version was missing) answers with the form filled
+  // from the current values and a message: swap it in like a success so the person sees it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const status = event.detail.xhr.status;
+    if (status === 409 || status === 428) { event.detail.shouldSwap = true; event.detail.isError = false; }
+  });
   // Submit-on-change for selects marked data-autosubmit (language / time zone pickers, filters).
   document.addEventListener("change", function (event) {
     const el = event.target.closest("[data-autosubmit]");

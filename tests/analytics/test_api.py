@@ -1,5 +1,7 @@
 """The analytics API: dashboard figures (allow, deny, team scope, validation) and report jobs."""
 
+import re
+
 import pytest
 from django.core.files.base import ContentFile
 
@@ -221,3 +223,88 @@ def test_list_of_my_reports_in_a_bounded_number_of_queries(
     with django_assert_max_num_queries(4):
         response = client.get("/api/v1/reports/")
     assert response.json()["count"] == 3
+
+
+# Quotas and cancel (issue 16, item 7) -------------------------------------------------------------
+
+
+def _start(client, kind: str, file_format: str = "csv"):
+    return client.post("/api/v1/reports/", {"kind": kind, "format": file_format}, format="json")
+
+
+def test_a_fourth_report_in_progress_is_429_naming_the_others(
+    api_for, analyst, django_capture_on_commit_callbacks
+):
+    # given three reports of the analyst in progress (queued: no worker runs them here)
+    client = api_for(analyst)
+    with django_capture_on_commit_callbacks(execute=False):
+        started = [_start(client, kind).json()["id"] for kind in ("customers", "tickets", "tag_members")]
+
+        # when a fourth is asked for
+        response = _start(client, "sla_breaches")
+
+    # then it is refused with 429, the three named in the message and listed with their cancel links
+    assert response.status_code == 429
+    assert response["Retry-After"] == "30"
+    body = response.json()
+    assert body["limit"] == 3 and body["errors"][0]["code"] == "report_quota"
+    assert [job["id"] for job in body["active"]] == started
+    assert [job["cancel_url"] for job in body["active"]] == [
+        f"/api/v1/reports/{pk}/cancel/" for pk in started
+    ]
+    assert all(re.search(rf"#{pk}\D", body["detail"]) for pk in started)
+    assert ReportJob.objects.filter(owner=analyst).count() == 3
+
+
+def test_cancel_a_report_then_start_another(api_for, analyst, django_capture_on_commit_callbacks):
+    # given three reports in progress
+    client = api_for(analyst)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = _start(client, "customers").json()["id"]
+        _start(client, "tickets")
+        _start(client, "tag_members")
+
+        # when the owner cancels one
+        response = client.post(f"/api/v1/reports/{first}/cancel/")
+
+        # then it is cancelled, and a new report may start
+        assert response.status_code == 200
+        assert (response.json()["status"], response.json()["cancel_url"]) == ("cancelled", None)
+        assert _start(client, "sla_breaches").status_code == 202
+
+
+def test_cancelling_an_ended_report_is_409_with_its_state(api_for, analyst):
+    job = ReportJob.objects.create(owner=analyst, kind="customers", dedupe_key="k", status="done")
+    response = api_for(analyst).post(f"/api/v1/reports/{job.pk}/cancel/")
+    assert response.status_code == 409
+    assert response.json()["job"]["status"] == "done"
+    assert response.json()["errors"][0]["code"] == "report_ended"
+    assert ReportJob.objects.get(pk=job.pk).status == "done"
+
+
+def test_someone_elses_report_cannot_be_cancelled(api_for, analyst, manager):
+    job = ReportJob.objects.create(owner=analyst, kind="customers", dedupe_key="k")
+    assert api_for(manager).post(f"/api/v1/reports/{job.pk}/cancel/").status_code == 404
+    assert api_for(None).post(f"/api/v1/reports/{job.pk}/cancel/").status_code in (401, 403)
+    assert ReportJob.objects.get(pk=job.pk).status == "queued"
+
+
+def test_cancel_in_a_bounded_number_of_queries(api_for, analyst, django_assert_max_num_queries):
+    job = ReportJob.objects.create(owner=analyst, kind="customers", dedupe_key="k", status="running")
+    client = api_for(analyst)
+    # permissions (groups, user permissions), the job, savepoint, the job locked, its update, the audit
+    # entry, release savepoint
+    with django_assert_max_num_queries(8):
+        response = client.post(f"/api/v1/reports/{job.pk}/cancel/")
+    assert response.status_code == 200
+
+
+def test_the_schema_documents_the_quota_and_cancel():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    start = schema["paths"]["/api/v1/reports/"]["post"]["responses"]
+    cancel = schema["paths"]["/api/v1/reports/{id}/cancel/"]["post"]["responses"]
+    assert start["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/ReportQuota")
+    assert {"200", "404", "409"} <= set(cancel)
+    assert cancel["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/ReportJobEnded")

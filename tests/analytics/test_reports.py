@@ -59,16 +59,19 @@ def test_a_failing_report_ends_failed_with_its_reason(analyst):
 
 
 def test_a_running_job_without_heartbeat_is_failed_by_the_beat_task(analyst):
+    # given a job whose worker last beat 40 s ago (the stale limit is 30 s) and one that beat 10 s ago
     now = timezone.now()
-    dead = _job(analyst, status="running", heartbeat_at=now - dt.timedelta(minutes=30))
-    alive = _job(analyst, kind="tickets", status="running", heartbeat_at=now - dt.timedelta(minutes=1))
+    dead = _job(analyst, status="running", heartbeat_at=now - dt.timedelta(seconds=40))
+    alive = _job(analyst, kind="tickets", status="running", heartbeat_at=now - dt.timedelta(seconds=10))
     from analytics.tasks import fail_stale_report_jobs
 
+    # when the beat task runs, then only the silent one is failed, with a reason its owner reads
     assert fail_stale_report_jobs.delay().get() == 1
     dead.refresh_from_db()
     alive.refresh_from_db()
-    assert dead.status == "failed" and "worker" in dead.error
+    assert dead.status == "failed" and "stopped responding (no heartbeat for 40 s)" in dead.error
     assert alive.status == "running"
+    assert Notification.objects.filter(recipient=analyst, verb="report.failed").count() == 1
 
 
 def test_a_job_failed_as_stale_while_it_ran_stays_failed_when_it_finishes(analyst, monkeypatch):
@@ -76,7 +79,7 @@ def test_a_job_failed_as_stale_while_it_ran_stays_failed_when_it_finishes(analys
     original = reports.write_csv
 
     def sweep_declares_it_dead_midway(source, out, progress):
-        later = timezone.now() + services.STALE_RUNNING + dt.timedelta(minutes=1)
+        later = timezone.now() + services.stale_running_limit() + dt.timedelta(minutes=1)
         assert services.report_jobs_fail_stale(now=later) == 1
         return original(source, out, progress)
 

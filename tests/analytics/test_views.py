@@ -1,5 +1,7 @@
 """Pages: who may open which dashboard (allow and deny), chart endpoints, reports and subscriptions."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -115,6 +117,40 @@ def test_start_a_report_from_the_page(client_for, agent, django_capture_on_commi
     assert f'href="/api/v1/reports/{job.pk}/download/"' in html
 
 
+def test_reports_page_first_load_shows_no_form_error(client_for, agent):
+    # given an agent who has sent nothing yet
+    # when the reports page opens
+    response = client_for(agent).get(reverse("analytics:reports"))
+
+    # then the form is unbound: no "required" (or any other) error on it
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert not response.context["form"].is_bound
+    assert "data-error-for=" not in html and "This field is required." not in html
+
+
+def test_the_page_after_a_start_has_a_fresh_form(client_for, agent, django_capture_on_commit_callbacks):
+    # given an agent who has just started a report
+    client = client_for(agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(reverse("analytics:reports"), {"kind": "customers", "format": "xlsx"})
+
+    # when the redirect is followed
+    response = client.get(started["Location"])
+
+    # then the form is a fresh one (CSV chosen by default) without errors
+    html = response.content.decode()
+    assert not response.context["form"].is_bound
+    assert "data-error-for=" not in html and "This field is required." not in html
+    assert re.search(r'<input[^>]*value="csv"[^>]*checked', html)
+
+
+def test_an_empty_post_is_answered_with_the_missing_fields(client_for, agent):
+    response = client_for(agent).post(reverse("analytics:reports"), {})
+    assert response.status_code == 422
+    assert 'data-error-for="kind"' in response.content.decode()
+
+
 def test_report_form_errors_answer_422(client_for, agent):
     response = client_for(agent).post(reverse("analytics:reports"), {"kind": "nope"})
     assert response.status_code == 422
@@ -170,3 +206,54 @@ def test_subscriptions_page_query_count(client_for, manager, django_assert_max_n
     with django_assert_max_num_queries(10):
         response = client.get(reverse("analytics:subscriptions"))
     assert response.content.decode().count('data-delivery-status="sent"') == 6
+
+
+# Quotas and cancel (issue 16, item 7) -------------------------------------------------------------
+
+
+def test_a_fourth_report_from_the_page_is_429_naming_the_others(
+    client_for, agent, django_capture_on_commit_callbacks
+):
+    # given three reports of the agent in progress
+    client = client_for(agent)
+    with django_capture_on_commit_callbacks(execute=False):
+        for kind in ("customers", "tickets", "tag_members"):
+            client.post(reverse("analytics:reports"), {"kind": kind, "format": "csv"})
+        # when a fourth is started from the page
+        response = client.post(reverse("analytics:reports"), {"kind": "sla_breaches", "format": "csv"})
+    # then the form answers 429 naming the three, each row with its cancel button
+    html = response.content.decode()
+    assert response.status_code == 429
+    jobs = list(ReportJob.objects.order_by("id"))
+    assert len(jobs) == 3
+    assert all(re.search(rf"#{job.pk}\D", html) for job in jobs)
+    assert html.count("data-cancel") == 3
+
+
+def test_cancel_from_the_page_htmx_gets_the_row(client_for, agent):
+    # given a running report
+    job = ReportJob.objects.create(owner=agent, kind="customers", dedupe_key="k", status="running")
+    # when its owner presses cancel (htmx)
+    response = client_for(agent).post(
+        reverse("analytics:report_cancel", args=[job.pk]), HTTP_HX_REQUEST="true"
+    )
+    # then the row comes back cancelled, no longer polling, without a cancel button
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-status="cancelled"' in html and "hx-trigger" not in html and "data-cancel" not in html
+    assert ReportJob.objects.get(pk=job.pk).status == "cancelled"
+
+
+def test_cancel_from_the_page_without_htmx_redirects(client_for, agent):
+    job = ReportJob.objects.create(owner=agent, kind="customers", dedupe_key="k")
+    response = client_for(agent).post(reverse("analytics:report_cancel", args=[job.pk]))
+    assert response.status_code == 302 and response["Location"] == reverse("analytics:reports")
+    assert ReportJob.objects.get(pk=job.pk).status == "cancelled"
+
+
+def test_cancel_is_owner_only_and_post_only(client_for, agent, manager):
+    job = ReportJob.objects.create(owner=agent, kind="customers", dedupe_key="k")
+    url = reverse("analytics:report_cancel", args=[job.pk])
+    assert client_for(manager).post(url).status_code == 404
+    assert client_for(agent).get(url).status_code == 405
+    assert ReportJob.objects.get(pk=job.pk).status == "queued"

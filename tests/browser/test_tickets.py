@@ -103,3 +103,26 @@ def test_request_journey(page, browser, live_server, make_user, support_team):
     expect(history).to_contain_text("resolved → closed")
     expect(manager_page.locator("#rating-shown")).to_contain_text("5/5")
     manager_context.close()
+
+
+def test_a_stale_triage_shows_the_conflict_in_place(page, make_user, support_team):
+    from tests.tickets.factories import make_ticket
+    from tickets.services import ticket_update_triage
+
+    # given an agent on a ticket's page, and another agent who triages the ticket as urgent meanwhile
+    requester = make_user("rosa", role="requester", team="E-commerce ops")
+    english(make_user("andy", role="agent", team=support_team.name))
+    other = make_user("olga", role="agent", team=support_team.name)
+    ticket = make_ticket(requester)
+    browser_login(page, "andy", "pw-andy-123")
+    page.goto(f"/requests/{ticket.key}/")
+    ticket_update_triage(ticket=ticket, by=other, urgency="urgent")
+    # when the agent saves "planned" from the page they opened (htmx)
+    page.select_option("#triage-form select[name=urgency]", "planned")
+    page.click("#triage-form button[type=submit]")
+    # then the 409 is swapped in: the message, the other agent's value, and "planned" listed as not saved
+    expect(page.locator("#triage-conflict")).to_contain_text("Someone else changed this")
+    expect(page.locator("#triage-conflict")).to_contain_text("Planned")
+    expect(page.locator("#triage-form select[name=urgency]")).to_have_value("urgent")
+    ticket.refresh_from_db()
+    assert ticket.urgency == "urgent"

@@ -105,8 +105,9 @@ def test_own_team_reads_detail(api_for, requester, campaign):
 
 
 def test_patch_changes_the_plan(api_for, requester, campaign):
+    etag = api_for(requester).get(f"/api/v1/campaigns/{campaign.code}/")["ETag"]
     response = api_for(requester).patch(
-        f"/api/v1/campaigns/{campaign.code}/", {"budget": "123.45"}, format="json"
+        f"/api/v1/campaigns/{campaign.code}/", {"budget": "123.45"}, format="json", HTTP_IF_MATCH=etag
     )
     assert response.json()["budget"] == 123.45
 

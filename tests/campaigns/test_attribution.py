@@ -80,4 +80,4 @@ def test_longer_lookback_lets_the_old_touch_count(journeys):
 
 def test_unknown_model_is_refused(journeys):
     with pytest.raises(UnknownModel):
-        attribute(campaign=journeys, model="time_decay")
+        attribute(campaign=journeys, model="magic")

@@ -156,6 +156,7 @@ def test_edit_saves_the_plan(client_for, requester, campaign):
             "end_date": "2026-06-30",
             "audience_include_mode": "all",
             "channels_text": "tmall",
+            "version": campaign.lock_version,
         },
     )
     assert response.status_code == 302

@@ -80,7 +80,9 @@ def test_duplicate_slug_conflicts(api_for, agent):
 
 def test_saving_a_version_answers_its_number(api_for, agent):
     factories.rule_tag("hp")
-    response = api_for(agent).post("/api/v1/tags/hp/versions/", {"definition": RULE}, format="json")
+    response = api_for(agent).post(
+        "/api/v1/tags/hp/versions/", {"definition": RULE}, format="json", HTTP_IF_MATCH='"0"'
+    )
     assert response.status_code == 201
     assert response.json() == {"version": 1}
 
@@ -93,7 +95,9 @@ def test_invalid_rule_answers_400_with_paths(api_for, agent):
             {"event": "order", "agg": "avg", "field": "amount", "op": "~", "value": 1},
         ]
     }
-    response = api_for(agent).post("/api/v1/tags/hp/versions/", {"definition": bad}, format="json")
+    response = api_for(agent).post(
+        "/api/v1/tags/hp/versions/", {"definition": bad, "base_version": 0}, format="json"
+    )
     assert response.status_code == 400
     assert {"path": "all[1].op", "message": response.json()["errors"][0]["message"]} in response.json()[
         "errors"

@@ -13,6 +13,7 @@ from django.db import connection
 from crm_tags import importers, ranks
 from crm_tags.models import Customer, Event, RankedCount, Tag, TagVersion
 from crm_tags.rules import compile_rule, rank_of, ranked_leaf
+from tests.crm_tags.ranks_reference import recounted_ranks, stored_ranks
 
 pytestmark = pytest.mark.django_db
 
@@ -29,26 +30,6 @@ def _register(rule: dict) -> None:
     tag = Tag.objects.create(slug=f"r{Tag.objects.count()}", name="r")
     TagVersion.objects.create(tag=tag, number=1, definition=rule, depends_on=[])
     ranks.sync()
-
-
-def _ranks() -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT event_type, k, customer_id, occurred_at FROM crm_tags_eventrank ORDER BY 1, 2, 3"
-        )
-        return cursor.fetchall()
-
-
-def _expected() -> list[tuple]:
-    """The ranks recomputed from the events with a window function (independent of the code)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.event_type, p.k, x.customer_id, x.occurred_at FROM crm_tags_rankedcount p "
-            "JOIN (SELECT customer_id, event_type, occurred_at, row_number() OVER ("
-            "PARTITION BY customer_id, event_type ORDER BY occurred_at DESC) AS n FROM crm_tags_event) x "
-            "ON x.event_type = p.event_type AND x.n = p.k ORDER BY 1, 2, 3"
-        )
-        return cursor.fetchall()
 
 
 def _customers(n: int) -> None:
@@ -121,17 +102,17 @@ def test_sync_computes_the_ranks_and_drops_pairs_no_rule_uses():
     importers.import_events(io.StringIO(_events_csv(random.Random(1), 30, 400)))
     _register(RULE)
     assert set(RankedCount.objects.values_list("event_type", "k")) == {("page_view", 3)}
-    assert _ranks() == _expected() and _ranks()
+    assert stored_ranks() == recounted_ranks() and stored_ranks()
     TagVersion.objects.all().delete()
     assert ranks.sync() == (0, 1)
-    assert not RankedCount.objects.exists() and _ranks() == []
+    assert not RankedCount.objects.exists() and stored_ranks() == []
 
 
 def test_triggers_keep_ranks_exact_on_insert_update_and_delete():
     _customers(20)
     _register(RULE)
     importers.import_events(io.StringIO(_events_csv(random.Random(2), 20, 300)))  # small: the trigger
-    assert _ranks() == _expected() and _ranks()
+    assert stored_ranks() == recounted_ranks() and stored_ranks()
     Event.objects.filter(event_type="page_view", customer__external_id="C3").update(
         occurred_at=BASE - timedelta(days=400)
     )
@@ -139,9 +120,9 @@ def test_triggers_keep_ranks_exact_on_insert_update_and_delete():
         customer=Customer.objects.get(external_id="C5")
     )
     Event.objects.filter(pk__in=Event.objects.filter(event_type="page_view").values("pk")[:40]).delete()
-    assert _ranks() == _expected()
+    assert stored_ranks() == recounted_ranks()
     Customer.objects.filter(external_id="C6").delete()  # the ORM's cascade
-    assert _ranks() == _expected()
+    assert stored_ranks() == recounted_ranks()
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -155,9 +136,9 @@ def test_bulk_imports_keep_ranks_first_load_and_after(fast, monkeypatch):
     _register({"event": "page_view", "agg": "count", "window_days": 7, "op": ">=", "value": 1})
     rng = random.Random(3)
     importers.import_events(io.StringIO(_events_csv(rng, 40, 600)))
-    assert len(_ranks()) > 40 and _ranks() == _expected()
+    assert len(stored_ranks()) > 40 and stored_ranks() == recounted_ranks()
     importers.import_events(io.StringIO(_events_csv(rng, 20, 300)))
-    assert _ranks() == _expected()
+    assert stored_ranks() == recounted_ranks()
     with connection.cursor() as cursor:  # and the trigger is back on
         cursor.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = %s", [ranks.INSERT_TRIGGER])
         assert cursor.fetchone()[0] == "O"

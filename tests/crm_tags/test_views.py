@@ -115,7 +115,7 @@ def test_requester_may_not_create_a_tag_on_the_page(client_for, requester):
 def test_saving_an_invalid_rule_shows_paths(client_for, agent, published):
     bad = {"all": [{"event": "order", "agg": "count", "op": "~", "value": 1}]}
     response = client_for(agent).post(
-        reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(bad)}
+        reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(bad), "version": "1"}
     )
     assert response.status_code == 422
     assert b"all[0].op" in response.content
@@ -123,7 +123,8 @@ def test_saving_an_invalid_rule_shows_paths(client_for, agent, published):
 
 def test_saving_a_rule_on_the_page_creates_a_version(client_for, agent, published):
     response = client_for(agent).post(
-        reverse("crm_tags:tag_version_save", args=["buyers"]), {"definition": json.dumps(RULE)}
+        reverse("crm_tags:tag_version_save", args=["buyers"]),
+        {"definition": json.dumps(RULE), "version": "1"},
     )
     assert response.status_code == 302
     assert published.versions.count() == 2

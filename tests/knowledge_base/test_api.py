@@ -34,18 +34,22 @@ def test_anonymous_is_refused(api_for):
 
 
 def test_patch_edits_a_draft_and_keeps_a_version(api_for, draft, agent):
-    response = api_for(agent).patch(f"{URL}{draft.pk}/", {"title": "New title"})
+    etag = api_for(agent).get(f"{URL}{draft.pk}/")["ETag"]
+    response = api_for(agent).patch(f"{URL}{draft.pk}/", {"title": "New title"}, HTTP_IF_MATCH=etag)
     assert response.status_code == 200 and response.json()["version"] == 2
 
 
 def test_patch_of_a_published_article_conflicts(api_for, published, agent):
-    response = api_for(agent).patch(f"{URL}{published.pk}/", {"title": "New title"})
+    etag = api_for(agent).get(f"{URL}{published.pk}/")["ETag"]
+    response = api_for(agent).patch(f"{URL}{published.pk}/", {"title": "New title"}, HTTP_IF_MATCH=etag)
     assert response.status_code == 409
 
 
 def test_requester_cannot_see_or_patch_a_draft(api_for, draft, requester):
     assert api_for(requester).get(f"{URL}{draft.pk}/").status_code == 404
-    assert api_for(requester).patch(f"{URL}{draft.pk}/", {"title": "x"}).status_code == 404
+    assert (
+        api_for(requester).patch(f"{URL}{draft.pk}/", {"title": "x"}, HTTP_IF_MATCH='"1"').status_code == 404
+    )
 
 
 def test_requester_reads_a_published_article(api_for, published, requester):
@@ -107,7 +111,8 @@ def test_list_query_count_does_not_grow_with_articles(api_for, agent, manager, d
 
 
 def test_versions_listed_for_staff(api_for, draft, agent):
-    api_for(agent).patch(f"{URL}{draft.pk}/", {"body": "changed"})
+    etag = api_for(agent).get(f"{URL}{draft.pk}/")["ETag"]
+    api_for(agent).patch(f"{URL}{draft.pk}/", {"body": "changed"}, HTTP_IF_MATCH=etag)
     data = api_for(agent).get(f"{URL}{draft.pk}/versions/").json()
     assert [v["number"] for v in data["results"]] == [2, 1]
 
@@ -117,7 +122,8 @@ def test_versions_hidden_from_requesters(api_for, published, requester):
 
 
 def test_versions_query_count(api_for, draft, agent, django_assert_max_num_queries):
+    etag = api_for(agent).get(f"{URL}{draft.pk}/")["ETag"]
     for n in range(5):
-        api_for(agent).patch(f"{URL}{draft.pk}/", {"body": f"v{n}"})
+        etag = api_for(agent).patch(f"{URL}{draft.pk}/", {"body": f"v{n}"}, HTTP_IF_MATCH=etag)["ETag"]
     with django_assert_max_num_queries(6):
         assert api_for(agent).get(f"{URL}{draft.pk}/versions/").json()["count"] == 6

@@ -178,7 +178,15 @@ def test_requester_may_not_open_the_editor(client_for, requester):
 def test_edit_page_for_a_draft(client_for, draft, agent):
     response = client_for(agent).post(
         reverse("knowledge_base:article_edit", args=[draft.pk]),
-        {"title": "Edited", "summary": "", "body": "x", "kind": "faq", "language": "en", "tags": ""},
+        {
+            "title": "Edited",
+            "summary": "",
+            "body": "x",
+            "kind": "faq",
+            "language": "en",
+            "tags": "",
+            "version": draft.lock_version,
+        },
     )
     draft.refresh_from_db()
     assert response.status_code == 302 and draft.title == "Edited" and draft.version_number == 2

@@ -30,6 +30,7 @@ from crm_tags.models import (
 from crm_tags.selectors import customer_get_for_user
 from privacy.models import Consent, ConsentChange, PrivacyRequest, UnmaskedAccess
 from tests.crm_tags import factories
+from tests.crm_tags.ranks_reference import recounted_ranks, stored_ranks
 from tests.privacy import rights_factories as rf
 from tests.privacy.conftest import PLANTED_EMAIL, PLANTED_NAME, PLANTED_PHONE
 
@@ -242,7 +243,7 @@ def test_the_surrogate_keeps_events_totals_and_ranks_exact(
         == events
     )
     assert _totals(surrogate) == _fresh_totals(surrogate)
-    assert _ranks() == _expected_ranks() and EventRank.objects.filter(customer=surrogate).exists()
+    assert stored_ranks() == recounted_ranks() and EventRank.objects.filter(customer=surrogate).exists()
     assert (surrogate.name, surrogate.email, surrogate.phone, surrogate.birth_date) == ("", None, None, None)
     assert (surrogate.city, surrogate.signup_at, surrogate.source_channel) == ("Shanghai", SIGNUP, "wechat")
     assert surrogate.attributes == {"vip_level": "gold"}
@@ -390,25 +391,6 @@ def _fresh_totals(customer) -> list[tuple]:
     return sorted((r["event_type"], r["n"], r["ac"], r["s"], r["mn"], r["mx"], r["f"], r["l"]) for r in rows)
 
 
-def _ranks() -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT event_type, k, customer_id, occurred_at FROM crm_tags_eventrank ORDER BY 1, 2, 3"
-        )
-        return cursor.fetchall()
-
-
-def _expected_ranks() -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.event_type, p.k, x.customer_id, x.occurred_at FROM crm_tags_rankedcount p "
-            "JOIN (SELECT customer_id, event_type, occurred_at, row_number() OVER ("
-            "PARTITION BY customer_id, event_type ORDER BY occurred_at DESC) AS n FROM crm_tags_event) x "
-            "ON x.event_type = p.event_type AND x.n = p.k ORDER BY 1, 2, 3"
-        )
-        return cursor.fetchall()
-
-
 def test_the_erasure_is_set_based_its_queries_do_not_grow_with_the_persons_rows(
     manager, django_capture_on_commit_callbacks
 ):
@@ -432,3 +414,24 @@ def test_the_erasure_is_set_based_its_queries_do_not_grow_with_the_persons_rows(
 
     erase_counting(1)  # warms what is cached (personal attribute keys)
     assert erase_counting(3) == erase_counting(40)
+
+
+def test_the_audit_trail_still_verifies_with_the_erased_entries_marked_redacted(
+    person, manager, django_capture_on_commit_callbacks
+):
+    # given the audit trail sealed as it is written (a test's transaction never commits)
+    from accounts.audit_chain import audit_chain_verify
+    from accounts.models import AuditEntry
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS accounts_audit_seal IMMEDIATE")
+    # when the person is erased
+    req = rf.erased(person[0], manager, django_capture_on_commit_callbacks)
+    # then the entries that held their values are marked redacted by the request, and the chain holds
+    redacted = AuditEntry.objects.filter(redacted_by=f"privacy_request:{req.pk}")
+    assert redacted.count() == req.report["audit_entries"] >= 1
+    report = audit_chain_verify()
+    assert report.ok, report.broken
+    assert sorted(report.redacted[f"privacy_request:{req.pk}"]) == sorted(
+        redacted.values_list("seq", flat=True)
+    )

@@ -217,9 +217,11 @@ def test_personal_attribute_values_in_a_sample_show_as_hidden(api_for, agent, pl
 def test_saving_a_personal_rule_without_view_pii_is_refused_naming_the_field(api_for, client_for, agent):
     factories.rule_tag("probe", by=None)
     rule = {"all": [CITY_RULE, {"attr": "phone", "op": "=", "value": PLANTED_PHONE}]}
-    api = api_for(agent).post("/api/v1/tags/probe/versions/", {"definition": rule}, format="json")
+    api = api_for(agent).post(
+        "/api/v1/tags/probe/versions/", {"definition": rule, "base_version": 0}, format="json"
+    )
     page = client_for(agent).post(
-        "/customers/tags/probe/versions/", {"definition": str(rule).replace("'", '"')}
+        "/customers/tags/probe/versions/", {"definition": str(rule).replace("'", '"'), "version": "0"}
     )
     assert api.status_code == 403 and "phone" in api.json()["detail"]
     assert page.status_code == 403
@@ -229,7 +231,9 @@ def test_saving_a_personal_rule_without_view_pii_is_refused_naming_the_field(api
 def test_a_manager_with_view_pii_may_build_a_birthday_rule(api_for, manager):
     factories.rule_tag("birthday", by=None)
     rule = {"attr": "birth_date", "op": "between", "value": ["1990-01-01", "1990-12-31"]}
-    response = api_for(manager).post("/api/v1/tags/birthday/versions/", {"definition": rule}, format="json")
+    response = api_for(manager).post(
+        "/api/v1/tags/birthday/versions/", {"definition": rule}, format="json", HTTP_IF_MATCH='"0"'
+    )
     assert response.status_code == 201
 
 

@@ -69,7 +69,10 @@ def test_no_planted_value_reaches_a_viewer_without_view_pii(world, api_for, mana
     assert_clean(preview.content)
 
     # the manager (view_pii) saves it; the agent and a requester read the versions
-    saved = api_for(manager).post("/api/v1/tags/probe/versions/", {"definition": rule}, format="json")
+    etag = api_for(manager).get("/api/v1/tags/probe/versions/")["ETag"]
+    saved = api_for(manager).post(
+        "/api/v1/tags/probe/versions/", {"definition": rule}, format="json", HTTP_IF_MATCH=etag
+    )
     assert saved.status_code in (201, 400)
     for viewer in (agent, requester):
         versions = api_for(viewer).get("/api/v1/tags/probe/versions/")

@@ -104,9 +104,9 @@ def test_old_events_go_young_stay_and_totals_and_ranks_stay_exact(settings, keep
     assert _totals() == _fresh_totals()
     assert not CustomerEventTotal.objects.filter(customer=event_history[0], event_type="order").exists()
     # ... and so do the ranks
-    from tests.privacy.test_erasure import _expected_ranks, _ranks
+    from tests.crm_tags.ranks_reference import recounted_ranks, stored_ranks
 
-    assert _ranks() == _expected_ranks() and _ranks()
+    assert stored_ranks() == recounted_ranks() and stored_ranks()
 
 
 def test_zero_days_keeps_events_forever(settings, event_history):

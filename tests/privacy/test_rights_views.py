@@ -138,11 +138,13 @@ def test_an_export_offers_its_download_only_to_who_may_download(
 
 
 def test_the_download_page_streams_uncached_and_logs(
-    client_for, manager, manager_without_pii, customer, django_capture_on_commit_callbacks
+    client_for, manager, manager_without_pii, agent, customer, django_capture_on_commit_callbacks
 ):
     req = rf.filed("export", customer, manager, django_capture_on_commit_callbacks)
     url = reverse("privacy:request_download", args=[req.pk])
     assert client_for(manager_without_pii).get(url).status_code == 403
+    refused = client_for(agent).get(url)
+    assert refused.status_code == 403 and b"PAGE1" not in refused.content
     response = client_for(manager).get(url)
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     assert b"PAGE1" in b"".join(response.streaming_content)

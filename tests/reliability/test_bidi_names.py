@@ -77,6 +77,7 @@ def test_an_edited_article_title_has_no_bidi_controls(api_for, agent):
         f"/api/v1/kb/articles/{article.pk}/",
         {"title": "New\u2067 title", "tags": ["vip\u202e"]},
         format="json",
+        HTTP_IF_MATCH=f'"{article.lock_version}"',
     )
     assert response.status_code == 200, response.content
     article.refresh_from_db()
@@ -103,7 +104,10 @@ def test_a_campaign_name_has_no_bidi_controls(api_for, requester, monkeypatch):
     campaign = Campaign.objects.get(code="d11-bidi")
     assert campaign.name == "Double11"
     response = api_for(requester).patch(
-        "/api/v1/campaigns/d11-bidi/", {"name": "\u2066Renamed\u2069"}, format="json"
+        "/api/v1/campaigns/d11-bidi/",
+        {"name": "\u2066Renamed\u2069"},
+        format="json",
+        HTTP_IF_MATCH=response["ETag"],
     )
     assert response.status_code == 200, response.content
     campaign.refresh_from_db()

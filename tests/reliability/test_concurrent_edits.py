@@ -108,6 +108,7 @@ def test_rule_page_save_from_a_stale_version_shows_the_conflict(api_for, client_
         "/api/v1/tags/vip3/versions/",
         {"definition": {"attr": "city", "op": "=", "value": "X"}},
         format="json",
+        HTTP_IF_MATCH='"0"',
     )
     response = client_for(manager).post(
         "/customers/tags/vip3/versions/",

@@ -20,6 +20,7 @@ import ctypes
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +42,7 @@ from django.utils import timezone
 from accounts.models import Notification
 from analytics import services as analytics_services
 from analytics.models import ReportJob
-from analytics.tasks import run_report_job
+from analytics.tasks import fail_stale_report_jobs, run_report_job
 from config.celery import app as celery_app
 from crm_tags import services as tag_services
 from crm_tags.models import Customer, Tag, TagBuild, TagMembership, TagMembershipChange, TagVersion
@@ -52,6 +53,7 @@ from crm_tags.tasks import run_tag_build
 BOOT_SECONDS = 60.0
 GONE_SECONDS = 15.0
 KOMBU_KEYS = ("celery", "unacked", "unacked_index", "unacked_mutex")
+SHEET_ROWS = 40_000
 
 
 def _wait_for(
@@ -100,6 +102,7 @@ class Worker:
             "CELERY_BROKER_URL": celery_app.conf.broker_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "MEDIA_ROOT": os.path.abspath(settings.MEDIA_ROOT),
+            "REPORT_WORK_DIR": settings.REPORT_WORK_DIR,
             "PGAPPNAME": app_name,  # libpq: every backend of this worker carries this application_name
         }
         command = [
@@ -347,7 +350,10 @@ def test_worker_killed_mid_tag_build(start_worker, observer, gate):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_killed_mid_report_job(start_worker, observer, gate, make_user):
+def test_worker_killed_mid_report_job(start_worker, observer, gate, make_user, monkeypatch, settings):
+    # given workers that beat every second, and dead after 5 s of silence
+    monkeypatch.setenv("REPORT_JOB_HEARTBEAT_SECONDS", "1")
+    settings.REPORT_JOB_STALE_SECONDS = 5
     owner = make_user("exporter", role="agent", team="MarTech support")
     _customers("Ningbo", 15)
     # given the test holds the customers table, so the report's first query waits after the job is claimed
@@ -372,6 +378,21 @@ def test_worker_killed_mid_report_job(start_worker, observer, gate, make_user):
         BOOT_SECONDS,
         worker.log_tail,
     )
+    # then, blocked for longer than the stale limit (issue 16, item 4), it is not taken for dead: its
+    # worker's heartbeat thread goes on beating while the job waits in its query
+    started = ReportJob.objects.get(pk=job.pk).started_at
+    limit = analytics_services.stale_running_limit()
+    busy = _wait_for(
+        "the blocked job's heartbeat is newer than the stale limit after its start",
+        lambda: (
+            (j := ReportJob.objects.get(pk=job.pk)).heartbeat_at > started + limit + dt.timedelta(seconds=1)
+            and j
+        ),
+        BOOT_SECONDS,
+        worker.log_tail,
+    )
+    assert busy.status == ReportJob.Status.RUNNING
+    assert analytics_services.report_jobs_fail_stale() == 0
     # and the worker is SIGKILLed there: the message waits for redelivery, Postgres ends the backend
     new_worker = _kill_mid_job(worker, start_worker, observer, gate, "analytics.tasks.run_report_job", job.pk)
 
@@ -379,8 +400,12 @@ def test_worker_killed_mid_report_job(start_worker, observer, gate, make_user):
     killed = ReportJob.objects.get(pk=job.pk)
     assert killed.status == ReportJob.Status.RUNNING
     assert killed.heartbeat_at is not None
-    assert analytics_services.report_jobs_fail_stale() == 0
-    later = killed.heartbeat_at + analytics_services.STALE_RUNNING + dt.timedelta(seconds=1)
+    limit = analytics_services.stale_running_limit()
+    assert (
+        analytics_services.report_jobs_fail_stale(now=killed.heartbeat_at + limit - dt.timedelta(seconds=1))
+        == 0
+    )
+    later = killed.heartbeat_at + limit + dt.timedelta(seconds=1)
     assert analytics_services.report_jobs_fail_stale(now=later) == 1
     failed = ReportJob.objects.get(pk=job.pk)
     assert failed.status == ReportJob.Status.FAILED
@@ -411,3 +436,103 @@ def test_worker_killed_mid_report_job(start_worker, observer, gate, make_user):
         lines = handle.read().decode("utf-8-sig").splitlines()
     default_storage.delete(done.file.name)
     assert len(lines) == 1 + 15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_xlsx_report(
+    start_worker, observer, gate, make_user, tmp_path, monkeypatch, settings
+):
+    """Issue 16, item 4: a killed job is failed within the stale limit (not ~18 minutes), the temporary files
+    it left (its workbook, XlsxWriter's folder of sheet rows) are removed by the sweep, and asking again starts anew."""
+    # given workers that beat every second and write their temporary files in the test's own directory
+    work = tmp_path / "report-work"
+    monkeypatch.setenv("REPORT_JOB_HEARTBEAT_SECONDS", "1")
+    settings.REPORT_WORK_DIR = str(work)
+    settings.REPORT_JOB_STALE_SECONDS = 5
+    owner = make_user("sheets", role="agent", team="MarTech support")
+    tag = Tag.objects.create(slug="sheet-members", name="Sheet members", kind=Tag.Kind.MANUAL)
+    # and a tag of 40,000 members: seconds of writing, several progress beats
+    TagMembership.objects.bulk_create(
+        TagMembership(tag=tag, customer=c, since=timezone.now()) for c in _customers("Wuxi", SHEET_ROWS)
+    )
+
+    # when a real worker takes an XLSX tag members report
+    worker = start_worker()
+    job, created = analytics_services.report_job_request(
+        owner=owner, kind=ReportJob.Kind.TAG_MEMBERS, params={}, file_format=ReportJob.Format.XLSX
+    )
+    assert created
+
+    # and, once it has counted its rows, the test holds the job's row: the worker writes its sheet until
+    # its first progress beat (a second later at the soonest), and waits there on the row
+    def counted() -> bool:
+        worker.assert_alive()
+        return ReportJob.objects.get(pk=job.pk).total_rows is not None
+
+    _wait_for("the job has counted its rows", counted, BOOT_SECONDS, worker.log_tail)
+    gate.execute("SELECT 1 FROM analytics_reportjob WHERE id = %s FOR UPDATE", [job.pk])
+
+    def at_its_progress_beat() -> tuple | None:
+        worker.assert_alive()
+        return observer.execute(
+            # waiting on the gate, or queued behind the heartbeat thread's update that waits on it
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s "
+            "AND wait_event_type = 'Lock' AND query LIKE '%%\"progress\"%%'",
+            [start_worker.app_name],
+        ).fetchone()
+
+    _wait_for(
+        "the job waits at a progress beat",
+        at_its_progress_beat,
+        BOOT_SECONDS,
+        lambda: f"{_backends(observer, start_worker.app_name)!r}\n{worker.log_tail()}",
+    )
+    assert 0 < ReportJob.objects.get(pk=job.pk).total_rows == SHEET_ROWS
+    # then its temporary files are in its own directory: its workbook and XlsxWriter's folder of sheet rows
+    job_dir = work / f"job-{job.pk}"
+    left = sorted(
+        "xlsxwriter.*"
+        if name.startswith("xlsxwriter.")
+        else "tmp*.xlsx"
+        if re.fullmatch(r"tmp.*\.xlsx", name)
+        else name
+        for name in os.listdir(job_dir)
+    )
+    assert left == ["tmp*.xlsx", "xlsxwriter.*"]
+    rows_dir = next(job_dir.glob("xlsxwriter.*"))
+    assert any(path.stat().st_size > 0 for path in rows_dir.rglob("*") if path.is_file())
+
+    # when the worker is SIGKILLed there
+    killed_at = time.monotonic()
+    new_worker = _kill_mid_job(worker, start_worker, observer, gate, "analytics.tasks.run_report_job", job.pk)
+
+    # then the beat task fails it once its heartbeat is older than the stale limit (seconds, not minutes)
+    def failed_by_the_sweep() -> ReportJob | None:
+        fail_stale_report_jobs.apply().get()
+        current = ReportJob.objects.get(pk=job.pk)
+        return current if current.status == ReportJob.Status.FAILED else None
+
+    failed = _wait_for("the sweep fails the dead job", failed_by_the_sweep, 60.0)
+    assert time.monotonic() - killed_at < 60
+    assert "stopped responding" in failed.error and not failed.file
+    assert Notification.objects.filter(recipient=owner, verb="report.failed").exists()
+    # and the same sweep removed what the killed worker left
+    assert not job_dir.exists()
+
+    # when the owner asks for the same report again, then a new job starts and the new worker writes it
+    again, created = analytics_services.report_job_request(
+        owner=owner, kind=ReportJob.Kind.TAG_MEMBERS, params={}, file_format=ReportJob.Format.XLSX
+    )
+    assert created and again.pk != job.pk
+
+    def finished() -> ReportJob | None:
+        new_worker.assert_alive()
+        current = ReportJob.objects.get(pk=again.pk)
+        return current if current.status in (ReportJob.Status.DONE, ReportJob.Status.FAILED) else None
+
+    done = _wait_for("the new report job has finished", finished, BOOT_SECONDS, new_worker.log_tail)
+    assert done.status == ReportJob.Status.DONE, done.error
+    assert done.rows == SHEET_ROWS
+    default_storage.delete(done.file.name)
+    # and it left no temporary file behind
+    assert list(work.iterdir()) == []

@@ -219,7 +219,8 @@ class TestImIntake:
             ("s3cret", "wrong", "req", 403),
             ("s3cret", "", "req", 403),
             ("s3cret", "s3cret", "nobody", 400),
-            ("", "", "req", 404),
+            ("", "", "req", 403),  # no header: refused before saying whether the intake is on
+            ("", "s3cret", "req", 404),
         ],
     )
     def test_bad_requests_make_nothing(self, api_for, requester, settings, configured, token, sender, status):

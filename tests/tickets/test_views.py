@@ -160,7 +160,13 @@ def test_triage_form_changes_urgency(client_for, requester, agent):
     ticket = make_ticket(requester)
     response = client_for(agent).post(
         reverse("tickets:triage", args=[ticket.key]),
-        {"type": "incident", "urgency": "urgent", "feasibility": "feasible", "effort_hours": "2.5"},
+        {
+            "type": "incident",
+            "urgency": "urgent",
+            "feasibility": "feasible",
+            "effort_hours": "2.5",
+            "version": ticket.lock_version,
+        },
     )
     assert response.status_code == 302
     ticket.refresh_from_db()
@@ -322,6 +328,7 @@ def test_sla_page_editable_by_manager_only(client_for, agent, manager):
         f"p{policy.pk}-first_response_minutes": 20,
         f"p{policy.pk}-resolution_minutes": 100,
         f"p{policy.pk}-calendar": policy.calendar_id,
+        f"p{policy.pk}-version": policy.lock_version,
     }
     assert client_for(agent).get(reverse("tickets:sla")).status_code == 200
     assert client_for(agent).post(reverse("tickets:sla"), data).status_code == 403
