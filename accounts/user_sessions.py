@@ -100,7 +100,17 @@ def _touch(request: HttpRequest, user: User, now: int) -> None:
     if not updated:
         if not _session_store()().exists(session.session_key):
             return  # revoked while this request ran
-        record_id = _record_create(request, user, now).pk
+        # Several requests of one session may find its row missing at once: one makes it, the others take it.
+        record_id = UserSession.objects.update_or_create(
+            session_key=session.session_key,
+            defaults={"last_seen_at": seen},
+            create_defaults={
+                "user": user,
+                "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+                "ip_address": client_address(request),
+                "last_seen_at": seen,
+            },
+        )[0].pk
     _remember(request, record_id, now)
 
 

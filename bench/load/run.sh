@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load run: bench/load/run.sh [USERS=100] [DURATION=2m]
-# Starts gunicorn (production settings) and a Celery worker on a separate database, seeds demo data and
+# Starts gunicorn (production settings) and a Celery worker on a separate database (made afresh), seeds demo data and
 # signs in the load-test users beforehand (bench/load/prepare.py), runs locust headless (it stops by
 # itself), prints per-endpoint figures, stops everything. LOAD_WAIT="MIN,MAX" sets the think time (s),
 # LOAD_SPAWN_RATE the users started per second (5: all 100 at work after 20 s), LOAD_REQUEST_LOG=FILE
@@ -16,6 +16,9 @@ export DJANGO_DEBUG=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false L
 export API_THROTTLE_USER=100000/min API_THROTTLE_ANON=100000/min AXES_ENABLED=false
 export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost STATIC_ROOT=.data/load-static
 DB=${DATABASE_URL##*/}
+# A fresh database each run (what earlier runs filed and imported would slow the next one down);
+# LOAD_KEEP_DB=1 keeps it.
+if [ "${LOAD_KEEP_DB:-0}" != 1 ]; then dropdb -h 127.0.0.1 -U postgres --if-exists --force "$DB"; fi
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'" | grep -q 1 || createdb -h 127.0.0.1 -U postgres "$DB"
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py collectstatic --noinput -v 0

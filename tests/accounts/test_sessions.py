@@ -248,3 +248,39 @@ def test_a_rotated_secret_key_keeps_sessions_only_with_the_old_key_as_fallback(
     assert (response.status_code == 200) is stays
     if not stays:
         assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_of_a_session_without_its_row_at_once_make_one_row(requester):
+    # given a signed-in session whose row is missing (older than the rows, or signed in by a script), and
+    # several of its requests arriving at the same moment (the 300-user load run: 500s on the unique key)
+    import threading
+
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from accounts.user_sessions import _session_store, _touch
+
+    store = _session_store()()
+    store.create()
+    start, errors = threading.Barrier(4), []
+
+    def request_arrives() -> None:
+        try:
+            request = RequestFactory().get(HOME, HTTP_USER_AGENT=FIREFOX_WINDOWS)
+            request.session = _session_store()(store.session_key)
+            start.wait(timeout=30)
+            _touch(request, requester, int(time.time()))
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request_arrives) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # then every request went through, and the session has one row
+    assert errors == []
+    assert UserSession.objects.filter(session_key=store.session_key, user=requester).count() == 1
