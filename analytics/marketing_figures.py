@@ -184,7 +184,7 @@ def kpis(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
                 "key": key,
                 "label": labels[key],
                 "value": numbers[key],
-                "format": "money" if key in ("spend", "revenue", "cac") else "ratio",
+                "format": fig.FORMATS[key],
             }
             for key in METRICS
         ],

@@ -30,6 +30,7 @@ from analytics.filters import DashboardFilters, viewer_time_zone
 from analytics.heartbeat import JobHeartbeat
 from analytics.models import ReportDelivery, ReportJob, ReportSubscription
 from analytics.permissions import can_cancel_report, report_unmasked
+from campaigns.figures import PERCENT, format_figure
 from config.uploads import orphan_files_delete
 from privacy import personal_data
 
@@ -392,7 +393,7 @@ def _report_body(subscription: ReportSubscription, filters: DashboardFilters) ->
         subject = _("Weekly campaign report, %(period)s") % {"period": period}
         for tile in marketing_figures.kpis(filters, staff=True)["tiles"]:
             value = tile["value"]
-            lines.append(f"{tile['label']}: {_percent(value) if tile['format'] == 'ratio' else value}")
+            lines.append(f"{tile['label']}: {format_figure(value, tile['format'])}")
         path = reverse("analytics:marketing")
     query = "&".join(f"{k}={v}" for k, v in filters.query().items())
     lines.append("")
@@ -401,7 +402,7 @@ def _report_body(subscription: ReportSubscription, filters: DashboardFilters) ->
 
 
 def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
+    return format_figure(value, PERCENT)
 
 
 def subscription_deliver(

@@ -59,6 +59,41 @@ def roi(*, revenue: Any, spend: Any) -> float | None:
     return _divide(Decimal(str(revenue)) - Decimal(str(spend)), spend)
 
 
+# How each figure reads, defined once for every page, chart, e-mail and file (issue 18, item 8):
+# money with separators and cents; rates (a part of a whole, or a return) as a percentage; multiples
+# (ROAS: revenue per unit of spend) with a times sign, never as a percentage.
+MONEY, PERCENT, MULTIPLE, COUNT = "money", "percent", "multiple", "count"
+FORMATS: dict[str, str] = {
+    "spend": MONEY,
+    "revenue": MONEY,
+    "cac": MONEY,
+    "cost_per_lead": MONEY,
+    "roi": PERCENT,
+    "ctr": PERCENT,
+    "cvr": PERCENT,
+    "budget_used_pct": PERCENT,
+    "roas": MULTIPLE,
+    "impressions": COUNT,
+    "clicks": COUNT,
+    "leads": COUNT,
+    "conversions": COUNT,
+}
+
+
+def format_figure(value: Any, kind: str, *, digits: int | None = None) -> str:
+    """A figure as people read it: 1234.5 money → "1,234.50"; 0.1234 percent → "12.3%";
+    3.4412 multiple → "3.44×"; None → "—"."""
+    if value is None or value == "":
+        return "—"
+    if kind == PERCENT:
+        return f"{float(value) * 100:.{1 if digits is None else digits}f}%"
+    if kind == MULTIPLE:
+        return f"{float(value):.{2 if digits is None else digits}f}×"
+    if kind == COUNT:
+        return f"{int(value):,}"
+    return f"{float(value):,.{2 if digits is None else digits}f}"
+
+
 def ratios(totals: Mapping[str, Any], budget: Any = None) -> dict[str, float | None]:
     """Every ratio from a totals mapping (missing totals count as 0); None on a zero denominator."""
     spend = totals.get("spend") or 0

@@ -586,13 +586,15 @@ def review_save(request: HttpRequest, code: str) -> HttpResponse:
 def review_publish(request: HttpRequest, code: str) -> HttpResponse:
     campaign = selectors.campaign_get_for_user(user=request.user, code=code)
     article = services.review_publish(campaign=campaign, by=request.user)
-    messages.success(request, _("Published to the knowledge base."))
-    url = (
-        article.get_absolute_url()
-        if hasattr(article, "get_absolute_url")
-        else _detail_url(campaign, "review")
+    # The article starts as a draft (the knowledge base's review workflow): say so, and open it.
+    messages.success(
+        request,
+        _(
+            "The retrospective is saved as a draft article in the knowledge base. Check it, then submit it "
+            "for review: it is published once approved."
+        ),
     )
-    return redirect(url)
+    return redirect(article.get_absolute_url())
 
 
 # UTM builder -----------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""Showing figures: ratios as percentages, money with separators, a dash for undefined values."""
+"""Showing figures as campaigns.figures.FORMATS defines them: rates as percentages, multiples with a
+times sign, money with separators, a dash for undefined values."""
 
 from typing import Any
 
 from django import template
+
+from campaigns.figures import COUNT, MONEY, MULTIPLE, PERCENT, format_figure
 
 register = template.Library()
 
@@ -10,30 +13,22 @@ register = template.Library()
 @register.filter
 def pct(value: Any, digits: int = 1) -> str:
     """0.1234 → "12.3%"; None → "—"."""
-    if value is None or value == "":
-        return "—"
-    return f"{float(value) * 100:.{int(digits)}f}%"
+    return format_figure(value, PERCENT, digits=int(digits))
 
 
 @register.filter
 def money(value: Any) -> str:
     """1234.5 → "1,234.50"; None → "—"."""
-    if value is None or value == "":
-        return "—"
-    return f"{float(value):,.2f}"
+    return format_figure(value, MONEY)
 
 
 @register.filter
 def ratio(value: Any) -> str:
-    """2.5 → "2.50"; None → "—"."""
-    if value is None or value == "":
-        return "—"
-    return f"{float(value):.2f}"
+    """A multiple (ROAS): 2.5 → "2.50×"; None → "—"."""
+    return format_figure(value, MULTIPLE)
 
 
 @register.filter
 def count(value: Any) -> str:
     """14310214 → "14,310,214"; None → "—"."""
-    if value is None or value == "":
-        return "—"
-    return f"{int(value):,}"
+    return format_figure(value, COUNT)

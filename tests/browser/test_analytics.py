@@ -107,10 +107,16 @@ def test_manager_opens_marketing_and_customers_and_drills_into_campaigns(page, d
     page.click("[data-tab=marketing]")
     _wait_for_charts(page)
     expect(page.locator("#chart-kpis [data-tile=spend]")).to_contain_text("120")
+    # ROAS is a multiple and ROI a rate, the same on the dashboard as on the campaign (issue 18, item 8)
+    expect(page.locator("#chart-kpis [data-tile=roas]")).to_contain_text("3.33×")
+    expect(page.locator("#chart-kpis [data-tile=roi]")).to_contain_text("233.3%")
     page.select_option("#metric-by_channel", "roas")
     _click_first_bar(page, "chart-by_channel")
     page.wait_for_url(re.compile(r"/campaigns/\?.*channel=wechat"))
     expect(page.get_by_text("double11").first).to_be_visible()
+    page.goto("/campaigns/double11/?tab=figures")
+    expect(page.locator("[data-kpi=roas]")).to_have_text("3.33×")
+    expect(page.locator("[data-kpi=roi]")).to_have_text("233.3%")
 
 
 def test_manager_downloads_an_xlsx_report_when_the_progress_bar_completes(page, data):

@@ -126,3 +126,31 @@ def test_a_stale_triage_shows_the_conflict_in_place(page, make_user, support_tea
     expect(page.locator("#triage-form select[name=urgency]")).to_have_value("urgent")
     ticket.refresh_from_db()
     assert ticket.urgency == "urgent"
+
+
+def test_a_view_saved_after_filtering_the_queue_reopens_the_filter(page, make_user, support_team):
+    # issue 18, item 1: the view stored an empty query (its hidden field kept the page's first filters)
+    from tests.tickets.factories import make_ticket
+    from tickets.models import SavedView
+
+    requester = make_user("rosa", role="requester", team="E-commerce ops")
+    make_ticket(requester, title="Urgent outage", urgency="urgent")
+    make_ticket(requester, title="Routine change", urgency="routine")
+    english(make_user("vic", role="agent", team=support_team.name))
+    browser_login(page, "vic", "pw-vic-123")
+    page.goto("/requests/queue/")
+    # when the agent filters by urgency (htmx swaps the results, the page does not reload)
+    page.select_option("#f-urgency", "urgent")
+    expect(page.locator("#queue-results")).not_to_contain_text("Routine change")
+    # and saves the view
+    page.click("#saved-views")
+    page.fill("#saved-view-name", "Urgent only")
+    page.press("#saved-view-name", "Enter")
+    page.wait_for_load_state("networkidle")
+    # then the view holds the filter, and opening it shows only the urgent request
+    assert "urgency=urgent" in SavedView.objects.get(name="Urgent only").query
+    page.goto("/requests/queue/")
+    page.click("#saved-views")
+    page.click("[data-saved-view='Urgent only']")
+    expect(page.locator("#queue-results")).to_contain_text("Urgent outage")
+    expect(page.locator("#queue-results")).not_to_contain_text("Routine change")

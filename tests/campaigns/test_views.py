@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from campaigns.models import ABTest, Campaign, CampaignReview, CampaignTask, DailyMetric
 from campaigns.services import ab_test_create, task_create
 from tests.campaigns.factories import campaign_make, csv_bytes, metric_make
+from tests.conftest import in_english
 
 pytestmark = pytest.mark.django_db
 HEADER = "date,channel,spend,impressions,clicks,leads,conversions,revenue"
@@ -404,15 +405,20 @@ def test_review_denied_before_completion(client_for, requester, campaign):
 def test_review_publish_creates_a_retrospective(client_for, requester):
     from knowledge_base.models import Article
 
+    in_english(requester)
     campaign = campaign_make(owner=requester, status="completed")
     client = client_for(requester)
     client.post(
         f"/campaigns/{campaign.code}/review/", {"what_worked": "Live streams", "what_to_improve": "Stock"}
     )
-    response = client.post(f"/campaigns/{campaign.code}/review/publish/")
-    assert response.status_code == 302
+    response = client.post(f"/campaigns/{campaign.code}/review/publish/", follow=True)
     article = Article.objects.get(related_campaigns=campaign)
     assert (article.kind, "Live streams" in article.body) == ("retrospective", True)
+    # the person lands on the draft and is told it is a draft, not that it was published (issue 18, item 4)
+    assert response.redirect_chain[-1][0] == article.get_absolute_url()
+    assert article.status == Article.Status.DRAFT
+    html = response.content.decode()
+    assert "saved as a draft" in html and "Published to the knowledge base" not in html
 
 
 def test_review_publish_denied_to_other_team(client_for, other_requester, requester):
@@ -485,3 +491,15 @@ def test_variant_counts_import_page(client_for, requester, other_requester, camp
         == 302
     )
     assert test.variants.get(name="B").exposures == 500
+
+
+def test_each_figure_reads_one_way_everywhere():
+    # issue 18, item 8: ROAS was "251.8 %" on the dashboard and "3.44" on the campaign page
+    from analytics.marketing_figures import METRICS
+    from campaigns.figures import FORMATS, format_figure
+
+    assert format_figure(3.4412, FORMATS["roas"]) == "3.44×"
+    assert format_figure(2.518, FORMATS["roi"]) == "251.8%"
+    assert format_figure(1234.5, FORMATS["spend"]) == "1,234.50"
+    assert format_figure(None, FORMATS["ctr"]) == "—"
+    assert all(key in FORMATS for key in METRICS)

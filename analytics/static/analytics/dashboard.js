@@ -19,8 +19,11 @@
 
   function formatNumber(value, format) {
     if (value === null || value === undefined) return "–";
-    if (format === "ratio") return (value * 100).toLocaleString(lang, { maximumFractionDigits: 1 }) + " %";
-    return Number(value).toLocaleString(lang, { maximumFractionDigits: 2 });
+    // the formats of campaigns/figures.py FORMATS: one definition for pages, charts and e-mails
+    if (format === "percent") return (value * 100).toLocaleString(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + "%";
+    if (format === "multiple") return Number(value).toLocaleString(lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + "×";
+    if (format === "count") return Number(value).toLocaleString(lang, { maximumFractionDigits: 0 });
+    return Number(value).toLocaleString(lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   }
 
   function layoutFor(data, extra) {
@@ -102,7 +105,7 @@
     return select.value;
   }
 
-  const RATIO_METRICS = ["roi", "roas", "ctr", "cvr"];
+  const RATIO_METRICS = ["roi", "ctr", "cvr"];  // percentages; ROAS is a multiple (×)
 
   function draw(card, payload) {
     const target = card.querySelector("[data-plot]");

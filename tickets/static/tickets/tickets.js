@@ -44,4 +44,18 @@
     });
     input.addEventListener("change", function () { listFiles(zone, input); });
   });
+  // Saved views and bulk actions carry the queue's current filters: htmx changes them without a reload,
+  // so the query is read from the filter form when such a form is sent, not from the page as it loaded.
+  const filters = document.getElementById("queue-filters");
+  if (filters) {
+    document.addEventListener("submit", function (event) {
+      const form = event.target;
+      if (form === filters || !form.querySelector) return;
+      const field = form.querySelector("input[type=hidden][name=query]");
+      if (!field) return;
+      const params = new URLSearchParams();
+      new FormData(filters).forEach(function (value, key) { if (value !== "") params.append(key, value); });
+      field.value = params.toString();
+    }, true);
+  }
 })();
