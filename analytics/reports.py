@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics.models import ReportJob
 from campaigns.models import DailyMetric
 from config.csv_export import FORMULA_PREFIXES, safe_cell
-from crm_tags.models import Customer, TagMembership
+from crm_tags.models import CUSTOMER_FILE_COLUMNS, Customer, TagMembership
 from privacy import personal_data
 from tickets.models import Ticket
 
@@ -275,29 +275,10 @@ def customers_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportS
         qs = qs.filter(signup_at__lt=end)
     if params.get("channel"):
         qs = qs.filter(source_channel=params["channel"])
-    fields = [
-        "external_id",
-        "name",
-        "email",
-        "phone",
-        "city",
-        "gender",
-        "birth_date",
-        "t_signup",
-        "source_channel",
-    ]
+    # the signup time in the viewer's time zone, in its place among the customer file's columns
+    fields = ["t_signup" if column == "signup_at" else column for column in CUSTOMER_FILE_COLUMNS]
     return ReportSource(
-        header=[
-            "external_id",
-            "name",
-            "email",
-            "phone",
-            "city",
-            "gender",
-            "birth_date",
-            "signup_at",
-            "source_channel",
-        ],
+        header=list(CUSTOMER_FILE_COLUMNS),
         queryset=qs.annotate(t_signup=LocalTime("signup_at", tz)).order_by("id").values_list(*fields),
         text_columns=(0, 1, 2, 3, 4, 5, 8),
         masks=personal_data.row_maskers(

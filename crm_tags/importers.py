@@ -36,21 +36,12 @@ from pyarrow import csv as pa_csv
 
 from config.csv_import import MAX_ERRORS, ErrorCollector, ImportRejected, RowError, read_rows
 from crm_tags import attribute_types, ranks
+from crm_tags.models import CUSTOMER_FILE_COLUMNS
 from privacy import consent
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_COLUMNS = [
-    "external_id",
-    "name",
-    "email",
-    "phone",
-    "city",
-    "gender",
-    "birth_date",
-    "signup_at",
-    "source_channel",
-]
+CUSTOMER_COLUMNS = list(CUSTOMER_FILE_COLUMNS)
 EVENT_COLUMNS = ["customer_external_id", "event_type", "occurred_at", "amount", "channel"]
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

@@ -5,6 +5,19 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# The columns of a customer file, in order: what an import reads and what exports and reports write.
+CUSTOMER_FILE_COLUMNS = (
+    "external_id",
+    "name",
+    "email",
+    "phone",
+    "city",
+    "gender",
+    "birth_date",
+    "signup_at",
+    "source_channel",
+)
+
 
 class Customer(models.Model):
     """One person; optional contact fields are NULL (not "") when unknown, so `is_null` is exact."""

@@ -5,19 +5,11 @@ caller decides who may read them."""
 from collections.abc import Iterator
 from typing import Any
 
-from crm_tags.models import Customer, Event, TagMembership, TagMembershipChange
+from crm_tags.models import CUSTOMER_FILE_COLUMNS, Customer, Event, TagMembership, TagMembershipChange
 
 EVENT_CHUNK = 2000
 PROFILE_FIELDS = (
-    "external_id",
-    "name",
-    "email",
-    "phone",
-    "city",
-    "gender",
-    "birth_date",
-    "signup_at",
-    "source_channel",
+    *CUSTOMER_FILE_COLUMNS,
     "attributes",
     "created_at",
     "updated_at",

@@ -71,11 +71,11 @@ def test_draft_approve_import_and_see_figures(page, requester, manager, tmp_path
     page.set_input_files("#metrics-import-form input[type=file]", str(csv))
     page.click("#metrics-import-form button[type=submit]")
 
-    # Then the figures and the charts show: spend 800, revenue 2,000, ROI 150 %, ROAS 2.50
+    # Then the figures and the charts show: spend 800, revenue 2,000, ROI 150 %, ROAS 2.50×
     expect(page.locator('[data-kpi="spend"]')).to_have_text("800.00")
     expect(page.locator('[data-kpi="revenue"]')).to_have_text("2,000.00")
     expect(page.locator('[data-kpi="roi"]')).to_have_text("150.0%")
-    expect(page.locator('[data-kpi="roas"]')).to_have_text("2.50")
+    expect(page.locator('[data-kpi="roas"]')).to_have_text("2.50×")
     expect(page.locator("#chart-by-day .main-svg").first).to_be_visible()
     expect(page.locator("#chart-by-channel .main-svg").first).to_be_visible()
     expect(page.locator("#chart-funnel .main-svg").first).to_be_visible()
