@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import api
+from campaigns import abtest_api, api
 
 urlpatterns = [
     path("campaigns/", api.CampaignListCreateView.as_view(), name="api-campaigns"),
@@ -22,10 +22,14 @@ urlpatterns = [
         name="api-campaign-conversions-import",
     ),
     path("campaigns/<str:code>/summary/", api.CampaignSummaryView.as_view(), name="api-campaign-summary"),
-    path("campaigns/<str:code>/ab-tests/", api.ABTestListCreateView.as_view(), name="api-campaign-ab-tests"),
+    path(
+        "campaigns/<str:code>/ab-tests/",
+        abtest_api.ABTestListCreateView.as_view(),
+        name="api-campaign-ab-tests",
+    ),
     path(
         "campaigns/<str:code>/ab-tests/<int:test_id>/",
-        api.ABTestDetailView.as_view(),
+        abtest_api.ABTestDetailView.as_view(),
         name="api-campaign-ab-test",
     ),
     path("campaigns/<str:code>/attribution/", api.AttributionView.as_view(), name="api-campaign-attribution"),

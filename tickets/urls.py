@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import views
+from tickets import sla_views, views
 
 app_name = "tickets"
 urlpatterns = [
@@ -11,9 +11,9 @@ urlpatterns = [
     path("queue/bulk/", views.queue_bulk, name="queue_bulk"),
     path("queue/views/", views.saved_view_save_view, name="saved_view_save"),
     path("queue/views/<int:view_id>/delete/", views.saved_view_delete_view, name="saved_view_delete"),
-    path("sla/", views.sla_policies_view, name="sla"),
-    path("sla/calendars/new/", views.sla_calendar_create_view, name="sla_calendar_create"),
-    path("sla/calendars/<int:pk>/load-holidays/", views.sla_calendar_load_view, name="sla_calendar_load"),
+    path("sla/", sla_views.sla_policies_view, name="sla"),
+    path("sla/calendars/new/", sla_views.sla_calendar_create_view, name="sla_calendar_create"),
+    path("sla/calendars/<int:pk>/load-holidays/", sla_views.sla_calendar_load_view, name="sla_calendar_load"),
     path("files/<int:pk>/", views.attachment_download, name="attachment"),
     path("<str:key>/", views.ticket_detail, name="detail"),
     path("<str:key>/transition/", views.ticket_transition_view, name="transition"),

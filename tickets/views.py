@@ -25,11 +25,10 @@ from config.concurrency import (
     EditConflict,
     VersionRequired,
     conflict_status,
-    version_token,
 )
 from config.markdown import render_markdown
-from tickets import forms, permissions, selectors, services, sla
-from tickets.models import BusinessCalendar, SolutionPlan, Ticket, TicketLink
+from tickets import forms, permissions, selectors, services
+from tickets.models import SolutionPlan, Ticket, TicketLink
 
 log = logging.getLogger(__name__)
 S = Ticket.Status
@@ -57,12 +56,12 @@ class KnownCountPaginator(Paginator):
             self.__dict__["count"] = count  # fills the cached_property
 
 
-def _require_agent(request: HttpRequest) -> None:
+def require_agent(request: HttpRequest) -> None:
     if not permissions.can_work(request.user):
         raise PermissionDenied
 
 
-def _apply_errors(form: Any, exc: DjangoValidationError) -> None:
+def apply_errors(form: Any, exc: DjangoValidationError) -> None:
     if hasattr(exc, "error_dict"):
         for name, errors in exc.message_dict.items():
             form.add_error(name if name in form.fields else None, errors)
@@ -138,7 +137,7 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     """The agents' queue: counts per status, filters, sorted by SLA due, bulk actions, saved views."""
-    _require_agent(request)
+    require_agent(request)
     filters = selectors.TicketFilters.from_params(request.GET, default_open=True)
     counts = selectors.queue_status_counts(user=request.user, filters=filters)
     # when only open statuses are asked for, the header's counts already give the total: no second COUNT
@@ -176,7 +175,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def queue_bulk(request: HttpRequest) -> HttpResponse:
     """Assign or move the checked tickets."""
-    _require_agent(request)
+    require_agent(request)
     form = forms.BulkForm(request.POST)
     keys = [k for k in request.POST.getlist("keys") if k]
     back = reverse("tickets:queue") + (
@@ -205,7 +204,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def saved_view_save_view(request: HttpRequest) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     form = forms.SavedViewForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Give the view a name."))
@@ -234,7 +233,7 @@ def saved_view_save_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def saved_view_delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     if not services.saved_view_delete(user=request.user, view_id=view_id):
         raise Http404
     return redirect("tickets:queue")
@@ -395,7 +394,7 @@ def comment_add_view(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_POST
 def triage_view(request: HttpRequest, key: str) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     ticket = selectors.ticket_get_for_user(user=request.user, key=key)
     form = forms.TriageForm(request.POST, instance=Ticket.objects.get(pk=ticket.pk), user=request.user)
     if not form.is_valid():
@@ -424,7 +423,7 @@ def triage_view(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_POST
 def assign_view(request: HttpRequest, key: str) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     ticket = selectors.ticket_get_for_user(user=request.user, key=key)
     form = forms.AssignForm(request.POST)
     if not form.is_valid():
@@ -436,7 +435,7 @@ def assign_view(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_POST
 def plan_view(request: HttpRequest, key: str) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     ticket = selectors.ticket_get_for_user(user=request.user, key=key)
     form = forms.PlanForm(request.POST)
     if not form.is_valid():
@@ -471,7 +470,7 @@ def plan_review_view(request: HttpRequest, key: str) -> HttpResponse:
     except services.TicketConflict as exc:
         messages.error(request, str(exc))
     except DjangoValidationError as exc:
-        _apply_errors(form, exc)
+        apply_errors(form, exc)
         return _render_ticket(request, ticket, status=400, review_form=form)
     return _after_action(request, ticket, _("Plan reviewed."))
 
@@ -479,7 +478,7 @@ def plan_review_view(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_POST
 def link_add_view(request: HttpRequest, key: str) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     ticket = selectors.ticket_get_for_user(user=request.user, key=key)
     form = forms.LinkForm(request.POST)
     if form.is_valid():
@@ -491,7 +490,7 @@ def link_add_view(request: HttpRequest, key: str) -> HttpResponse:
                 kind=form.cleaned_data["kind"],
             )
         except DjangoValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             return _after_action(request, ticket, _("Link added."))
     return _render_ticket(request, ticket, status=400, link_form=form)
@@ -500,7 +499,7 @@ def link_add_view(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_POST
 def link_remove_view(request: HttpRequest, key: str, link_id: int) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     ticket = selectors.ticket_get_for_user(user=request.user, key=key)
     link = get_object_or_404(TicketLink.objects.select_related("source", "target"), pk=link_id, source=ticket)
     services.link_remove(link=link, by=request.user)
@@ -518,7 +517,7 @@ def rate_view(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_POST
 def retrospective_view(request: HttpRequest, key: str) -> HttpResponse:
-    _require_agent(request)
+    require_agent(request)
     return _form_action(
         request,
         key,
@@ -576,230 +575,3 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
-
-
-# --- SLA policies (managers) --------------------------------------------------------------------------
-
-
-@login_required
-def sla_policies_view(request: HttpRequest) -> HttpResponse:
-    """Managers edit the targets per urgency and the business calendars; agents may read them."""
-    _require_agent(request)
-    can_edit = permissions.can_edit_sla(request.user)
-    if request.method == "POST" and not can_edit:
-        raise PermissionDenied
-    chosen = request.POST.get("calendar") or request.GET.get("calendar")
-    policies, calendar = list(selectors.sla_policies()), selectors.sla_calendar_get(chosen)
-    policy_forms = [
-        forms.SlaPolicyForm(
-            request.POST if request.POST.get("policy") == str(p.pk) else None, instance=p, prefix=f"p{p.pk}"
-        )
-        for p in policies
-    ]
-    calendar_form = forms.CalendarForm(
-        request.POST if request.POST.get("calendar") else None,
-        initial=_calendar_initial(calendar),
-        version=version_token(calendar),
-    )
-    status, conflict = 400 if request.method == "POST" else 200, {}
-    try:
-        for policy, form in zip(policies, policy_forms, strict=True):
-            if request.POST.get("policy") == str(policy.pk) and form.is_valid():
-                try:
-                    services.sla_policy_update(
-                        policy=policy,
-                        by=request.user,
-                        expected_version=form.submitted_version(),
-                        first_response_minutes=form.cleaned_data["first_response_minutes"],
-                        resolution_minutes=form.cleaned_data["resolution_minutes"],
-                        calendar=form.cleaned_data["calendar"],
-                        type_calendars=form.type_calendars(),
-                    )
-                except DjangoValidationError as exc:
-                    _apply_errors(form, exc)
-                    break
-                messages.success(request, _("SLA policy saved."))
-                return redirect("tickets:sla")
-        if request.POST.get("calendar") and calendar is not None and calendar_form.is_valid():
-            data = calendar_form.cleaned_data
-            try:
-                services.calendar_update(
-                    calendar=calendar,
-                    by=request.user,
-                    expected_version=calendar_form.submitted_version(),
-                    timezone_name=data["timezone"],
-                    hours=data["hours"],
-                    holidays=data["holiday_list"],
-                    working_days=data["working_day_list"],
-                )
-            except DjangoValidationError as exc:
-                _apply_errors(calendar_form, exc)
-            else:
-                messages.success(request, _("Calendar saved."))
-                return redirect(_calendar_url(calendar))
-    except (EditConflict, VersionRequired) as exc:
-        # Nothing saved: every form again, filled from the policies and calendar as they now are.
-        submitted = next((f for f in [*policy_forms, calendar_form] if f.is_bound), None)
-        policies, calendar = list(selectors.sla_policies()), selectors.sla_calendar_get(chosen)
-        policy_forms = [forms.SlaPolicyForm(instance=p, prefix=f"p{p.pk}") for p in policies]
-        calendar_form = forms.CalendarForm(
-            initial=_calendar_initial(calendar), version=version_token(calendar)
-        )
-        current = next(
-            (f for f in [*policy_forms, calendar_form] if submitted and f.prefix == submitted.prefix),
-            calendar_form,
-        )
-        status = conflict_status(exc)
-        conflict = {
-            "form": current,
-            "message": str(exc),
-            "unsaved": submitted.unsaved_values(current) if submitted else [],
-        }
-    return _sla_page(request, policies, policy_forms, calendar, calendar_form, can_edit, conflict, status)
-
-
-def _sla_page(
-    request: HttpRequest,
-    policies: list[Any],
-    policy_forms: list[Any],
-    calendar: BusinessCalendar | None,
-    calendar_form: forms.CalendarForm,
-    can_edit: bool,
-    conflict: dict[str, Any],
-    status: int,
-    load_form: forms.StatutoryLoadForm | None = None,
-    create_form: forms.CalendarCreateForm | None = None,
-) -> HttpResponse:
-    context = {
-        "nav_active": "queue",
-        "rows": list(zip(policies, policy_forms, strict=True)),
-        "calendars": list(selectors.sla_calendars()),
-        "calendar": calendar,
-        "calendar_form": calendar_form,
-        # read-only: (weekday, its periods) for people who may not edit
-        "calendar_rows": _calendar_rows(calendar) if calendar is not None and not can_edit else [],
-        "load_form": load_form
-        or forms.StatutoryLoadForm(initial={"year": _year_to_load()}, version=version_token(calendar)),
-        "create_form": create_form or forms.CalendarCreateForm(),
-        "can_edit": can_edit,
-        "conflict": conflict,
-    }
-    return render(request, "tickets/sla.html", context, status=status)
-
-
-def _calendar_rows(calendar: BusinessCalendar) -> list[tuple[str, str]]:
-    initial = _calendar_initial(calendar)
-    return [(str(label), initial[f"day_{day}"]) for day, label in enumerate(forms.CalendarForm.WEEKDAYS)]
-
-
-def _year_to_load() -> int:
-    """Next year once its schedule is published (the package knows it), else this year."""
-    from django.utils import timezone
-
-    from tickets.statutory import known_years
-
-    year = timezone.localdate().year
-    return year + 1 if year + 1 in known_years() else year
-
-
-def _calendar_url(calendar: BusinessCalendar) -> str:
-    return f"{reverse('tickets:sla')}?calendar={calendar.pk}"
-
-
-@login_required
-@require_POST
-def sla_calendar_load_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """A manager loads a year of China's statutory holidays and make-up working days into a calendar."""
-    if not permissions.can_edit_sla(request.user):
-        raise PermissionDenied
-    calendar = get_object_or_404(BusinessCalendar, pk=pk)
-    form = forms.StatutoryLoadForm(request.POST, version=version_token(calendar))
-    status = 400
-    if form.is_valid():
-        try:
-            counts = services.calendar_load_statutory(
-                calendar=calendar,
-                by=request.user,
-                year=form.cleaned_data["year"],
-                expected_version=form.submitted_version(),
-            )
-        except services.StatutoryYearUnknown as exc:
-            form.add_error("year", str(exc))
-        except (EditConflict, VersionRequired) as exc:
-            # nothing loaded: the form again, carrying the calendar's current version
-            data = request.POST.copy()
-            data["version"] = version_token(BusinessCalendar.objects.get(pk=calendar.pk))
-            form = forms.StatutoryLoadForm(data)
-            form.is_valid()
-            form.add_error(None, str(exc))
-            status = conflict_status(exc)
-        else:
-            messages.success(
-                request,
-                _("Loaded %(holidays)s holidays and %(working_days)s make-up working days of %(year)s.")
-                % {**counts, "year": form.cleaned_data["year"]},
-            )
-            return redirect(_calendar_url(calendar))
-    calendar = selectors.sla_calendar_get(calendar.pk)
-    policies = list(selectors.sla_policies())
-    return _sla_page(
-        request,
-        policies,
-        [forms.SlaPolicyForm(instance=p, prefix=f"p{p.pk}") for p in policies],
-        calendar,
-        forms.CalendarForm(initial=_calendar_initial(calendar), version=version_token(calendar)),
-        True,
-        {},
-        status,
-        load_form=form,
-    )
-
-
-@login_required
-@require_POST
-def sla_calendar_create_view(request: HttpRequest) -> HttpResponse:
-    """A manager adds a business calendar (office hours or round the clock to start from)."""
-    if not permissions.can_edit_sla(request.user):
-        raise PermissionDenied
-    form = forms.CalendarCreateForm(request.POST)
-    if form.is_valid():
-        try:
-            calendar = services.calendar_create(
-                by=request.user,
-                name=form.cleaned_data["name"],
-                timezone_name=form.cleaned_data["timezone"],
-                round_the_clock=form.cleaned_data["round_the_clock"],
-            )
-        except DjangoValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, _("Calendar added."))
-            return redirect(_calendar_url(calendar))
-    calendar = selectors.sla_calendar_get(None)
-    policies = list(selectors.sla_policies())
-    return _sla_page(
-        request,
-        policies,
-        [forms.SlaPolicyForm(instance=p, prefix=f"p{p.pk}") for p in policies],
-        calendar,
-        forms.CalendarForm(initial=_calendar_initial(calendar), version=version_token(calendar)),
-        True,
-        {},
-        400,
-        create_form=form,
-    )
-
-
-def _calendar_initial(calendar: BusinessCalendar | None) -> dict[str, Any]:
-    if calendar is None:
-        return {}
-    initial: dict[str, Any] = {"timezone": calendar.timezone}
-    for day in range(7):
-        periods = [(h.start, h.end) for h in calendar.hours.all() if h.weekday == day]
-        initial[f"day_{day}"] = forms.show_periods(periods)
-    initial["holidays"] = "\n".join(f"{h.date.isoformat()} {h.name}".strip() for h in calendar.holidays.all())
-    initial["working_days"] = "\n".join(
-        f"{w.date.isoformat()} {forms.show_periods(sla.periods_from_json(w.periods))} {w.name}".strip()
-        for w in calendar.working_days.all()
-    )
-    return initial

@@ -53,10 +53,17 @@ def test_draft_approve_import_and_see_figures(page, requester, manager, tmp_path
     # When a manager approves it
     page.context.clear_cookies()
     browser_login(page, "boss", "pw-boss-123")
+    plotly_requests: list[str] = []
+    page.on(
+        "request", lambda request: plotly_requests.append(request.url) if "plotly" in request.url else None
+    )
     page.goto("/campaigns/browser-promo/")
     page.click("#approve-button")
     # Then it runs (it started three days ago)
     expect(page.locator("#campaign-status")).to_have_attribute("data-status", "running")
+    # and the plan tab, which draws no chart, did not fetch plotly.js (4.8 MB; issue 18, item 14)
+    page.wait_for_load_state("networkidle")
+    assert plotly_requests == []
 
     # When metrics are imported on the figures tab
     csv = tmp_path / "metrics.csv"
@@ -79,5 +86,9 @@ def test_draft_approve_import_and_see_figures(page, requester, manager, tmp_path
     expect(page.locator("#chart-by-day .main-svg").first).to_be_visible()
     expect(page.locator("#chart-by-channel .main-svg").first).to_be_visible()
     expect(page.locator("#chart-funnel .main-svg").first).to_be_visible()
+    assert plotly_requests, "the figures tab fetched plotly.js for its charts"
+    # a campaign of a few days is drawn by day: no hour ticks on the time axis
+    ticks = page.locator("#chart-by-day .xtick text").all_text_contents()
+    assert ticks and not any(":" in tick for tick in ticks), ticks
     # And the budget burn bar reaches 80 % (warning colour)
     expect(page.locator("#budget-burn .progress-bar")).to_have_class("progress-bar bg-warning")

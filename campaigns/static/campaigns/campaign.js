@@ -9,9 +9,40 @@
     return out;
   }
 
+  // plotly.js is big (4.8 MB): fetched once, the first time a tab with a chart is shown.
+  var plotlySrc = (document.getElementById("campaign-js") || {}).dataset;
+  var plotlyLoading = null;
+
+  function withPlotly(then) {
+    if (typeof Plotly !== "undefined") { then(); return; }
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = plotlySrc && plotlySrc.plotlySrc;
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.appendChild(script);
+      });
+    }
+    plotlyLoading.then(then);
+  }
+
+  // Whole days on the time axis, however short the campaign (plotly would tick a 3-day range by hours).
+  function dayAxis(dates) {
+    var days = {};
+    dates.forEach(function (d) { days[d] = true; });
+    var axis = { type: "date", tickformat: "%m-%d", hoverformat: "%Y-%m-%d" };
+    if (Object.keys(days).length <= 14) axis.dtick = 86400000;
+    return axis;
+  }
+
   function draw(root) {
     var holder = root.querySelector ? root.querySelector("#campaign-chart-data") : null;
-    if (!holder || typeof Plotly === "undefined") return;
+    if (!holder) return;
+    withPlotly(function () { drawCharts(holder); });
+  }
+
+  function drawCharts(holder) {
     var data = JSON.parse(holder.textContent);
     var labels = data.labels;
     var byDay = document.getElementById("chart-by-day");
@@ -25,7 +56,8 @@
       traces.push({ type: "scatter", mode: "lines+markers", name: labels.revenue, yaxis: "y",
                     x: data.daily.map(function (r) { return r.date; }), y: data.daily.map(function (r) { return r.revenue; }) });
       Plotly.newPlot(byDay, traces, { title: { text: labels.by_day }, barmode: "stack", margin: { t: 40, r: 10, l: 50, b: 40 },
-                                      legend: { orientation: "h" } }, config);
+                                      legend: { orientation: "h" },
+                                      xaxis: dayAxis(data.daily.map(function (r) { return r.date; })) }, config);
     }
     var byChannel = document.getElementById("chart-by-channel");
     if (byChannel) {
