@@ -85,8 +85,9 @@ def queue_row(ticket: Ticket) -> SafeString:
     return format_html(
         '<tr data-key="{key}"><td><input class="form-check-input" type="checkbox" name="keys" value="{key}" '
         'form="bulk-form" aria-label="{key}"></td><td><a href="{url}">{key}</a></td><td>{title}</td>'
-        "<td>{status}</td><td>{sla}</td><td>{urgency}</td><td>{type}</td><td>{team}</td><td>{assignee}</td>"
-        "<td>{due}</td></tr>",
+        '<td>{status}</td><td>{sla}</td><td class="mt-secondary">{urgency}</td><td class="mt-secondary">{type}</td>'
+        '<td class="mt-secondary">{team}</td><td class="mt-secondary">{assignee}</td>'
+        '<td class="mt-secondary">{due}</td></tr>',
         key=ticket.key,
         url=ticket.get_absolute_url(),
         title=title,
