@@ -22,28 +22,6 @@ class PreferencesForm(BootstrapFormMixin, forms.ModelForm):
         fields = ["display_name", "email", "language", "timezone", "is_available"]
 
 
-class ApiTokenCreateForm(BootstrapFormMixin, forms.Form):
-    """A new API token; the current password is asked again (a borrowed session must not mint tokens)."""
-
-    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("What the token is for."))
-    scope = forms.ChoiceField(label=_("Scope"), choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ)
-    password = forms.CharField(label=_("Your password"), strip=False, widget=forms.PasswordInput)
-
-    def __init__(self, *args, request: HttpRequest, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.request = request
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        # through authenticate(), so the sign-in throttle and lockout count these attempts too
-        user = authenticate(self.request, username=self.request.user.get_username(), password=password)
-        if user is None or user.pk != self.request.user.pk:
-            raise forms.ValidationError(
-                _("Your password was entered incorrectly."), code="password_incorrect"
-            )
-        return password
-
-
 class CurrentPasswordMixin:
     """A `password` field holding the signed-in person's current password (a borrowed session must not
     change how its owner signs in), checked through authenticate() so the throttles count it."""
@@ -60,6 +38,14 @@ class CurrentPasswordMixin:
                 _("Your password was entered incorrectly."), code="password_incorrect"
             )
         return password
+
+
+class ApiTokenCreateForm(CurrentPasswordMixin, BootstrapFormMixin, forms.Form):
+    """A new API token; the current password is asked again (a borrowed session must not mint tokens)."""
+
+    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("What the token is for."))
+    scope = forms.ChoiceField(label=_("Scope"), choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ)
+    password = forms.CharField(label=_("Your password"), strip=False, widget=forms.PasswordInput)
 
 
 def _code_field(help_text: str) -> forms.CharField:

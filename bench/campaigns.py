@@ -168,7 +168,7 @@ def main() -> None:
         model: timed_requests(
             client, f"/api/v1/campaigns/{target.code}/attribution/?model={model}", max(args.requests // 3, 3)
         )
-        for model in ("first_touch", "last_touch", "linear")
+        for model in ("first_touch", "last_touch", "linear", "position_based", "time_decay")
     }
     metric_rows = DailyMetric.objects.count()
 
@@ -188,7 +188,9 @@ def main() -> None:
     print(
         f"import_rows_per_s={imported / import_s:.0f} summary_p95_ms={percentile(summary, 0.95):.1f} "
         f"list_p95_ms={percentile(listing, 0.95):.1f} "
-        f"attribution_linear_p95_ms={percentile(attribution['linear'], 0.95):.1f} metric_rows={metric_rows} "
+        f"attribution_linear_p95_ms={percentile(attribution['linear'], 0.95):.1f} "
+        f"attribution_position_based_p95_ms={percentile(attribution['position_based'], 0.95):.1f} "
+        f"attribution_time_decay_p95_ms={percentile(attribution['time_decay'], 0.95):.1f} metric_rows={metric_rows} "
         f"touchpoints={len(touches)}"
     )
 

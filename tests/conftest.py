@@ -178,12 +178,14 @@ def page(browser, live_server):
     context.close()
 
 
-def in_english(*people: User) -> None:
-    """Their pages in English (people are created with Chinese, the default): for tests that read texts."""
+def in_english(*people: User) -> User:
+    """Their pages in English (people are created with Chinese, the default): for tests that read texts.
+    Returns the first, so `agent = in_english(make_user(...))` reads naturally."""
     for person in people:
         if person.language != "en":
             person.language = "en"
             person.save(update_fields=["language"])
+    return people[0]
 
 
 def browser_login(page, username: str, password: str) -> None:

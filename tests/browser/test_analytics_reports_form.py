@@ -4,16 +4,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.analytics.factories import customer_make
-from tests.conftest import browser_login
+from tests.conftest import browser_login, in_english
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def boss(make_user, support_team):
-    boss = make_user("boss", role="manager", team=support_team.name)
-    boss.language = "en"
-    boss.save(update_fields=["language"])
+    boss = in_english(make_user("boss", role="manager", team=support_team.name))
     customer_make("c-1", name="Li Lei")
     return boss
 

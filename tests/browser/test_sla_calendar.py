@@ -6,15 +6,9 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import browser_login
+from tests.conftest import browser_login, in_english
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def english(user):
-    user.language = "en"
-    user.save(update_fields=["language"])
-    return user
 
 
 def test_manager_loads_statutory_holidays_and_edits_them(page, make_user, support_team):
@@ -23,7 +17,7 @@ def test_manager_loads_statutory_holidays_and_edits_them(page, make_user, suppor
 
     services.sla_defaults_ensure()
     office = BusinessCalendar.objects.get(name=services.OFFICE_CALENDAR)
-    english(make_user("mona", role="manager", team=support_team.name))
+    in_english(make_user("mona", role="manager", team=support_team.name))
     browser_login(page, "mona", "pw-mona-123")
 
     # the manager opens the office calendar and loads 2025

@@ -5,17 +5,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import browser_login
+from tests.conftest import browser_login, in_english
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
-
-
-def english(user):
-    user.language = "en"
-    user.save(update_fields=["language"])
-    return user
 
 
 def open_tab(browser, live_server):
@@ -27,9 +21,9 @@ def open_tab(browser, live_server):
 
 
 def test_request_journey(page, browser, live_server, make_user, support_team):
-    requester = english(make_user("rosa", role="requester", team="E-commerce ops"))
-    english(make_user("andy", role="agent", team=support_team.name))
-    english(make_user("mona", role="manager", team=support_team.name))
+    requester = in_english(make_user("rosa", role="requester", team="E-commerce ops"))
+    in_english(make_user("andy", role="agent", team=support_team.name))
+    in_english(make_user("mona", role="manager", team=support_team.name))
 
     # A requester files a request with an attachment.
     browser_login(page, "rosa", "pw-rosa-123")
@@ -111,7 +105,7 @@ def test_a_stale_triage_shows_the_conflict_in_place(page, make_user, support_tea
 
     # given an agent on a ticket's page, and another agent who triages the ticket as urgent meanwhile
     requester = make_user("rosa", role="requester", team="E-commerce ops")
-    english(make_user("andy", role="agent", team=support_team.name))
+    in_english(make_user("andy", role="agent", team=support_team.name))
     other = make_user("olga", role="agent", team=support_team.name)
     ticket = make_ticket(requester)
     browser_login(page, "andy", "pw-andy-123")
@@ -136,7 +130,7 @@ def test_a_view_saved_after_filtering_the_queue_reopens_the_filter(page, make_us
     requester = make_user("rosa", role="requester", team="E-commerce ops")
     make_ticket(requester, title="Urgent outage", urgency="urgent")
     make_ticket(requester, title="Routine change", urgency="routine")
-    english(make_user("vic", role="agent", team=support_team.name))
+    in_english(make_user("vic", role="agent", team=support_team.name))
     browser_login(page, "vic", "pw-vic-123")
     page.goto("/requests/queue/")
     # when the agent filters by urgency (htmx swaps the results, the page does not reload)

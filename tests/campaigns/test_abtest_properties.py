@@ -1,11 +1,11 @@
 """Property tests over random tables: the A/B statistics against independent implementations.
 
 scipy: Fisher's exact test, the chi-square omnibus test and the z-test's p-value (the chi-square test of
-the 2×2 table without continuity correction). statsmodels (when installed): proportions_ztest, the score
-intervals of the difference and of the ratio, and the power of the two-proportion z-test.
+the 2×2 table without continuity correction). statsmodels (a dev dependency, so these never skip):
+proportions_ztest, the score intervals of the difference and of the ratio, and the power of the
+two-proportion z-test.
 """
 
-import importlib.util
 import math
 
 import pytest
@@ -24,8 +24,6 @@ from campaigns.abtest import (
     ratio_interval,
 )
 
-HAS_STATSMODELS = importlib.util.find_spec("statsmodels") is not None
-needs_statsmodels = pytest.mark.skipif(not HAS_STATSMODELS, reason="statsmodels is not installed")
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 Z_95 = stats.norm.isf(0.025)
 
@@ -67,7 +65,6 @@ def test_z_p_value_is_the_uncorrected_chi_square_test(pair):
     )
 
 
-@needs_statsmodels
 @PROPERTY
 @given(large_pair())
 def test_z_test_matches_statsmodels_proportions_ztest(pair):
@@ -145,7 +142,6 @@ def statsmodels_interval(
     return float(low), float(high)
 
 
-@needs_statsmodels
 def test_difference_interval_is_near_statsmodels_score_interval():
     """statsmodels' score interval of the difference (0.15) takes the restricted estimate from a cubic whose
     delta² term has the control's conversions where Farrington & Manning have its exposures
@@ -162,7 +158,6 @@ def test_difference_interval_of_equal_variants_is_symmetric():
     assert diff_interval(5, 10, 5, 10, Z_95) == pytest.approx([-0.4014040, 0.4014040], abs=1e-6)
 
 
-@needs_statsmodels
 @PROPERTY
 @given(variant(), variant())
 @example(VariantCounts("a", 15, 4), VariantCounts("b", 16896, 1204))
@@ -218,7 +213,6 @@ def test_interval_bounds_are_where_the_reference_score_statistic_reaches_z(a, b)
             assert abs(reference_score(a, b, "ratio", bound)) == pytest.approx(Z_95, abs=1e-3)
 
 
-@needs_statsmodels
 @PROPERTY
 @given(variant(300), variant(300))
 @example(VariantCounts("a", 10, 8), VariantCounts("b", 1, 1))
@@ -300,7 +294,6 @@ def test_winner_is_the_best_significantly_better_challenger(vs):
 # Design ------------------------------------------------------------------------------------------
 
 
-@needs_statsmodels
 @PROPERTY
 @given(
     st.floats(0.001, 0.9),
