@@ -11,7 +11,16 @@ def _watch(page) -> list[str]:
     """Console errors (a Content-Security-Policy refusal is one) and failed or 4xx/5xx requests."""
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    # a request the browser itself cancels because the page navigated on (a form posted before the
+    # icon arrived) is not a failure of the server: anything else is
+    page.on(
+        "requestfailed",
+        lambda request: (
+            problems.append(f"failed: {request.url} ({request.failure})")
+            if request.failure != "net::ERR_ABORTED"
+            else None
+        ),
+    )
     page.on(
         "response",
         lambda response: (
