@@ -76,7 +76,12 @@ def fill(path: Path, mapping: dict[str, str]) -> int:
             for n in range(2):
                 s = _field(block, f"msgstr[{n}]")
                 if s and not _value(block, f"msgstr[{n}]"):
-                    block[s[0] : s[1]] = [f"msgstr[{n}] " + json.dumps(mapping[msgid], ensure_ascii=False)]
+                    # a plural maps to [singular, plural] (or one text for both forms); Chinese has one
+                    # form (msgstr[0] only), which is the plural's: it carries the count
+                    text = mapping[msgid]
+                    if isinstance(text, list):
+                        text = text[-1] if not _field(block, "msgstr[1]") else text[min(n, len(text) - 1)]
+                    block[s[0] : s[1]] = [f"msgstr[{n}] " + json.dumps(text, ensure_ascii=False)]
                     changed += 1
             continue
         if _value(block, "msgstr"):

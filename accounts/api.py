@@ -15,7 +15,7 @@ from accounts import roles, two_factor
 from accounts.authentication import ApiTokenAuthentication
 from accounts.login_throttle import sign_in_refused_for
 from accounts.models import ApiToken, Notification, User
-from accounts.selectors import api_token_get_for_user, api_tokens_active
+from accounts.selectors import api_token_get_for_user, api_tokens_active, notifications_shown_to
 from accounts.tokens import Reason, api_token_issue, api_token_revoke, api_tokens_revoke_all
 from config.api import StandardPagination
 
@@ -103,9 +103,15 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
+    """Title and body as the selector rendered them for the reader (their language, values masked)."""
+
+    title = serializers.CharField(source="shown_title", read_only=True)
+    body = serializers.CharField(source="shown_body", read_only=True)
+
     class Meta:
         model = Notification
-        fields = ["id", "verb", "title", "body", "url", "created_at", "read_at"]
+        fields = ["id", "kind", "verb", "title", "body", "url", "created_at", "read_at"]
+        read_only_fields = fields
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -290,7 +296,7 @@ class NotificationListView(APIView):
         )
     )
     def get(self, request: Request) -> Response:
-        items = Notification.objects.filter(recipient=request.user).order_by("-created_at", "-id")[:100]
+        items = notifications_shown_to(user=request.user)
         unread = Notification.objects.filter(recipient=request.user, read_at__isnull=True).count()
         return Response(
             {"unread": unread, "results": NotificationSerializer(items, many=True).data},

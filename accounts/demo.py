@@ -10,22 +10,30 @@ DEMO_TEAMS = [
     ("Brand marketing", "品牌市场", False),
     ("MarTech support", "营销技术支持", True),
 ]
-# username, role, team, password, display name, pii
+# username, role, team, password, display name, pii, language
 DEMO_USERS = [
-    ("requester", "requester", "E-commerce ops", "requester-demo-1", "王小红 Wang Xiaohong", False),
-    ("brand", "requester", "Brand marketing", "brand-demo-1", "李明 Li Ming", False),
-    ("agent", "agent", "MarTech support", "agent-demo-1", "张伟 Zhang Wei", False),
-    ("agent2", "agent", "MarTech support", "agent2-demo-1", "陈静 Chen Jing", False),
-    ("manager", "manager", "MarTech support", "manager-demo-1", "刘洋 Liu Yang", True),
-    ("admin", "admin", "MarTech support", "admin-demo-1", "IT Admin", True),
+    (
+        "requester",
+        "requester",
+        "E-commerce ops",
+        "requester-demo-1",
+        "王小红 Wang Xiaohong",
+        False,
+        "zh-hans",
+    ),
+    ("brand", "requester", "Brand marketing", "brand-demo-1", "李明 Li Ming", False, "en"),
+    ("agent", "agent", "MarTech support", "agent-demo-1", "张伟 Zhang Wei", False, "zh-hans"),
+    ("agent2", "agent", "MarTech support", "agent2-demo-1", "陈静 Chen Jing", False, "en"),
+    ("manager", "manager", "MarTech support", "manager-demo-1", "刘洋 Liu Yang", True, "zh-hans"),
+    ("admin", "admin", "MarTech support", "admin-demo-1", "IT Admin", True, "en"),
 ]
 
 
 def seed(stdout: TextIO, small: bool = False) -> None:
     for name, name_zh, is_support in DEMO_TEAMS:
         Team.objects.update_or_create(name=name, defaults={"name_zh": name_zh, "is_support": is_support})
-    stdout.write("Demo logins (username / password / role):")
-    for username, role, team, password, display, pii in DEMO_USERS:
+    stdout.write("Demo logins (username / password / role / language):")
+    for username, role, team, password, display, pii, language in DEMO_USERS:
         if not User.objects.filter(username=username).exists():
             user_create(
                 username=username,
@@ -35,5 +43,6 @@ def seed(stdout: TextIO, small: bool = False) -> None:
                 email=f"{username}@martech.example.com",
                 pii=pii,
                 display_name=display,
+                language=language,
             )
-        stdout.write(f"  {username:<10} {password:<18} {role}")
+        stdout.write(f"  {username:<10} {password:<18} {role:<10} {language}")

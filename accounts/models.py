@@ -66,6 +66,11 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     verb = models.CharField(max_length=64)
+    # What happened and its values (accounts/notification_kinds.py), rendered in each reader's language.
+    # Empty for rows written before kinds existed: those show their stored title and body.
+    kind = models.CharField(max_length=64, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
+    # The text in the site's language, for the admin and the team chat; readers see `shown_to(reader)`.
     title = models.CharField(max_length=300)
     body = models.TextField(blank=True)
     url = models.CharField(max_length=300, blank=True)
@@ -81,6 +86,15 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def shown_to(self, reader: User) -> tuple[str, str]:
+        """(title, body) in the reader's language and locale, customers' values masked for the reader."""
+        if not self.kind:
+            return self.title, self.body
+        from accounts.notification_kinds import render
+
+        shown = render(self.kind, self.params, reader=reader)
+        return shown.title, shown.body
 
 
 class AuditEntry(models.Model):

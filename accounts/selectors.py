@@ -14,6 +14,14 @@ def notifications_for_user(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")
 
 
+def notifications_shown_to(*, user: User, limit: int = 100) -> list[Notification]:
+    """A person's newest notifications, each with `shown_title` and `shown_body` in the person's language."""
+    items = list(notifications_for_user(user=user)[:limit])
+    for item in items:
+        item.shown_title, item.shown_body = item.shown_to(user)
+    return items
+
+
 def support_agents() -> QuerySet[User]:
     """Active people who may work the queue (agents and managers)."""
     return (

@@ -1,16 +1,19 @@
 """Writes for people, notifications and the shared audit trail."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Notification, OutboxMessage, Team, User
+from accounts.notification_kinds import params_to_json, render
 from accounts.roles import ADMIN, ADMIN_MODEL_PERMISSIONS, ROLES
+from config.task_queue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -99,28 +102,38 @@ def audit_entries_scrub(
 def notify(
     *,
     recipients: Iterable[User],
-    verb: str,
-    title: str,
-    body: str = "",
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    verb: str = "",
     url: str = "",
     email: bool = True,
     chat: bool = False,
 ) -> list[Notification]:
-    """Create in-app notifications; e-mail (and the team-chat webhook) go out from Celery after commit."""
-    from accounts import tasks  # tasks import services; keep the cycle out of module load
-
+    """Create in-app notifications of a kind (accounts/notification_kinds.py) with its parameters: each reader
+    sees them in their own language. `verb` names the event when finer than the kind (`ticket.resolved`).
+    E-mail (each in its recipient's language) and the team-chat post go out from Celery after commit."""
+    stored = params_to_json(kind, params or {})
+    site_copy = render(kind, stored, language=settings.LANGUAGE_CODE)  # no reader: values masked
     unique = {user.pk: user for user in recipients if user is not None and user.pk and user.is_active}
     notifications = Notification.objects.bulk_create(
         [
-            Notification(recipient=user, verb=verb, title=title[:300], body=body, url=url)
+            Notification(
+                recipient=user,
+                verb=verb or kind,
+                kind=kind,
+                params=stored,
+                title=site_copy.title[:300],
+                body=site_copy.body,
+                url=url,
+            )
             for user in unique.values()
         ]
     )
     ids = [n.pk for n in notifications]
     if email and ids:
-        transaction.on_commit(lambda: tasks.send_notification_emails.delay(ids))
+        enqueue("accounts.tasks.send_notification_emails", ids)
     if chat:
-        transaction.on_commit(lambda: tasks.post_chat_message.delay(f"{title}\n{url}".strip()))
+        enqueue("accounts.tasks.post_chat_message", f"{site_copy.title}\n{url}".strip())
     return notifications
 
 
@@ -166,9 +179,10 @@ def user_create(
     email: str = "",
     pii: bool = False,
     display_name: str = "",
-    language: str = "zh-hans",
+    language: str | None = None,
 ) -> User:
-    """Create (or update) a user with one role and a team; all or nothing."""
+    """Create (or update) a user with one role and a team; all or nothing. A new person reads Chinese
+    unless a language is given; an update keeps the language the person has unless one is given."""
     if role not in ROLES:
         raise UnknownRole(role)
     team, _ = Team.objects.get_or_create(name=team_name)
@@ -176,7 +190,8 @@ def user_create(
     user.email = email or user.email
     user.team = team
     user.display_name = display_name or user.display_name
-    user.language = language
+    if language or user.pk is None:
+        user.language = language or User._meta.get_field("language").default
     user.is_staff = role == ADMIN
     user.set_password(password)
     user.full_clean(exclude=["password"])

@@ -8,6 +8,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from accounts.models import Notification
+from accounts.services import outbox_flush
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,11 @@ def send_notification_emails(notification_ids: list[int]) -> int:
         if not notification.recipient.email:
             continue
         link = f"{settings.SITE_URL}{notification.url}" if notification.url else ""
+        # in the recipient's language and locale, not in the language of whoever caused it
+        title, body = notification.shown_to(notification.recipient)
         send_mail(
-            subject=f"[MarTech Hub] {notification.title}",
-            message=f"{notification.body}\n\n{link}".strip(),
+            subject=f"[MarTech Hub] {title}",
+            message=f"{body}\n\n{link}".strip(),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notification.recipient.email],
         )
@@ -60,8 +63,6 @@ def worker_heartbeat() -> str:
 @shared_task(acks_late=True)
 def flush_outbox(batch: int = 500) -> int:
     """Re-send tasks that were kept while the broker was down; stops at the first failure."""
-    from accounts.services import outbox_flush
-
     return outbox_flush(batch=batch)
 
 

@@ -246,10 +246,8 @@ def _two_factor_check(user: User, code: str, allow_recovery: bool) -> Verified |
             audit_record(actor=user, action="two_factor.recovery_code_used", obj=user, changes={"left": left})
             notify(
                 recipients=[user],
-                verb="two_factor.recovery_code_used",
-                title=_("A recovery code was used to sign in to your account"),
-                body=_("%(left)s recovery codes are left. If this was not you, change your password.")
-                % {"left": left},
+                kind="two_factor.recovery_code_used",
+                params={"left": left},
                 url=reverse("accounts:two_factor"),
             )
             return Verified(device, True, left)
@@ -278,9 +276,7 @@ def two_factor_disable(*, user: User, by: User) -> int:
     audit_record(actor=by, action="two_factor.disable", obj=user, changes={"reason": reason})
     notify(
         recipients=[user],
-        verb="two_factor.disable",
-        title=_("Two-factor sign-in was turned off for your account"),
-        body=_("If this was not you or your administrator, change your password now."),
+        kind="two_factor.disable",
         url=reverse("accounts:two_factor"),
     )
     log.info("two-factor sign-in removed for user %s by %s", user.pk, by.pk)

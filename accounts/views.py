@@ -28,7 +28,7 @@ from accounts.forms import (
 from accounts.models import User
 from accounts.selectors import (
     api_tokens_active,
-    notifications_for_user,
+    notifications_shown_to,
     sessions_active,
     staff_two_factor_status,
 )
@@ -112,7 +112,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
-    items = notifications_for_user(user=request.user)[:100]
+    items = notifications_shown_to(user=request.user)
     return render(request, "accounts/notifications.html", {"notifications": items})
 
 

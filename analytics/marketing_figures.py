@@ -15,6 +15,7 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.value_labels import channel_label
 from analytics import links, rollups
 from analytics.filters import DashboardFilters
 from analytics.sql import Where, bucket_dates, fetch_all, memoized
@@ -34,15 +35,7 @@ METRICS = ("spend", "revenue", "roi", "roas", "cac", "ctr", "cvr")
 
 
 def metric_labels() -> dict[str, str]:
-    return {
-        "spend": _("Spend"),
-        "revenue": _("Revenue"),
-        "roi": _("ROI"),
-        "roas": _("ROAS"),
-        "cac": _("CAC"),
-        "ctr": _("CTR"),
-        "cvr": _("CVR"),
-    }
+    return {key: str(fig.LABELS[key]) for key in ("spend", "revenue", "roi", "roas", "cac", "ctr", "cvr")}
 
 
 def _metrics(filters: DashboardFilters) -> QuerySet[DailyMetric]:
@@ -258,6 +251,7 @@ def by_channel_over_time(filters: DashboardFilters, *, staff: bool) -> dict[str,
         rows = _over_time_rows(filters, "channel", _metrics(filters))
     data = _over_time(filters, rows)
     for series in data["series"]:
+        series["name"] = channel_label(series["key"])
         series["link"] = links.campaign_list_url(filters, channel=series["key"])
     return data
 
@@ -286,6 +280,7 @@ def by_channel(filters: DashboardFilters, *, staff: bool) -> dict[str, Any]:
     numbers = [_numbers(row) for row in rows]
     return {
         "x": [row["channel"] for row in rows],
+        "x_labels": [channel_label(row["channel"]) for row in rows],
         "series": [
             {
                 "key": m,

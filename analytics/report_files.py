@@ -1,9 +1,10 @@
 """The temporary files of a running report: one private directory per job under REPORT_WORK_DIR.
 
 Everything a job writes before its file goes to storage lives there: our own `tmp*.xlsx` / `tmp*.csv`
-and, for XLSX, XlsxWriter's `xlsxwriter.*/` directory (reports.write_xlsx puts it beside the workbook:
-the sheet's rows in constant-memory mode, then the parts it zips; it removes it itself on every way out
-too). The directory is removed on every way out of the job (done, failed, cancelled, stopped as
+and, for an XLSX written by XlsxWriter (masked reports), its `xlsxwriter.*/` directory
+(report_xlsx.xlsxwriter_write puts it beside the workbook: the sheet's rows in constant-memory mode, then
+the parts it zips; it removes it itself on every way out too). An XLSX whose rows Postgres renders is
+zipped straight into `tmp*.xlsx`. The directory is removed on every way out of the job (done, failed, cancelled, stopped as
 stale); a worker killed outright leaves it behind, and the sweep
 (services.report_work_dirs_sweep: the beat task, and every report job that starts on the machine)
 removes it once its job is no longer queued or running.

@@ -6,9 +6,6 @@ import codecs
 import contextlib
 import csv
 import datetime as dt
-import os
-import shutil
-import tempfile
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +17,7 @@ from django.db import connection
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
+from analytics import report_xlsx
 from analytics.models import ReportJob
 from campaigns.models import DailyMetric
 from config.csv_export import FORMULA_PREFIXES, safe_cell
@@ -344,13 +342,7 @@ FORMULA_CODE_POINTS = ", ".join(str(ord(p)) for p in FORMULA_PREFIXES if len(p) 
 
 
 def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int) -> int:
-    """`COPY (SELECT ...) TO STDOUT` in CSV, text columns neutralised like safe_cell; returns the row count.
-
-    Outside a transaction (a Celery worker) the COPY runs on a connection of its own, so progress
-    and heartbeat updates can go through Django's connection while it streams. Inside one (tests,
-    or a caller's atomic block) it must share that transaction's view, so it runs on Django's
-    connection and progress is reported when it ends.
-    """
+    """`COPY (SELECT ...) TO STDOUT` in CSV, text columns neutralised like safe_cell; returns the row count."""
     sql, params = source.queryset.query.sql_with_params()
     columns = [f"c{i}" for i in range(len(source.header))]
     # The first character's code point against the prefixes: about half the cost of the same regular
@@ -363,19 +355,33 @@ def _copy_csv(source: ReportSource, out: IO[str], progress: Progress, every: int
     )
     # Built from the ORM's own compiled SQL and fixed fragments; every value stays a bound parameter.
     statement = f"COPY (SELECT {select} FROM ({sql}) AS r({', '.join(columns)})) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
-    arguments = list(params)
+    with copy_cursor() as (cursor, live):
+        rows = _stream_copy(cursor, statement, list(params), out, progress if live else None, every)
+    if not live:
+        progress(rows)
+    return rows
+
+
+@contextlib.contextmanager
+def copy_cursor() -> Iterator[tuple[psycopg.Cursor, bool]]:
+    """A cursor for a `COPY ... TO STDOUT`, and whether progress may be reported while it streams.
+
+    Outside a transaction (a Celery worker) the COPY runs on a connection of its own, so progress
+    and heartbeat updates can go through Django's connection while it streams (live). Inside one (tests,
+    or a caller's atomic block) it must share that transaction's view, so it runs on Django's
+    connection and progress is reported when it ends.
+    """
     if connection.in_atomic_block:
         with connection.cursor() as cursor:
-            rows = _stream_copy(cursor.cursor, statement, arguments, out, None, every)
-        progress(rows)
-        return rows
+            yield cursor.cursor, False
+        return
     settings = {
         k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")
     }
     with psycopg.connect(**settings, autocommit=True) as own, own.cursor() as cursor:
         # The report's ORDER BY sorts every row: in memory rather than in temporary files.
         cursor.execute("SET work_mem = '256MB'")
-        return _stream_copy(cursor, statement, arguments, out, progress, every)
+        yield cursor, True
 
 
 def _stream_copy(
@@ -387,17 +393,34 @@ def _stream_copy(
     every: int,
 ) -> int:
     decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def write(block: bytes) -> None:
+        out.write(decoder.decode(block))
+
+    rows = _copy_lines(cursor, statement, arguments, write, progress, every)
+    out.write(decoder.decode(b"", final=True))
+    return rows
+
+
+def _copy_lines(
+    cursor: psycopg.Cursor,
+    statement: str,
+    arguments: list[Any],
+    write: Callable[[bytes], Any],
+    progress: Progress | None,
+    every: int,
+) -> int:
+    """Stream a COPY's output into `write`, progress every `every` lines; returns the lines (rows)."""
     lines = 0
     next_report = every
     with cursor.copy(statement, arguments) as copy:
         for block in copy:
-            text = decoder.decode(bytes(block))
-            out.write(text)
-            lines += text.count("\n")
+            data = bytes(block)
+            write(data)
+            lines += data.count(b"\n")
             if progress is not None and lines >= next_report:
                 progress(lines)
                 next_report = lines + every
-    out.write(decoder.decode(b"", final=True))
     return cursor.rowcount
 
 
@@ -408,75 +431,37 @@ def write_xlsx(
     every: int = CHUNK_ROWS,
     limit: int = XLSX_MAX_DATA_ROWS,
 ) -> tuple[int, bool]:
-    """Write the workbook with XlsxWriter in constant-memory mode (each row goes to disk as the next one
-    starts); stops at Excel's own row limit and says so.
+    """Write the workbook; stops at Excel's own row limit and says so: (rows, truncated).
 
-    Cells keep their types: numbers (Decimal too) as numbers, dates as dates (`yyyy-mm-dd`), text as
-    inline strings. XlsxWriter would turn a string starting with `=` into a formula and one that looks
-    like a URL into a link; both are off, and text cells are neutralised by safe_cell as in the CSV.
-    It would also copy a string shaped like `<r>…</r>` into the sheet's XML unescaped (taken for rich
-    text it made itself), where a value could plant a formula cell: see _write_rich_text_shaped_string.
-    Its temporary files (the sheet's rows, the parts it zips) go in a directory of their own beside
-    `path` (the job's directory), removed on every way out.
+    The rows come from Postgres already as the sheet's XML (report_xlsx: a million rows in seconds); a
+    report whose personal values are masked in Python, or with a column type the SQL does not render,
+    goes through XlsxWriter, which writes the same cells.
     """
-    import xlsxwriter
-
-    scratch = tempfile.mkdtemp(prefix="xlsxwriter.", dir=os.path.dirname(path) or None)
-    try:
-        workbook = xlsxwriter.Workbook(
-            path,
-            {
-                "constant_memory": True,
-                "tmpdir": scratch,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-                "default_date_format": "yyyy-mm-dd",
-            },
+    header = [safe_cell(h) for h in source.header]
+    kinds = None if source.masks else _column_kinds(source)
+    if kinds is None:
+        return report_xlsx.xlsxwriter_write(header, safe_rows(source), path, progress, every, limit)
+    sql, params = source.queryset.query.sql_with_params()
+    rows_sql = report_xlsx.rows_select_sql(
+        sql, kinds, source.text_columns, FORMULA_CODE_POINTS, first_row=2, limit=limit
+    )
+    with report_xlsx.sheet_package(path) as write, copy_cursor() as (cursor, live):
+        cursor.execute(report_xlsx.header_select_sql(len(header)), header)
+        write(cursor.fetchone()[0].encode())
+        lines = _copy_lines(
+            cursor, f"COPY ({rows_sql}) TO STDOUT", list(params), write, progress if live else None, every
         )
-        try:
-            rows, truncated = _write_sheet(workbook, source, progress, every, limit)
-            workbook.close()
-        except BaseException:
-            # Stopped (cancelled, failed, killed by a time limit): close the sheet's open row file now
-            # rather than whenever the collector gets to it; XlsxWriter has no public call for that but
-            # close(), which would zip the rows written so far for nothing.
-            for worksheet in workbook.worksheets():
-                with contextlib.suppress(Exception):
-                    worksheet._opt_close()
-            raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return rows, truncated
+    rows = min(lines, limit)
+    progress(rows)
+    return rows, lines > limit
 
 
-def _write_sheet(
-    workbook: Any, source: ReportSource, progress: Progress, every: int, limit: int
-) -> tuple[int, bool]:
-    """The header, then the rows up to Excel's limit: (rows written, truncated)."""
-    sheet = workbook.add_worksheet("report")
-    sheet.add_write_handler(str, _write_rich_text_shaped_string)
-    write_row = sheet.write_row
-    write_row(0, 0, [safe_cell(h) for h in source.header])
-    rows = 0
-    for cells in safe_rows(source):
-        if rows >= limit:
-            return rows, True
-        rows += 1
-        write_row(rows, 0, cells)
-        if rows % every == 0:
-            progress(rows)
-    return rows, False
-
-
-def _write_rich_text_shaped_string(sheet: Any, row: int, col: int, value: str, *args: Any) -> int | None:
-    """XlsxWriter's handler for text cells: a value shaped like `<r>…</r>` is written as rich text of
-    plain runs, which XlsxWriter escapes, so it reads back as the same text and never as XML of its own;
-    None (every other value) lets XlsxWriter write the string as usual."""
-    if not (value.startswith("<r>") and value.endswith("</r>")):
-        return None
-    cell_format = [arg for arg in args[:1] if arg is not None]  # write_row passes its format, None or not
-    return sheet.write_rich_string(row, col, value[:1], value[1:2], value[2:], *cell_format)
+def _column_kinds(source: ReportSource) -> list[str] | None:
+    """What report_xlsx renders each column as, from the query's result description (not run)."""
+    sql, params = source.queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({sql}) AS r LIMIT 0", params)  # noqa: S608
+        return report_xlsx.column_kinds(cursor.description)
 
 
 def report_source(job: ReportJob, tz: str, unmasked: bool) -> ReportSource:

@@ -31,6 +31,7 @@ from analytics.heartbeat import JobHeartbeat
 from analytics.models import ReportDelivery, ReportJob, ReportSubscription
 from analytics.permissions import can_cancel_report, report_unmasked
 from campaigns.figures import PERCENT, format_figure
+from config.task_queue import enqueue
 from config.uploads import orphan_files_delete
 from privacy import personal_data
 
@@ -143,9 +144,7 @@ def report_job_request(
             obj=job,
             changes={"kind": kind, "params": params, "format": file_format},
         )
-        from analytics.tasks import run_report_job
-
-        transaction.on_commit(lambda: run_report_job.delay(job.pk))
+        enqueue("analytics.tasks.run_report_job", job.pk)
     log.info("report job %s queued by %s: %s.%s %s", job.pk, owner.pk, kind, file_format, params)
     return job, True
 
@@ -276,16 +275,11 @@ def _finish_failed(job: ReportJob, error: str) -> ReportJob:
 
 
 def _notify_owner(job: ReportJob) -> None:
-    with translation.override(job.owner.language or settings.LANGUAGE_CODE):
-        kind = str(ReportJob.Kind(job.kind).label)
-        if job.status == ReportJob.Status.DONE:
-            title = _("Your report “%(kind)s” is ready (%(rows)s rows).") % {"kind": kind, "rows": job.rows}
-        else:
-            title = _("Your report “%(kind)s” failed: %(error)s") % {"kind": kind, "error": job.error[:200]}
     notify(
         recipients=[job.owner],
+        kind="report.done" if job.status == ReportJob.Status.DONE else "report.failed",
         verb=f"report.{job.status}",
-        title=title,
+        params={"kind": job.kind, "rows": job.rows, "error": job.error[:200]},
         url=reverse("analytics:reports"),
         email=False,
     )
@@ -441,8 +435,8 @@ def subscription_deliver(
                 log.warning("weekly report %s to %s failed: %s", subscription.pk, owner.email, error)
                 notify(
                     recipients=[owner],
-                    verb="report.delivery_failed",
-                    title=_("Your weekly report could not be e-mailed: %(error)s") % {"error": error[:200]},
+                    kind="report.delivery_failed",
+                    params={"error": error[:200]},
                     url=reverse("analytics:subscriptions"),
                     email=False,
                 )

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db.models import DecimalField, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 MONEY_FIELDS = ("spend", "revenue")
 COUNT_FIELDS = ("impressions", "clicks", "leads", "conversions")
@@ -79,6 +81,23 @@ FORMATS: dict[str, str] = {
     "conversions": COUNT,
 }
 
+# What each figure is called on pages (KPI targets, tiles); the abbreviations are the trade's own.
+LABELS: dict[str, str | Promise] = {
+    "spend": _("Spend"),
+    "revenue": _("Revenue"),
+    "roi": _("ROI"),
+    "roas": _("ROAS"),
+    "cac": _("CAC"),
+    "ctr": _("CTR"),
+    "cvr": _("CVR"),
+    "cost_per_lead": _("Cost per lead"),
+    "budget_used_pct": _("Budget used"),
+    "impressions": _("Impressions"),
+    "clicks": _("Clicks"),
+    "leads": _("Leads"),
+    "conversions": _("Conversions"),
+}
+
 
 def format_figure(value: Any, kind: str, *, digits: int | None = None) -> str:
     """A figure as people read it: 1234.5 money → "1,234.50"; 0.1234 percent → "12.3%";
@@ -92,6 +111,20 @@ def format_figure(value: Any, kind: str, *, digits: int | None = None) -> str:
     if kind == COUNT:
         return f"{int(value):,}"
     return f"{float(value):,.{2 if digits is None else digits}f}"
+
+
+def target_rows(targets: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """KPI targets as (label, value) the way each figure reads: {"roi": 1.5} → [("ROI", "150.0%")]. A key
+    that is not a known figure shows as it was entered, its value as is."""
+    rows = []
+    for key, value in (targets or {}).items():
+        kind = FORMATS.get(key)
+        try:
+            shown = format_figure(value, kind) if kind else str(value)
+        except (TypeError, ValueError):
+            shown = str(value)
+        rows.append((str(LABELS.get(key, key)), shown))
+    return rows
 
 
 def ratios(totals: Mapping[str, Any], budget: Any = None) -> dict[str, float | None]:

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, User
-from campaigns import attribution
+from campaigns import attribution, kpi_targets
 from campaigns.models import ABTest, Campaign
 from config.concurrency import VersionedFormMixin
 from config.forms import BootstrapFormMixin
@@ -23,8 +23,9 @@ def _split(value: str) -> list[str]:
 
 
 class CampaignForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
-    """Drafting and editing a campaign's plan; channels and tags are typed as comma-separated lists.
-    Editing carries the hidden version the editor started from."""
+    """Drafting and editing a campaign's plan; channels and tags are typed as comma-separated lists, KPI
+    targets as rows (metric, target) posted as `kpi_metric` / `kpi_target` beside a `kpi_rows` marker
+    (without it, `kpi_text` is read as JSON). Editing carries the hidden version the editor started from."""
 
     channels_text = forms.CharField(
         label=_("Channels"), required=False, help_text=_("Comma-separated, e.g. wechat, douyin, tmall.")
@@ -36,10 +37,14 @@ class CampaignForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
         help_text=_('JSON, e.g. {"conversions": 5000, "roi": 1.5}.'),
     )
     include_text = forms.CharField(
-        label=_("Tags to include"), required=False, help_text=_("Comma-separated slugs.")
+        label=_("Tags to include"),
+        required=False,
+        help_text=_("Pick tags from the list below (or type their slugs, separated by commas)."),
     )
     exclude_text = forms.CharField(
-        label=_("Tags to exclude"), required=False, help_text=_("Comma-separated slugs.")
+        label=_("Tags to exclude"),
+        required=False,
+        help_text=_("Pick tags from the list below (or type their slugs, separated by commas)."),
     )
 
     class Meta:
@@ -58,6 +63,18 @@ class CampaignForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
             self.initial.setdefault("exclude_text", ", ".join(instance.audience_exclude))
         for name in ("include_text", "exclude_text", "audience_include_mode"):
             self.fields[name].widget.attrs["data-audience"] = name
+        saved = instance.kpi_targets if instance.pk and isinstance(instance.kpi_targets, dict) else {}
+        self.kpi_choices = kpi_targets.metric_choices(saved)
+        self.kpi_rows = kpi_targets.rows_from_targets(saved)
+
+    def audience_tags(self) -> list[dict[str, str]]:
+        """The tags the audience picker offers, by name."""
+        from campaigns.selectors import audience_tag_choices
+
+        return audience_tag_choices()
+
+    def _posts_kpi_rows(self) -> bool:
+        return self.is_bound and "kpi_rows" in self.data and hasattr(self.data, "getlist")
 
     def clean_code(self) -> str:
         code = (self.cleaned_data.get("code") or "").strip().lower()
@@ -66,6 +83,14 @@ class CampaignForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
         return code
 
     def clean_kpi_text(self) -> dict:
+        if self._posts_kpi_rows():
+            allowed = {code for code, _label, _unit in self.kpi_choices}
+            values, self.kpi_rows = kpi_targets.read_rows(
+                self.data.getlist("kpi_metric"), self.data.getlist("kpi_target"), allowed=allowed
+            )
+            if any(row.error for row in self.kpi_rows):
+                raise forms.ValidationError(_("A KPI target needs fixing; see the marked row."))
+            return values
         text = (self.cleaned_data.get("kpi_text") or "").strip()
         if not text:
             return {}

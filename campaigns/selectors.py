@@ -203,6 +203,18 @@ def known_tag_slugs(slugs: list[str]) -> set[str] | None:
     return set(Tag.objects.filter(slug__in=slugs).values_list("slug", flat=True))
 
 
+def audience_tag_choices() -> list[dict[str, str]]:
+    """Every tag as {slug, name}, by name, for the audience picker (every signed-in person sees every tag)."""
+    try:
+        from crm_tags.models import Tag
+    except ImportError:
+        return []
+    return [
+        {"slug": slug, "name": name}
+        for slug, name in Tag.objects.order_by("name").values_list("slug", "name")
+    ]
+
+
 def customer_touchpoints(*, external_id: str) -> QuerySet[Touchpoint]:
     """A person's touchpoints across campaigns, oldest first (their data export; not scoped: the caller
     checked the right to it)."""

@@ -115,8 +115,8 @@ def campaign_create(*, by: User, team_id: int | None = None, **fields: Any) -> C
     if approvers:
         notify(
             recipients=approvers,
-            verb="campaign.submitted",
-            title=_("Campaign %(name)s awaits approval") % {"name": campaign.name},
+            kind="campaign.submitted",
+            params={"name": campaign.name},
             url=campaign.get_absolute_url(),
         )
     log.info("campaign %s created by %s", campaign.code, by.username)
@@ -184,8 +184,8 @@ def campaign_approve(*, campaign: Campaign, by: User) -> Campaign:
     )
     notify(
         recipients=[campaign.owner],
-        verb="campaign.approved",
-        title=_("Campaign %(name)s was approved") % {"name": campaign.name},
+        kind="campaign.approved",
+        params={"name": campaign.name},
         url=campaign.get_absolute_url(),
     )
     log.info("campaign %s approved by %s", campaign.code, by.username)
@@ -273,10 +273,13 @@ def _budget_warnings(campaign: Campaign) -> None:
             )
             notify(
                 recipients=[campaign.owner, *managers()],
-                verb="campaign.budget",
-                title=_("%(name)s has used %(pct)s%% of its budget")
-                % {"name": campaign.name, "pct": int(threshold * 100)},
-                body=_("Spend %(spend)s of budget %(budget)s.") % {"spend": spend, "budget": campaign.budget},
+                kind="campaign.budget",
+                params={
+                    "name": campaign.name,
+                    "pct": int(threshold * 100),
+                    "spend": spend,
+                    "budget": campaign.budget,
+                },
                 url=campaign.get_absolute_url(),
             )
             log.info("campaign %s budget warning at %s", campaign.code, threshold)
@@ -568,8 +571,8 @@ def task_create(
     if owner is not None and owner != by:
         notify(
             recipients=[owner],
-            verb="campaign.task",
-            title=_("New task in %(campaign)s: %(title)s") % {"campaign": campaign.name, "title": task.title},
+            kind="campaign.task",
+            params={"campaign": campaign.name, "title": task.title},
             url=campaign.get_absolute_url(),
         )
     return task

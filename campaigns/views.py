@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.value_labels import channel_label
 from campaigns import attribution, forms, permissions, selectors, services
 from campaigns import figures as fig
 from campaigns.models import ABVariant, Campaign, CampaignReview, CampaignTask
@@ -274,6 +275,7 @@ def _tab_context(request: HttpRequest, campaign: Campaign, tab: str) -> dict[str
                     "funnel": _("Funnel"),
                     "by_day": _("Spend and revenue by day"),
                     "by_channel": _("Spend and revenue by channel"),
+                    "channels": {r["channel"]: channel_label(r["channel"]) for r in summary["by_channel"]},
                     "steps": {
                         "impressions": _("Impressions"),
                         "clicks": _("Clicks"),

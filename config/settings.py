@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "analytics",
     "knowledge_base",
     "privacy",
+    "search",
 ]
 
 MIDDLEWARE = [
@@ -247,7 +248,8 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 MEDIA_URL = "/media/"
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Small: an upload beyond it streams to a temporary file (CSV imports run to hundreds of MB).
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
 
 # Security -------------------------------------------------------------------------------------
@@ -366,6 +368,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 30.0},
     "outbox-flush": {"task": "accounts.tasks.flush_outbox", "schedule": 15.0},
     "crm-tags-fail-orphaned-builds": {"task": "crm_tags.tasks.fail_orphaned_builds", "schedule": 60.0},
+    "crm-tags-fail-stale-imports": {"task": "crm_tags.tasks.fail_stale_import_jobs", "schedule": 60.0},
     "kb-stale-articles": {"task": "knowledge_base.tasks.flag_stale_articles", "schedule": 86400.0},
     "campaigns-follow-dates": {"task": "campaigns.tasks.follow_dates", "schedule": 900.0},
     "analytics-send-scheduled-reports": {

@@ -27,6 +27,7 @@ urlpatterns = [
     path("dashboards/", include("analytics.urls")),
     path("kb/", include("knowledge_base.urls")),
     path("privacy/", include("privacy.urls")),
+    path("search/", include("search.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

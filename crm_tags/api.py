@@ -166,7 +166,8 @@ class CrmImportFileSerializer(serializers.Serializer):
 class CrmImportResultSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
     created = serializers.IntegerField()
-    updated = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="existing rows the import changed")
+    unchanged = serializers.IntegerField(help_text="existing rows the import found as they were")
     customers = serializers.IntegerField()
 
 

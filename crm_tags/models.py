@@ -353,3 +353,57 @@ class TagMembershipChange(models.Model):
             models.Index(fields=["tag", "created_at"], name="crm_history_tag_at"),
             models.Index(fields=["customer", "created_at"], name="crm_history_customer_at"),
         ]
+
+
+class ImportJob(models.Model):
+    """A customers or events CSV uploaded in the browser and loaded by a Celery job: queued → running →
+    done | rejected (bad rows: nothing written) | failed, with progress written while it runs."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", _("Customers")
+        EVENTS = "events", _("Events")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # the stored upload (under imports/), removed once the job ends
+    file = models.FileField(max_length=300, blank=True)
+    file_name = models.CharField(_("file"), max_length=200)
+    size = models.PositiveBigIntegerField(_("bytes"), default=0)
+    total_rows = models.PositiveBigIntegerField(null=True, blank=True)  # counted lines: an estimate
+    rows_read = models.PositiveBigIntegerField(default=0)
+    added = models.PositiveBigIntegerField(default=0)
+    updated = models.PositiveBigIntegerField(default=0)
+    unchanged = models.PositiveBigIntegerField(default=0)
+    customers = models.PositiveBigIntegerField(default=0)
+    # the bad rows ({"row", "column", "message"}: the first MAX_ERRORS) and how many there were
+    errors = models.JSONField(default=list, blank=True)
+    error_total = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="crm_import_owner_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="crm_import_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.services import audit_record
 from config.concurrency import EditConflict
+from config.task_queue import enqueue
 from config.text import name_text
 from crm_tags import importers, permissions
 from crm_tags.models import Tag, TagBuild, TagCategory, TagVersion
@@ -41,33 +42,40 @@ class TagError(ValueError):
 
 
 def _rebuild_after_import() -> None:
-    from crm_tags import tasks
-
-    transaction.on_commit(lambda: tasks.rebuild_all_tags.delay(trigger=TagBuild.Trigger.IMPORT))
+    enqueue("crm_tags.tasks.rebuild_all_tags", trigger=TagBuild.Trigger.IMPORT)
 
 
 @transaction.atomic
-def customers_import(*, upload: IO[bytes] | IO[str], by: User | None) -> importers.ImportResult:
+def customers_import(
+    *, upload: IO[bytes] | IO[str], by: User | None, progress: importers.ProgressCallback | None = None
+) -> importers.ImportResult:
     """Load a customers CSV all-or-nothing (COPY + merge); rule tags are rebuilt after commit."""
     if by is not None and not permissions.can_import(by):
         raise PermissionDenied(_("You may not import customers."))
-    result = importers.import_customers(upload, by=by)
+    result = importers.import_customers(upload, by=by, progress=progress)
     audit_record(
         actor=by,
         action="crm.customers_import",
         object_type="crm_tags.customer",
-        changes={"rows": result.rows, "created": result.created, "updated": result.updated},
+        changes={
+            "rows": result.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+        },
     )
     _rebuild_after_import()
     return result
 
 
 @transaction.atomic
-def events_import(*, upload: IO[bytes] | IO[str], by: User | None) -> importers.ImportResult:
+def events_import(
+    *, upload: IO[bytes] | IO[str], by: User | None, progress: importers.ProgressCallback | None = None
+) -> importers.ImportResult:
     """Load an events CSV all-or-nothing; lifetime totals are updated in the same transaction."""
     if by is not None and not permissions.can_import(by):
         raise PermissionDenied(_("You may not import events."))
-    result = importers.import_events(upload)
+    result = importers.import_events(upload, progress=progress)
     audit_record(
         actor=by,
         action="crm.events_import",
@@ -225,17 +233,12 @@ def tag_version_create(
     )
     audit_record(actor=by, action="crm.tag_version_create", obj=tag, changes={"version": number})
     if ranked_leaf(definition) is not None:
-        from crm_tags import tasks
-
-        transaction.on_commit(tasks.sync_event_ranks.delay)
+        enqueue("crm_tags.tasks.sync_event_ranks")
     return version
 
 
 def _queue_build(build: TagBuild) -> None:
-    from crm_tags import tasks
-
-    build_id = build.pk
-    transaction.on_commit(lambda: tasks.run_tag_build.delay(build_id))
+    enqueue("crm_tags.tasks.run_tag_build", build.pk)
 
 
 @transaction.atomic

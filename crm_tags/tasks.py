@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from crm_tags import ranks, services
+from crm_tags import import_jobs, ranks, services
 from crm_tags.models import Tag, TagBuild
 
 log = logging.getLogger(__name__)
@@ -62,3 +62,16 @@ def sync_event_ranks() -> None:
 def validate_constraint(table: str, name: str) -> None:
     """After a bulk import: validate the foreign key it added NOT VALID (reads and writes go on)."""
     services.constraint_validate(table=table, name=name)
+
+
+@shared_task(acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
+def run_import_job(job_id: int) -> str | None:
+    """Load one customers or events file uploaded in the browser (a job taken or ended is left alone)."""
+    job = import_jobs.import_job_run(job_id=job_id)
+    return job.status if job else None
+
+
+@shared_task(acks_late=True)
+def fail_stale_import_jobs() -> int:
+    """Every minute from beat: imports whose worker died are shown as failed, never running for ever."""
+    return import_jobs.import_jobs_fail_stale()

@@ -1,11 +1,15 @@
 from django.urls import path
 
-from crm_tags import views
+from crm_tags import import_views, views
 
 app_name = "crm_tags"
 urlpatterns = [
     path("", views.index, name="index"),
     path("c/<str:external_id>/", views.customer_detail, name="customer_detail"),
+    path("imports/", import_views.imports, name="imports"),
+    path("imports/<int:pk>/", import_views.import_job, name="import_job"),
+    path("imports/<int:pk>/progress/", import_views.import_job_progress, name="import_job_progress"),
+    path("imports/<int:pk>/errors.csv", import_views.import_job_errors_csv, name="import_job_errors_csv"),
     path("tags/", views.tag_list, name="tag_list"),
     path("tags/new/", views.tag_create, name="tag_create"),
     path("tags/<slug:slug>/", views.tag_detail, name="tag_detail"),

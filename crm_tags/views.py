@@ -15,10 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.concurrency import EditConflict, VersionRequired, conflict_status
 from config.csv_import import ImportRejected
-from crm_tags import forms, permissions, selectors, services
+from crm_tags import forms, permissions, rule_builder, selectors, services
 from crm_tags.api import draft_version, members_csv_response
 from crm_tags.models import Tag, TagVersion
-from crm_tags.rules import AGGS, ATTR_OPS, BUILTIN_FIELDS, NUMERIC_OPS, RuleInvalid
+from crm_tags.rules import RuleInvalid
 from privacy import consent, personal_data
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def index(request: HttpRequest) -> HttpResponse:
     page = Paginator(customers, 25).get_page(request.GET.get("page"))
     selectors.customers_shown(page.object_list, user=request.user, what="customers page")
     context = {"nav_active": "customers", "form": form, "page": page, "q": q, "tag": tag}
+    context["can_import"] = permissions.can_import(request.user)
     if request.htmx:
         return render(request, "crm_tags/partials/customer_rows.html", context)
     return render(request, "crm_tags/index.html", context)
@@ -114,36 +115,6 @@ def tag_create(request: HttpRequest) -> HttpResponse:
     return render(request, "crm_tags/tag_list.html", _tag_context(request) | {"form": form}, status=422)
 
 
-def _builder_i18n() -> dict[str, Any]:
-    return {
-        "all": _("All of (AND)"),
-        "any": _("Any of (OR)"),
-        "not": _("Not"),
-        "addCondition": _("Add condition"),
-        "addGroup": _("Add group"),
-        "remove": _("Remove"),
-        "event": _("Event"),
-        "attr": _("Attribute"),
-        "tag": _("Tag"),
-        "eventType": _("Event type"),
-        "aggregate": _("Aggregate"),
-        "window": _("Window (days, empty = all time)"),
-        "operator": _("Operator"),
-        "value": _("Value"),
-        "field": _("Field"),
-        "attribute": _("Attribute name"),
-        "has": _("has"),
-        "hasNot": _("has not"),
-        "conditionKind": _("Condition kind"),
-        "groupMode": _("Group mode"),
-        "badJson": _("The JSON is not valid; the builder keeps the last valid rule."),
-        "aggs": list(AGGS),
-        "attrOps": list(ATTR_OPS),
-        "numericOps": list(NUMERIC_OPS),
-        "fields": list(BUILTIN_FIELDS),
-    }
-
-
 def _tag_page(
     request: HttpRequest,
     tag: Tag,
@@ -171,7 +142,8 @@ def _tag_page(
         },
     )
     builds = list(selectors.tag_builds(tag=tag)[:10])
-    context = _tag_context(request, tag) | {
+    base = _tag_context(request, tag)
+    context = base | {
         "tag": tag,
         "versions": versions,
         "rule_form": rule_form,
@@ -180,10 +152,9 @@ def _tag_page(
         "upload_form": forms.UploadForm(),
         "builds": builds,
         "has_active": any(b.status in ("queued", "running") for b in builds),
-        "known_tags": [
-            t.slug for node in selectors.tag_tree(user=request.user) for t in node[1] if t.pk != tag.pk
-        ],
-        "builder_i18n": _builder_i18n(),
+        "builder_i18n": rule_builder.builder_labels(
+            tags=[t for _category, members in base["tree"] for t in members if t.pk != tag.pk]
+        ),
         "can_release_all": permissions.can_release(request.user, 100),
         "conflict": conflict,
         "unsaved": unsaved or [],

@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -242,6 +243,7 @@ class FieldDiff:
     name: str
     lines: list[DiffLine]
     changed: bool
+    label: str = ""  # the field's name in the reader's language ("body" reads 正文)
 
 
 def version_diff(*, old: ArticleVersion, new: ArticleVersion) -> list[FieldDiff]:
@@ -257,7 +259,8 @@ def version_diff(*, old: ArticleVersion, new: ArticleVersion) -> list[FieldDiff]
             else:
                 lines += [DiffLine("delete", line) for line in a[i1:i2]]
                 lines += [DiffLine("insert", line) for line in b[j1:j2]]
-        result.append(FieldDiff(name, lines, a != b))
+        label = str(capfirst(ArticleVersion._meta.get_field(name).verbose_name))
+        result.append(FieldDiff(name, lines, a != b, label))
     return result
 
 

@@ -173,8 +173,8 @@ def article_submit(*, article: Article, by: User) -> Article:
     )
     notify(
         recipients=[m for m in managers() if m.pk != by.pk],
-        verb="kb.review_requested",
-        title=_("Article waiting for review: %(title)s") % {"title": article.title},
+        kind="kb.review_requested",
+        params={"title": article.title},
         url=_article_url(article),
     )
     return article
@@ -198,8 +198,8 @@ def article_publish(*, article: Article, by: User) -> Article:
     )
     notify(
         recipients=[article.owner],
-        verb="kb.published",
-        title=_("Your article was published: %(title)s") % {"title": article.title},
+        kind="kb.published",
+        params={"title": article.title},
         url=_article_url(article),
     )
     return article
@@ -219,9 +219,8 @@ def article_send_back(*, article: Article, by: User, note: str = "") -> Article:
     )
     notify(
         recipients=[article.owner],
-        verb="kb.sent_back",
-        title=_("Your article needs changes: %(title)s") % {"title": article.title},
-        body=note,
+        kind="kb.sent_back",
+        params={"title": article.title, "text": note},
         url=_article_url(article),
     )
     return article
@@ -389,8 +388,7 @@ def articles_flag_stale(*, now: datetime | None = None) -> int:
         if owner_ids:
             notify(
                 recipients=User.objects.filter(pk__in=owner_ids),
-                verb="kb.stale",
-                title=_("Some of your articles have not been reviewed for 180 days"),
+                kind="kb.stale",
                 url=reverse("knowledge_base:stale"),
             )
             audit_record(

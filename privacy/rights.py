@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -146,16 +146,11 @@ def _finish(req: PrivacyRequest, *, status: str, report: dict[str, Any], error: 
     filer = req.requested_by
     if filer is None:
         return
-    with translation.override(filer.language or settings.LANGUAGE_CODE):
-        kind = str(PrivacyRequest.Kind(req.kind).label)
-        if done:
-            title = _("Personal data request #%(id)s (%(kind)s) is done.") % {"id": req.pk, "kind": kind}
-        else:
-            title = _("Personal data request #%(id)s (%(kind)s) failed.") % {"id": req.pk, "kind": kind}
     notify(
         recipients=[filer],
+        kind="privacy.request_done" if done else "privacy.request_failed",
         verb=f"privacy.request_{status}",
-        title=title,
+        params={"id": req.pk, "kind": req.kind},
         url=reverse("privacy:request_detail", args=[req.pk]),
         email=False,
     )

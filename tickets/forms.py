@@ -18,6 +18,7 @@ from config.forms import BootstrapFormMixin
 from config.inputs import InvalidInput, calendar_day, whole_number
 from tickets import permissions, sla
 from tickets.models import Retrospective, SlaPolicy, Ticket, TicketLink
+from tickets.services.triage import TRIAGE_FIELDS
 
 TYPE_HELP = {
     "system_config": _("Change a setting in a marketing system (CRM, mall, mini-program)."),
@@ -147,16 +148,7 @@ class TransitionForm(BootstrapFormMixin, forms.Form):
 class TriageForm(VersionedFormMixin, BootstrapFormMixin, forms.ModelForm):
     class Meta:
         model = Ticket
-        fields = [
-            "type",
-            "urgency",
-            "feasibility",
-            "feasibility_note",
-            "effort_hours",
-            "cost_estimate",
-            "is_complex",
-            "campaign",
-        ]
+        fields = list(TRIAGE_FIELDS)  # what triage_apply may change
         widgets = {"feasibility_note": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:

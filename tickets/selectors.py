@@ -8,7 +8,8 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, F, IntegerField, OrderBy, Prefetch, Q, QuerySet, Value, When
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Upper
 from django.http import Http404, QueryDict
 from django.utils.translation import gettext as _
@@ -31,6 +32,14 @@ from tickets.models import (
 
 S = Ticket.Status
 KEY_RE = re.compile(r"^[A-Za-z]+-\d+$")
+# what a person may type for a key: `MT-1361`, `mt1361`, `MT 1361`
+LOOSE_KEY_RE = re.compile(r"^\s*([A-Za-z]{1,10})[-\s]?(\d{1,10})\s*$")
+
+
+def normalised_key(text: str) -> str | None:
+    """`mt1361` → `MT-1361`; None when the text is not a ticket key."""
+    match = LOOSE_KEY_RE.match(text or "")
+    return f"{match.group(1).upper()}-{match.group(2)}" if match else None
 
 
 def tickets_visible_to(*, user: User | AnonymousUser) -> QuerySet[Ticket]:
@@ -58,6 +67,15 @@ def ticket_get_for_user(*, user: User | AnonymousUser, key: str) -> Ticket:
     if ticket is None:
         raise Http404("No such request.")
     return ticket
+
+
+def ticket_key_for_user(*, user: User | AnonymousUser, text: str) -> str | None:
+    """The key typed in `text` (any case, with or without the dash) when that ticket exists and the person
+    may see it; None otherwise (a ticket out of reach looks like one that does not exist)."""
+    key = normalised_key(text)
+    if key is None or not tickets_visible_to(user=user).filter(key=key).exists():
+        return None
+    return key
 
 
 @dataclass
@@ -178,18 +196,87 @@ def _list_rows(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     return qs.select_related("team", "requester", "assignee")
 
 
-def _ordered(qs: QuerySet[Ticket], filters: TicketFilters) -> QuerySet[Ticket]:
-    """Most urgent SLA deadline first; done tickets have none, so a done-only list shows the latest first."""
-    if filters.status and set(filters.status) <= set(Ticket.DONE_STATUSES):
-        return qs.order_by("-updated_at", "-id")
-    return qs.order_by(F("sla_due").asc(nulls_last=True), "id")
+def _rank(field: str, values: list[str]) -> Case:
+    """A choice field's position in `values` (workflow or urgency order, not the alphabet)."""
+    whens = [When(**{field: value}, then=Value(i)) for i, value in enumerate(values)]
+    return Case(*whens, default=Value(len(values)), output_field=IntegerField())
 
 
-def ticket_queue_for_agent(*, user: User, filters: TicketFilters) -> QuerySet[Ticket]:
-    """The support queue: filtered, most urgent SLA deadline first (no deadline last)."""
+# The columns the queue sorts by (the `sort` parameter: `updated` ascending, `-updated` descending).
+SORT_COLUMNS: dict[str, Any] = {
+    "key": lambda: F("number"),
+    "title": lambda: F("title"),
+    "status": lambda: _rank("status", list(S.values)),
+    "priority": lambda: _rank("urgency", list(Ticket.Urgency.values)),
+    "sla_due": lambda: F("sla_due"),
+    "updated": lambda: F("updated_at"),
+}
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class TicketSort:
+    """A column of the queue and a direction; an unknown or empty `sort` is no sort (the default order)."""
+
+    column: str = ""
+    descending: bool = False
+
+    @classmethod
+    def from_param(cls, value: Any) -> TicketSort:
+        text = str(value or "").strip()[:20]
+        column = text.removeprefix("-")
+        if column not in SORT_COLUMNS:
+            return cls()
+        return cls(column=column, descending=text.startswith("-"))
+
+    @classmethod
+    def default_for(cls, filters: TicketFilters) -> TicketSort:
+        """The order without a `sort`: the next SLA deadline, or the latest change for a done-only list."""
+        if filters.status and set(filters.status) <= set(Ticket.DONE_STATUSES):
+            return cls(column="updated", descending=True)
+        return cls(column="sla_due")
+
+    @property
+    def param(self) -> str:
+        return f"-{self.column}" if self.descending and self.column else self.column
+
+    def next_param(self, column: str) -> str:
+        """What a click on `column`'s header asks for: the other direction when already sorted by it."""
+        return f"-{column}" if column == self.column and not self.descending else column
+
+    def order_by(self) -> list[OrderBy | BaseExpression | str]:
+        expression = SORT_COLUMNS[self.column]()
+        # only the deadline may be empty (none last either way); the other columns keep the plain order
+        # their indexes are built in
+        nulls = {"nulls_last": True} if self.column == "sla_due" else {}
+        if self.descending:
+            return [expression.desc(**nulls), "-id"]
+        return [expression.asc(**nulls), "id"]
+
+
+def page_size(value: Any) -> int:
+    """Rows per page: one of PAGE_SIZES, anything else the default."""
+    text = str(value or "").strip()
+    return int(text) if text in {str(size) for size in PAGE_SIZES} else DEFAULT_PAGE_SIZE
+
+
+def _ordered(
+    qs: QuerySet[Ticket], filters: TicketFilters, sort: TicketSort | None = None
+) -> QuerySet[Ticket]:
+    """The chosen column, else most urgent SLA deadline first; done tickets have none, so a done-only list
+    shows the latest first."""
+    chosen = sort if sort is not None and sort.column else TicketSort.default_for(filters)
+    return qs.order_by(*chosen.order_by())
+
+
+def ticket_queue_for_agent(
+    *, user: User, filters: TicketFilters, sort: TicketSort | None = None
+) -> QuerySet[Ticket]:
+    """The support queue: filtered, sorted by the chosen column or most urgent SLA deadline first."""
     if not permissions.can_work(user):
         return Ticket.objects.none()
-    return _ordered(_list_rows(filters.apply(Ticket.objects.all(), user=user)), filters)
+    return _ordered(_list_rows(filters.apply(Ticket.objects.all(), user=user)), filters, sort)
 
 
 def ticket_list_for_user(*, user: User, filters: TicketFilters) -> QuerySet[Ticket]:
@@ -219,14 +306,40 @@ MY_CHIPS = {
 }
 
 
-def tickets_for_my_team(*, user: User, chip: str = "") -> QuerySet[Ticket]:
-    """The person's team's requests (also for agents: what their own team filed), recently updated first."""
+def tickets_for_my_team(*, user: User, chip: str = "", q: str = "") -> QuerySet[Ticket]:
+    """The person's team's requests (also for agents: what their own team filed), recently updated first;
+    `q` matches a key (`MT-1361`, `mt1361`, `1361`) or words in the title or description."""
     if not user.is_authenticated or user.team_id is None:
         return Ticket.objects.none()
     qs = Ticket.objects.filter(team_id=user.team_id)
     if chip in MY_CHIPS:
         qs = qs.filter(status__in=MY_CHIPS[chip])
+    q = q.strip()[:200]
+    if q:
+        match = Q(title__icontains=q) | Q(description__icontains=q)
+        key = normalised_key(q)
+        if key:
+            match |= Q(key=key)
+        elif q.isdigit():
+            match |= Q(key__endswith=f"-{q}")
+        qs = qs.filter(match)
     return _list_rows(qs).order_by("-updated_at", "-id")
+
+
+def ticket_search_for_user(*, user: User | AnonymousUser, text: str, limit: int = 10) -> list[Ticket]:
+    """Requests the person may see whose key is `text` or whose title holds every word of it (the global
+    search), recently updated first."""
+    words = text.split()[:8]
+    if not words:
+        return []
+    key = normalised_key(text)
+    qs = tickets_visible_to(user=user).alias(title_upper=Upper("title"))
+    title = Q()
+    for word in words:
+        # UPPER(title) LIKE '%…%' is what the trigram index covers
+        title &= Q(title_upper__contains=word[:100].upper())
+    qs = qs.filter(title | Q(key=key)) if key else qs.filter(title)
+    return list(qs.select_related("team").order_by("-updated_at", "-id")[:limit])
 
 
 def my_team_chip_counts(*, user: User) -> dict[str, int]:

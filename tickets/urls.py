@@ -1,16 +1,17 @@
 from django.urls import path
 
-from tickets import sla_views, views
+from tickets import queue_views, sla_views, views
 
 app_name = "tickets"
 urlpatterns = [
     path("", views.my_requests, name="my_requests"),
     path("new/", views.ticket_new, name="new"),
     path("preview/", views.markdown_preview, name="preview"),
-    path("queue/", views.queue, name="queue"),
-    path("queue/bulk/", views.queue_bulk, name="queue_bulk"),
-    path("queue/views/", views.saved_view_save_view, name="saved_view_save"),
-    path("queue/views/<int:view_id>/delete/", views.saved_view_delete_view, name="saved_view_delete"),
+    path("queue/", queue_views.queue, name="queue"),
+    path("queue/export/", queue_views.queue_export, name="queue_export"),
+    path("queue/bulk/", queue_views.queue_bulk, name="queue_bulk"),
+    path("queue/views/", queue_views.saved_view_save_view, name="saved_view_save"),
+    path("queue/views/<int:view_id>/delete/", queue_views.saved_view_delete_view, name="saved_view_delete"),
     path("sla/", sla_views.sla_policies_view, name="sla"),
     path("sla/calendars/new/", sla_views.sla_calendar_create_view, name="sla_calendar_create"),
     path("sla/calendars/<int:pk>/load-holidays/", sla_views.sla_calendar_load_view, name="sla_calendar_load"),

@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -47,15 +47,6 @@ TRANSITION_LABELS: dict[str, str] = {
 NEEDS_REASON = {S.REJECTED}
 
 
-class KnownCountPaginator(Paginator):
-    """A paginator that is told the total when the caller already counted it."""
-
-    def __init__(self, object_list: Any, per_page: int, count: int | None = None) -> None:
-        super().__init__(object_list, per_page)
-        if count is not None:
-            self.__dict__["count"] = count  # fills the cached_property
-
-
 def require_agent(request: HttpRequest) -> None:
     if not permissions.can_work(request.user):
         raise PermissionDenied
@@ -75,17 +66,20 @@ def apply_errors(form: Any, exc: DjangoValidationError) -> None:
 @login_required
 @require_GET
 def my_requests(request: HttpRequest) -> HttpResponse:
-    """My team's requests with chips open / waiting on me / done."""
+    """My team's requests with chips open / waiting on me / done and a search box (key, title, description)."""
     chip = request.GET.get("chip", "")
     if chip not in selectors.MY_CHIPS:
         chip = ""
-    page = Paginator(selectors.tickets_for_my_team(user=request.user, chip=chip), 25).get_page(
+    q = str(request.GET.get("q") or "").strip()[:200]
+    page = Paginator(selectors.tickets_for_my_team(user=request.user, chip=chip, q=q), 25).get_page(
         request.GET.get("page")
     )
     context = {
         "nav_active": "requests",
         "page": page,
         "chip": chip,
+        "q": q,
+        "query": urlencode({k: v for k, v in (("chip", chip), ("q", q)) if v}),
         "chip_counts": selectors.my_team_chip_counts(user=request.user),
     }
     if request.htmx:
@@ -128,115 +122,6 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
     html = render_markdown(request.POST.get("description", "") or request.POST.get("body", ""))
     # render_markdown's output is sanitised by its allow-list
     return HttpResponse(format_html('<div class="markdown-body">{}</div>', mark_safe(html)))  # noqa: S308
-
-
-# --- the queue --------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def queue(request: HttpRequest) -> HttpResponse:
-    """The agents' queue: counts per status, filters, sorted by SLA due, bulk actions, saved views."""
-    require_agent(request)
-    filters = selectors.TicketFilters.from_params(request.GET, default_open=True)
-    counts = selectors.queue_status_counts(user=request.user, filters=filters)
-    # when only open statuses are asked for, the header's counts already give the total: no second COUNT
-    known = (
-        sum(counts[s] for s in filters.status)
-        if filters.status and set(filters.status) <= set(counts)
-        else None
-    )
-    paginator = KnownCountPaginator(
-        selectors.ticket_queue_for_agent(user=request.user, filters=filters), 50, known
-    )
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {
-        "nav_active": "queue",
-        "page": page,
-        "filters": filters,
-        "params": request.GET,
-        "query": query.urlencode(),
-        "counts": [(status, S(status).label, n) for status, n in counts.items()],
-        "statuses": S.choices,
-        "types": Ticket.Type.choices,
-        "urgencies": Ticket.Urgency.choices,
-        "sla_states": Ticket.SlaState.choices,
-        "saved_views": selectors.saved_views_for_user(user=request.user),
-        **selectors.queue_filter_options(user=request.user),
-    }
-    if request.htmx and request.htmx.target == "queue-results":
-        return render(request, "tickets/partials/queue_results.html", context)
-    return render(request, "tickets/queue.html", context)
-
-
-@login_required
-@require_POST
-def queue_bulk(request: HttpRequest) -> HttpResponse:
-    """Assign or move the checked tickets."""
-    require_agent(request)
-    form = forms.BulkForm(request.POST)
-    keys = [k for k in request.POST.getlist("keys") if k]
-    back = reverse("tickets:queue") + (
-        "?" + request.POST.get("query", "") if request.POST.get("query") else ""
-    )
-    if not keys:
-        messages.warning(request, _("Tick at least one request first."))
-        return redirect(back)
-    if not form.is_valid():
-        messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
-        return redirect(back)
-    tickets = list(selectors.tickets_visible_to(user=request.user).filter(key__in=keys))
-    if form.cleaned_data["action"] == "assign":
-        count = services.bulk_assign(tickets=tickets, by=request.user, assignee=form.cleaned_data["assignee"])
-        messages.success(request, _("%(n)s requests assigned.") % {"n": count})
-    else:
-        moved, errors = services.bulk_transition(
-            tickets=tickets, by=request.user, to=form.cleaned_data["to"], note=form.cleaned_data["note"]
-        )
-        messages.success(request, _("%(n)s requests moved.") % {"n": moved})
-        for error in errors[:10]:
-            messages.warning(request, error)
-    return redirect(back)
-
-
-@login_required
-@require_POST
-def saved_view_save_view(request: HttpRequest) -> HttpResponse:
-    require_agent(request)
-    form = forms.SavedViewForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Give the view a name."))
-        return redirect("tickets:queue")
-    data = form.cleaned_data
-    try:
-        view = services.saved_view_save(
-            user=request.user, name=data["name"], query=data["query"], expected_version=data["version"]
-        )
-    except (EditConflict, VersionRequired) as exc:
-        # Nothing saved: the stored view as it now is, and the choice to replace it or keep it.
-        current = selectors.saved_view_get_for_user(user=request.user, name=data["name"])
-        context = {
-            "nav_active": "queue",
-            "conflict": str(exc),
-            "current": current,
-            "form": forms.SavedViewForm(
-                initial={"name": data["name"], "query": data["query"], "version": current.lock_version}
-            ),
-        }
-        return render(request, "tickets/saved_view_conflict.html", context, status=conflict_status(exc))
-    messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
-    return redirect(reverse("tickets:queue") + ("?" + view.query if view.query else ""))
-
-
-@login_required
-@require_POST
-def saved_view_delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
-    require_agent(request)
-    if not services.saved_view_delete(user=request.user, view_id=view_id):
-        raise Http404
-    return redirect("tickets:queue")
 
 
 # --- the ticket page ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from typing import Any
 
 from django import template
 
-from campaigns.figures import COUNT, MONEY, MULTIPLE, PERCENT, format_figure
+from campaigns.figures import COUNT, MONEY, MULTIPLE, PERCENT, format_figure, target_rows
 
 register = template.Library()
 
@@ -32,3 +32,9 @@ def ratio(value: Any) -> str:
 def count(value: Any) -> str:
     """14310214 → "14,310,214"; None → "—"."""
     return format_figure(value, COUNT)
+
+
+@register.filter
+def kpi_targets_shown(targets: Any) -> list[tuple[str, str]]:
+    """KPI targets as (label, value): {"roi": 1.5} → [("ROI", "150.0%")]."""
+    return target_rows(targets if isinstance(targets, dict) else {})

@@ -26,6 +26,18 @@ def test_create_user_makes_team_role_and_pii():
 
 
 @pytest.mark.django_db
+def test_create_user_keeps_a_language_unless_one_is_given():
+    args = ["create_user", "gil", "--role", "agent", "--team", "T", "--password", "pw-gil-123"]
+    call_command(*args, stdout=io.StringIO())
+    assert User.objects.get(username="gil").language == "zh-hans"
+    User.objects.filter(username="gil").update(language="en")
+    call_command(*args, "--pii", stdout=io.StringIO())
+    assert User.objects.get(username="gil").language == "en"
+    call_command(*args, "--language", "zh-hans", stdout=io.StringIO())
+    assert User.objects.get(username="gil").language == "zh-hans"
+
+
+@pytest.mark.django_db
 def test_create_user_unknown_role_makes_nothing():
     with pytest.raises(CommandError, match="Unknown role 'boss'"):
         call_command(
@@ -72,8 +84,13 @@ def test_seed_demo_accounts_is_idempotent(settings):
     out = io.StringIO()
     call_command("seed_demo", "--small", stdout=out)
     counts = (User.objects.count(), Team.objects.count())
+    # demo people keep the language they were given, and one a person picked since (issue 18, item 16)
+    languages = dict(User.objects.values_list("username", "language"))
+    assert languages["brand"] == languages["admin"] == "en" and languages["requester"] == "zh-hans"
+    User.objects.filter(username="requester").update(language="en")
     call_command("seed_demo", "--small", stdout=io.StringIO())
     assert (User.objects.count(), Team.objects.count()) == counts
+    assert User.objects.get(username="requester").language == "en"
     assert "manager-demo-1" in out.getvalue()
     assert {
         role_of(u) for u in User.objects.filter(username__in=["requester", "agent", "manager", "admin"])

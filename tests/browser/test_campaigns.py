@@ -55,7 +55,8 @@ def test_draft_approve_import_and_see_figures(page, requester, manager, tmp_path
     browser_login(page, "boss", "pw-boss-123")
     plotly_requests: list[str] = []
     page.on(
-        "request", lambda request: plotly_requests.append(request.url) if "plotly" in request.url else None
+        "request",
+        lambda request: plotly_requests.append(request.url) if "plotly.min.js" in request.url else None,
     )
     page.goto("/campaigns/browser-promo/")
     page.click("#approve-button")

@@ -58,10 +58,10 @@ def test_agent_builds_previews_and_gray_releases_then_manager_releases_fully(pag
     first.locator("[data-field=value]").fill("5")
     root_add.click()
     second = page.locator(".rule-condition").nth(1)
-    second.locator("[data-field=event]").fill("order")
+    second.locator("[data-field=event]").select_option("order")
     second.locator("[data-field=agg]").select_option("avg")
     second = page.locator(".rule-condition").nth(1)
-    second.locator("[data-field=window_days]").fill("")
+    second.locator("[data-field=period]").select_option("all")
     second.locator("[data-field=value]").fill("200")
     page.click("#toggle-json")
     assert json.loads(page.locator("#id_definition").input_value()) == EXPECTED_RULE

@@ -4,24 +4,11 @@ import pytest
 
 from crm_tags import services
 from crm_tags.models import TagBuild
+from tests.browser.watch import overflow, widest
 from tests.conftest import browser_login, in_english
 from tests.crm_tags import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _overflow(page) -> int:
-    """How many pixels the page is wider than its window."""
-    return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
-
-
-def _widest(page) -> list[str]:
-    """The elements reaching past the window's right edge (for the failure message)."""
-    return page.evaluate(
-        "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
-        "document.documentElement.clientWidth + 0.5).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + "
-        "e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
-    )
 
 
 def test_the_tag_page_with_its_build_history_fits_1366_pixels(page, make_user, support_team):
@@ -50,7 +37,7 @@ def test_the_tag_page_with_its_build_history_fits_1366_pixels(page, make_user, s
     browser_login(page, "amy", "pw-amy-123")
     page.goto(f"/customers/tags/{tag.slug}/")
     page.wait_for_selector("#builds-table")
-    assert _overflow(page) <= 0
+    assert overflow(page) <= 0
 
 
 @pytest.mark.parametrize(
@@ -71,7 +58,7 @@ def test_request_lists_fit_a_phone(page, make_user, support_team, path, table):
     page.goto(path)
     page.wait_for_selector(table)
     # then neither the page nor the table scrolls sideways, and the key, title and status stay visible
-    assert _overflow(page) <= 0, _widest(page)
+    assert overflow(page) <= 0, widest(page)
     wrapper_overflow = page.evaluate(
         "(sel) => { const box = document.querySelector(sel).parentElement; return box.scrollWidth - box.clientWidth; }",
         table,

@@ -93,8 +93,8 @@ def test_request_journey(page, browser, live_server, make_user, support_team):
     manager_page.goto(f"/requests/{key}/")
     manager_page.click("#tab-history-btn")
     history = manager_page.locator("#history")
-    expect(history).to_contain_text("awaiting_acceptance → resolved")
-    expect(history).to_contain_text("resolved → closed")
+    expect(history).to_contain_text("Awaiting acceptance → Resolved")
+    expect(history).to_contain_text("Resolved → Closed")
     expect(manager_page.locator("#rating-shown")).to_contain_text("5/5")
     manager_context.close()
 

@@ -303,6 +303,16 @@ def test_agent_imports_customers_and_events_by_api(api_for, agent, django_captur
     assert response.json()["rows"] == 1
 
 
+def test_a_customer_import_says_what_it_changed_and_what_it_found_as_it_was(api_for, agent):
+    api = api_for(agent)
+    api.post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart")
+    again = api.post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart").json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1)
+    moved = CUSTOMERS.replace("Shanghai", "Hangzhou")
+    changed = api.post("/api/v1/customers/import/", {"file": _file(moved)}, format="multipart").json()
+    assert (changed["created"], changed["updated"], changed["unchanged"]) == (0, 1, 0)
+
+
 def test_bad_event_file_answers_400_with_rows_and_imports_nothing(api_for, agent):
     api_for(agent).post("/api/v1/customers/import/", {"file": _file(CUSTOMERS)}, format="multipart")
     events = "customer_external_id,event_type,occurred_at,amount,channel\nN1,order,2026-03-01,10,web\nN1,order,nope,x,web\n"

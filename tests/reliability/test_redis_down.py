@@ -51,9 +51,9 @@ def test_healthz_reports_redis_down(redis_down, client):
 def test_write_commits_and_its_task_is_sent_when_redis_is_back(redis_down, agent, settings):
     # given Redis is down, when a write that queues background work commits
     with transaction.atomic():
-        notify(recipients=[agent], verb="test", title="Outbox check")
+        notify(recipients=[agent], kind="ticket.assigned", params={"key": "MT-9001"})
     # then the write is there and its task waits in the outbox
-    assert Notification.objects.filter(recipient=agent, title="Outbox check").exists()
+    assert Notification.objects.filter(recipient=agent, params={"key": "MT-9001"}).exists()
     kept = OutboxMessage.objects.get()
     assert kept.task_name == "accounts.tasks.send_notification_emails"
     # and a flush while Redis is still down keeps it

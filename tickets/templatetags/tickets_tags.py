@@ -1,6 +1,7 @@
 """Status badges and SLA chips: one look everywhere (simple tags: the queue renders many of them)."""
 
 import datetime as dt
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -56,6 +57,35 @@ def sla_chip(ticket: Ticket) -> SafeString:
     )
 
 
+@register.simple_tag(takes_context=True)
+def history_rows(context: template.Context, events: Any) -> list[Any]:
+    """The history tab's rows for the person viewing the page: `{% history_rows events as rows %}`."""
+    from tickets.history import history_rows as rows_for
+
+    request = context.get("request")
+    return rows_for(events, viewer=getattr(request, "user", None))
+
+
+@register.filter
+def milestone_rows(milestones: Any) -> list[tuple[str, str]]:
+    """A plan's milestones as (label, due date in the locale's format): "go_live" → "Go live"."""
+    from django.db import models
+
+    from accounts.audit_display import value_display
+    from tickets.forms import MILESTONES
+
+    labels = dict(MILESTONES)
+    due = models.DateField()
+    return [
+        (
+            str(labels.get(m.get("name"), m.get("name") or "")),
+            value_display(due, "due", m.get("due"), viewer=None),
+        )
+        for m in milestones or []
+        if isinstance(m, dict)
+    ]
+
+
 @register.filter
 def markdown(text: str) -> SafeString:
     """Sanitised HTML from Markdown (the allow-list in config.markdown)."""
@@ -87,7 +117,7 @@ def queue_row(ticket: Ticket) -> SafeString:
         'form="bulk-form" aria-label="{key}"></td><td><a href="{url}">{key}</a></td><td>{title}</td>'
         '<td>{status}</td><td>{sla}</td><td class="mt-secondary">{urgency}</td><td class="mt-secondary">{type}</td>'
         '<td class="mt-secondary">{team}</td><td class="mt-secondary">{assignee}</td>'
-        '<td class="mt-secondary">{due}</td></tr>',
+        '<td class="mt-secondary">{due}</td><td class="mt-secondary">{updated}</td></tr>',
         key=ticket.key,
         url=ticket.get_absolute_url(),
         title=title,
@@ -98,4 +128,28 @@ def queue_row(ticket: Ticket) -> SafeString:
         team=ticket.team.name,
         assignee=str(ticket.assignee) if ticket.assignee_id else "—",
         due=due_html,
+        updated=format_html(
+            '<time datetime="{}">{}</time>',
+            ticket.updated_at.isoformat(),
+            timezone.localtime(ticket.updated_at).strftime("%Y-%m-%d %H:%M"),
+        ),
+    )
+
+
+@register.simple_tag
+def sort_header(headers: dict[str, dict[str, str]], column: str, url: str) -> SafeString:
+    """A sortable column header of the queue: a link that toggles the order, aria-sort and an arrow on the
+    column the rows are sorted by (the links come from tickets.queue_views.sort_headers)."""
+    h = headers[column]
+    href = f"{url}?{h['query']}"
+    return format_html(
+        '<th scope="col"{}{}><a class="mt-sort link-body-emphasis text-decoration-none" href="{}" hx-get="{}" '
+        'hx-target="#queue-results" hx-push-url="true" hx-indicator="#queue-busy" data-sort="{}">{}{}</a></th>',
+        format_html(' class="{}"', h["css"]) if h["css"] else "",
+        format_html(' aria-sort="{}"', h["aria"]) if h["aria"] else "",
+        href,
+        href,
+        column,
+        h["label"],
+        format_html(' <span aria-hidden="true">{}</span>', h["arrow"]) if h["arrow"] else "",
     )

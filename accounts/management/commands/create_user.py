@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -15,6 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--password", required=True)
         parser.add_argument("--email", default="")
         parser.add_argument(
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            help="interface language; a new person gets Chinese, an existing one keeps theirs",
+        )
+        parser.add_argument(
             "--pii", action="store_true", help="grant view_pii (unmasked customer contact data)"
         )
 
@@ -27,6 +33,7 @@ class Command(BaseCommand):
                 password=options["password"],
                 email=options["email"],
                 pii=options["pii"],
+                language=options["language"],
             )
         except UnknownRole as exc:
             raise CommandError(str(exc)) from exc

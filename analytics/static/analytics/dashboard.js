@@ -10,7 +10,8 @@
   const asOfLabel = grid.dataset.asOfLabel || "as of";
   const errorLabel = grid.dataset.errorLabel || "Error";
   const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: timeZone });
-  const plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  // plotly-locale-zh-cn.js: the page's language (month names, toolbar tooltips) and our defaults
+  const plotConfig = window.plotlyConfig({ modeBarButtonsToRemove: ["select2d", "lasso2d"] });
   const colors = ["#0d6efd", "#fd7e14", "#198754", "#6f42c1", "#dc3545", "#20c997", "#ffc107", "#6c757d", "#0dcaf0", "#d63384"];
 
   function withParam(url, name, value) {
@@ -139,7 +140,7 @@
     } else if (kind === "metric_bar") {
       const metric = metricSelect(card, data, function () { draw(card, payload); });
       const series = data.series.filter(function (s) { return s.key === metric; })[0] || data.series[0];
-      traces = [{ type: "bar", name: series.name, x: data.x, y: series.values, customdata: series.links || [] }];
+      traces = [{ type: "bar", name: series.name, x: data.x_labels || data.x, y: series.values, customdata: series.links || [] }];
       if (RATIO_METRICS.indexOf(metric) >= 0) layout.yaxis.tickformat = ".0%";
       layout.yaxis.rangemode = metric === "roi" ? "normal" : "tozero";
     } else if (kind === "funnel") {

@@ -1,7 +1,6 @@
 // Campaign page charts: plotly.js reads the JSON the server embeds with json_script (no inline script).
 (function () {
   "use strict";
-  var config = { displaylogo: false, responsive: true };
 
   function groupBy(rows, key) {
     var out = {};
@@ -45,12 +44,15 @@
   function drawCharts(holder) {
     var data = JSON.parse(holder.textContent);
     var labels = data.labels;
+    var channelNames = labels.channels || {};
+    var config = window.plotlyConfig();  // plotly-locale-zh-cn.js: month names and tooltips in the page's language
+    function channelName(code) { return channelNames[code] || code; }
     var byDay = document.getElementById("chart-by-day");
     if (byDay) {
       var perChannel = groupBy(data.by_day_channel, "channel");
       var traces = Object.keys(perChannel).map(function (channel) {
         var rows = perChannel[channel];
-        return { type: "bar", name: channel + " · " + labels.spend, x: rows.map(function (r) { return r.date; }),
+        return { type: "bar", name: channelName(channel) + " · " + labels.spend, x: rows.map(function (r) { return r.date; }),
                  y: rows.map(function (r) { return r.spend; }) };
       });
       traces.push({ type: "scatter", mode: "lines+markers", name: labels.revenue, yaxis: "y",
@@ -61,7 +63,7 @@
     }
     var byChannel = document.getElementById("chart-by-channel");
     if (byChannel) {
-      var channels = data.by_channel.map(function (r) { return r.channel; });
+      var channels = data.by_channel.map(function (r) { return channelName(r.channel); });
       Plotly.newPlot(byChannel, [
         { type: "bar", name: labels.spend, x: channels, y: data.by_channel.map(function (r) { return r.spend; }) },
         { type: "bar", name: labels.revenue, x: channels, y: data.by_channel.map(function (r) { return r.revenue; }) }

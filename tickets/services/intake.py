@@ -1,0 +1,158 @@
+"""How requests arrive: the web form, the API and chat become tickets with a key, SLA clocks and files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.selectors import managers, support_agents
+from accounts.services import audit_record, notify
+from config.text import name_text
+from config.uploads import random_storage_name, safe_display_name, validate_upload
+from tickets import sla
+from tickets.models import AssignmentCursor, Attachment, Comment, Ticket, TicketCounter, TicketEvent
+from tickets.services.shared import _event, _ticket_url
+from tickets.services.sla_policies import _apply_due_times
+
+log = logging.getLogger(__name__)
+
+
+KEY_PREFIX = "MT"
+
+
+def attachments_validate(files: Iterable[UploadedFile]) -> list[tuple[UploadedFile, str]]:
+    """Check every file (size, type by content) before anything is written; raise ValidationError."""
+    return [(upload, validate_upload(upload)) for upload in files]
+
+
+def _attachments_store(
+    ticket: Ticket, by: User, files: Sequence[tuple[UploadedFile, str]], comment: Comment | None = None
+) -> list[Attachment]:
+    stored = []
+    for upload, content_type in files:
+        attachment = Attachment(
+            ticket=ticket,
+            comment=comment,
+            uploaded_by=by,
+            original_name=safe_display_name(upload.name),
+            content_type=content_type,
+            size=upload.size,
+        )
+        attachment.file.save(random_storage_name("tickets", upload.name or ""), upload, save=False)
+        attachment.save()
+        _event(ticket, by, TicketEvent.Kind.ATTACHMENT, new=attachment.original_name)
+        stored.append(attachment)
+    return stored
+
+
+def next_key() -> tuple[int, str]:
+    """Allocate the next key; call inside the creating transaction (the row lock makes keys gap-free)."""
+    counter, _created = TicketCounter.objects.select_for_update().get_or_create(prefix=KEY_PREFIX)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return counter.last_number, f"{KEY_PREFIX}-{counter.last_number}"
+
+
+def round_robin_agent() -> User | None:
+    """The next available agent of the support team after the one chosen last (locks the cursor)."""
+    cursor, _created = AssignmentCursor.objects.select_for_update().get_or_create(name="support")
+    candidates = list(
+        support_agents()
+        .filter(is_available=True, team__is_support=True)
+        .order_by("pk")
+        .only("pk", "username")
+    )
+    if not candidates:
+        return None
+    last = cursor.last_user_id or 0
+    chosen = next((agent for agent in candidates if agent.pk > last), candidates[0])
+    cursor.last_user = chosen
+    cursor.save(update_fields=["last_user"])
+    return User.objects.get(pk=chosen.pk)
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    requester: User,
+    title: str,
+    type: str,
+    urgency: str,
+    description: str = "",
+    channel: str = Ticket.Channel.WEB,
+    campaign: Any = None,
+    requested_due: date | None = None,
+    files: Sequence[UploadedFile] = (),
+    by: User | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """File a request for the requester's team: allocate the key, start the SLA clocks, store files."""
+    if requester.team_id is None:
+        raise DjangoValidationError(_("You need a team before you can file a request."), code="no_team")
+    title = name_text(title)[:200]
+    if not title:
+        raise DjangoValidationError({"title": _("This field is required.")}, code="required")
+    checked = attachments_validate(files)
+    number, key = next_key()
+    now = now or timezone.now()
+    ticket = Ticket(
+        key=key,
+        number=number,
+        title=title,
+        description=description,
+        type=type,
+        urgency=urgency,
+        channel=channel,
+        requester=requester,
+        team_id=requester.team_id,
+        campaign=campaign,
+        requested_due=requested_due,
+    )
+    ticket.save()
+    if now != ticket.created_at:
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=now)
+        ticket.created_at = now
+    _apply_due_times(ticket)
+    sla.refresh(ticket, timezone.now())
+    ticket.save(update_fields=sla.SLA_FIELDS)
+    actor = by or requester
+    _event(ticket, actor, TicketEvent.Kind.CREATED, new=ticket.status, note=channel)
+    _attachments_store(ticket, actor, checked)
+    audit_record(actor=actor, action="ticket.create", obj=ticket, changes={"key": key, "channel": channel})
+    notify(
+        recipients=list(managers()),
+        kind="ticket.created",
+        params={"key": key, "title": ticket.title},
+        url=_ticket_url(ticket),
+        chat=ticket.urgency == Ticket.Urgency.URGENT,
+    )
+    log.info("ticket %s created by %s via %s", key, actor.username, channel)
+    return ticket
+
+
+def intake_from_im(*, sender: str, text: str) -> Ticket:
+    """A chat message becomes a ticket (channel im); the first line is the title."""
+    person = User.objects.filter(is_active=True).filter(Q(username=sender) | Q(email__iexact=sender)).first()
+    if person is None or not sender.strip():
+        raise DjangoValidationError({"sender": _("Unknown sender.")})
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        raise DjangoValidationError({"text": _("The message is empty.")})
+    return ticket_create(
+        requester=person,
+        title=lines[0][:200],
+        description=text.strip(),
+        type=Ticket.Type.CONSULTATION,
+        urgency=Ticket.Urgency.ROUTINE,
+        channel=Ticket.Channel.IM,
+    )

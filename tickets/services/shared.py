@@ -1,0 +1,63 @@
+"""What every ticket write shares: the history row, the row lock, the staff check and who is told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.selectors import managers
+from tickets import permissions
+from tickets.models import Ticket, TicketEvent
+
+
+def _event(
+    ticket: Ticket,
+    actor: User | None,
+    kind: str,
+    *,
+    field: str = "",
+    old: Any = "",
+    new: Any = "",
+    note: str = "",
+    internal: bool = False,
+) -> TicketEvent:
+    return TicketEvent.objects.create(
+        ticket=ticket,
+        actor=actor,
+        kind=kind,
+        field=field,
+        old="" if old is None else str(old),
+        new="" if new is None else str(new),
+        note=note,
+        internal=internal,
+    )
+
+
+def _ticket_url(ticket: Ticket) -> str:
+    return ticket.get_absolute_url()
+
+
+def _requester_side(ticket: Ticket, exclude: User | None) -> list[User]:
+    people = [ticket.requester, *ticket.watchers.all()]
+    return [p for p in people if exclude is None or p.pk != exclude.pk]
+
+
+def _support_side(ticket: Ticket, exclude: User | None) -> list[User]:
+    people = [ticket.assignee] if ticket.assignee_id else list(managers())
+    return [p for p in people if p is not None and (exclude is None or p.pk != exclude.pk)]
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    return (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("requester", "assignee", "team")
+        .get(pk=ticket.pk)
+    )
+
+
+def _require_agent(user: User) -> None:
+    if not permissions.can_work(user):
+        raise PermissionDenied(_("Only support staff may do this."))
