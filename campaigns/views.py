@@ -1,17 +1,20 @@
-"""Campaign pages (HTML + htmx): thin, calling the same services and selectors as the API."""
+"""Campaign pages (HTML + htmx): thin, calling the same services and selectors as the API.
+
+Here: the list (and its CSV), the calendar, the plan form and the campaign page with its tabs. The tabs'
+actions live by page area: plan_views (tasks, UTM builder), import_views (CSV imports), abtest_views and
+review_views.
+"""
 
 import datetime as dt
-import io
 import logging
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,10 +23,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.value_labels import channel_label
 from campaigns import attribution, forms, permissions, selectors, services
 from campaigns import figures as fig
-from campaigns.models import ABVariant, Campaign, CampaignReview, CampaignTask
+from campaigns.models import Campaign, CampaignReview
 from config.concurrency import EditConflict, VersionRequired, conflict_status
 from config.csv_export import stream_csv
-from config.csv_import import ImportRejected
 from config.inputs import InvalidInput, calendar_day
 
 log = logging.getLogger(__name__)
@@ -375,255 +377,3 @@ def set_status(request: HttpRequest, code: str) -> HttpResponse:
     services.campaign_set_status(campaign=campaign, to=request.POST.get("status", ""), by=request.user)
     messages.success(request, _("Status changed."))
     return redirect(_detail_url(campaign))
-
-
-# Tasks -----------------------------------------------------------------------------------------
-
-
-def _tasks_partial(
-    request: HttpRequest, campaign: Campaign, form: Any = None, status: int = 200
-) -> HttpResponse:
-    context = _tab_context(request, campaign, "plan")
-    if form is not None:
-        context["task_form"] = form
-    return render(request, "campaigns/partials/tab_plan.html", context, status=status)
-
-
-@login_required
-@require_POST
-def task_add(request: HttpRequest, code: str) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    form = forms.TaskForm(request.POST, campaign=campaign)
-    if not form.is_valid():
-        if request.htmx:
-            # htmx swaps only 2xx answers: the form comes back with its errors under the fields.
-            return _tasks_partial(request, campaign, form)
-        messages.error(request, _("The task was not added: check the fields."))
-        return redirect(_detail_url(campaign, "plan"))
-    services.task_create(campaign=campaign, by=request.user, **form.cleaned_data)
-    if request.htmx:
-        return _tasks_partial(request, campaign)
-    return redirect(_detail_url(campaign, "plan"))
-
-
-@login_required
-@require_POST
-def task_toggle(request: HttpRequest, code: str, task_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    task = get_object_or_404(CampaignTask, pk=task_id, campaign=campaign)
-    services.task_set_done(task=task, by=request.user, done=not task.done)
-    if request.htmx:
-        return _tasks_partial(request, campaign)
-    return redirect(_detail_url(campaign, "plan"))
-
-
-# Imports ---------------------------------------------------------------------------------------
-
-
-def _import(request: HttpRequest, code: str, importer: Any, tab: str) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    if not permissions.can_edit_campaign(request.user, campaign):
-        raise PermissionDenied(_("You cannot change this campaign."))
-    form = forms.UploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        messages.error(request, _("Choose a CSV file to import."))
-        return redirect(_detail_url(campaign, tab))
-    try:
-        count = importer(campaign=campaign, upload=form.cleaned_data["file"], by=request.user)
-    except ImportRejected as exc:
-        return _import_rejected(request, campaign, exc, tab)
-    messages.success(request, _("%(count)s row(s) imported.") % {"count": count})
-    return redirect(_detail_url(campaign, tab))
-
-
-def _import_rejected(request: HttpRequest, campaign: Campaign, exc: ImportRejected, tab: str) -> HttpResponse:
-    context = {
-        "nav_active": "campaigns",
-        "campaign": campaign,
-        "errors": exc.errors,
-        "total": exc.total,
-        "tab": tab,
-    }
-    return render(request, "campaigns/import_errors.html", context, status=400)
-
-
-# A metrics file with rows to confirm is carried to the confirm step signed (not stored): what is confirmed
-# is exactly the file that was checked, by the same person for the same campaign, within the hour.
-PENDING_SALT = "campaigns.metrics_import.pending"
-PENDING_MAX_AGE = 3600
-PENDING_MAX_CHARS = 2 * 1024 * 1024  # a bigger file is chosen again on the confirm step
-
-
-def _pending_sign(campaign: Campaign, user: Any, upload: Any) -> str:
-    upload.seek(0)
-    text = upload.read().decode("utf-8-sig")  # the import has read it as UTF-8 already
-    payload = {"campaign": campaign.pk, "user": user.pk, "csv": text}
-    signed = signing.dumps(payload, salt=PENDING_SALT, compress=True)
-    return signed if len(signed) <= PENDING_MAX_CHARS else ""
-
-
-def _pending_open(token: str, campaign: Campaign, user: Any) -> io.StringIO | None:
-    """The file a confirm step carries, or None when it is not this person's for this campaign, or stale."""
-    try:
-        payload = signing.loads(token, salt=PENDING_SALT, max_age=PENDING_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    if payload.get("campaign") != campaign.pk or payload.get("user") != user.pk:
-        return None
-    return io.StringIO(payload["csv"])
-
-
-@login_required
-@require_POST
-def metrics_import(request: HttpRequest, code: str) -> HttpResponse:
-    """Import daily metrics; rows that look wrong (more clicks than impressions, days to come) are shown
-    for the person to confirm before anything is written."""
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    if not permissions.can_edit_campaign(request.user, campaign):
-        raise PermissionDenied(_("You cannot change this campaign."))
-    pending = request.POST.get("pending", "")
-    if pending:
-        upload = _pending_open(pending, campaign, request.user)
-        if upload is None:
-            messages.error(request, _("This confirmation has expired: import the file again."))
-            return redirect(_detail_url(campaign, "figures"))
-    else:
-        form = forms.UploadForm(request.POST, request.FILES)
-        if not form.is_valid():
-            messages.error(request, _("Choose a CSV file to import."))
-            return redirect(_detail_url(campaign, "figures"))
-        upload = form.cleaned_data["file"]
-    confirm = request.POST.get("confirm") == "1"
-    try:
-        count = services.metrics_import(campaign=campaign, upload=upload, by=request.user, confirm=confirm)
-    except ImportRejected as exc:
-        return _import_rejected(request, campaign, exc, "figures")
-    except services.ImportNeedsConfirmation as exc:
-        context = {
-            "nav_active": "campaigns",
-            "campaign": campaign,
-            "warnings": exc.warnings,
-            "total": exc.total,
-            "pending": pending or _pending_sign(campaign, request.user, upload),
-            "upload_form": forms.UploadForm(),
-        }
-        return render(request, "campaigns/import_confirm.html", context)
-    messages.success(request, _("%(count)s row(s) imported.") % {"count": count})
-    return redirect(_detail_url(campaign, "figures"))
-
-
-@login_required
-@require_POST
-def touchpoints_import(request: HttpRequest, code: str) -> HttpResponse:
-    return _import(request, code, services.touchpoints_import, "attribution")
-
-
-@login_required
-@require_POST
-def conversions_import(request: HttpRequest, code: str) -> HttpResponse:
-    return _import(request, code, services.conversions_import, "attribution")
-
-
-# A/B tests -------------------------------------------------------------------------------------
-
-
-@login_required
-@require_POST
-def ab_test_add(request: HttpRequest, code: str) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    form = forms.ABTestForm(request.POST)
-    if form.is_valid():
-        services.ab_test_create(campaign=campaign, by=request.user, **form.cleaned_data)
-        messages.success(request, _("A/B test added."))
-    else:
-        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect(_detail_url(campaign, "ab_tests"))
-
-
-@login_required
-@require_POST
-def variant_update(request: HttpRequest, code: str, variant_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    variant = get_object_or_404(ABVariant, pk=variant_id, test__campaign=campaign)
-    form = forms.VariantCountsForm(request.POST)
-    if form.is_valid():
-        services.ab_variant_update(variant=variant, by=request.user, **form.cleaned_data)
-        messages.success(request, _("Counts saved."))
-    else:
-        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect(_detail_url(campaign, "ab_tests"))
-
-
-@login_required
-@require_POST
-def ab_variants_import(request: HttpRequest, code: str, test_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    test = selectors.ab_test_get(campaign=campaign, test_id=test_id)
-    return _import(
-        request,
-        code,
-        lambda campaign, upload, by: services.ab_variants_import(test=test, upload=upload, by=by),
-        "ab_tests",
-    )
-
-
-# Review ----------------------------------------------------------------------------------------
-
-
-@login_required
-@require_POST
-def review_save(request: HttpRequest, code: str) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    form = forms.ReviewForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Write what worked and what to improve."))
-        return redirect(_detail_url(campaign, "review"))
-    services.review_save(campaign=campaign, by=request.user, **form.cleaned_data)
-    messages.success(request, _("Review saved; the figures are frozen as of now."))
-    return redirect(_detail_url(campaign, "review"))
-
-
-@login_required
-@require_POST
-def review_publish(request: HttpRequest, code: str) -> HttpResponse:
-    campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-    article = services.review_publish(campaign=campaign, by=request.user)
-    # The article starts as a draft (the knowledge base's review workflow): say so, and open it.
-    messages.success(
-        request,
-        _(
-            "The retrospective is saved as a draft article in the knowledge base. Check it, then submit it "
-            "for review: it is published once approved."
-        ),
-    )
-    return redirect(article.get_absolute_url())
-
-
-# UTM builder -----------------------------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def utm_builder(request: HttpRequest) -> HttpResponse:
-    """Build UTM links for a campaign; the links are kept with the campaign."""
-    campaigns = selectors.campaigns_for_user(user=request.user).order_by("-start_date")
-    initial = {"campaign": request.GET.get("campaign")} if request.GET.get("campaign") else None
-    form = forms.UtmForm(request.POST or None, campaigns=campaigns, initial=initial)
-    link = None
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            campaign = data.pop("campaign")
-            link = services.utm_link_create(campaign=campaign, by=request.user, **data)
-        else:
-            status = 422
-    chosen = link.campaign if link else None
-    context = {
-        "nav_active": "campaigns",
-        "form": form,
-        "link": link,
-        "recent": list(selectors.campaign_utm_links(campaign=chosen)[:20]) if chosen else [],
-        "campaign": chosen,
-    }
-    return render(request, "campaigns/utm.html", context, status=status)
