@@ -19,6 +19,10 @@ ADMIN_MODEL_PERMISSIONS = [
     ("accounts", "user"),
     ("accounts", "team"),
     ("auth", "group"),
+    # identity resolution's settings (issue 19): the kinds of identifier, their merge rules, junk values
+    ("crm_tags", "identifierkind"),
+    ("crm_tags", "mergerule"),
+    ("crm_tags", "blockedidentifier"),
 ]
 
 

@@ -161,7 +161,7 @@ def role_groups_ensure() -> dict[str, Group]:
                     Permission.objects.filter(
                         content_type__app_label=app_label,
                         content_type__model=model,
-                        codename__regex=r"^(add|change|delete|view)_(user|team|group)$",
+                        codename__regex=rf"^(add|change|delete|view)_{model}$",
                     )
                 )
         group.permissions.set(perms)

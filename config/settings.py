@@ -388,7 +388,15 @@ CELERY_BEAT_SCHEDULE = {
     "privacy-retention": {"task": "privacy.tasks.apply_retention", "schedule": 86400.0},
     "accounts-purge-sessions": {"task": "accounts.tasks.purge_sessions", "schedule": 3600.0},
     "accounts-audit-anchor": {"task": "accounts.tasks.audit_chain_anchor", "schedule": 3600.0},
+    "crm-tags-recompute-customer-values": {
+        "task": "crm_tags.tasks.recompute_customer_values",
+        "schedule": 86400.0,
+    },
 }
+
+# Customer value (crm_tags/value): the event type that is an order, and the time unit of the BG/NBD fit.
+CRM_ORDER_EVENT_TYPE = env("CRM_ORDER_EVENT_TYPE", default="order")
+CRM_VALUE_TIME_UNIT = env("CRM_VALUE_TIME_UNIT", default="weeks")
 
 # Personal data (docs/privacy.md) -------------------------------------------------------------------
 # Whether a customer whose consent for a channel purpose is unknown is included in that channel's

@@ -26,7 +26,8 @@ from config.concurrency import (
 )
 from config.csv_export import stream_csv
 from config.inputs import INT32_MAX, FormParser, InvalidInput, MultiPartParser
-from crm_tags import permissions, selectors, services
+from crm_tags import permissions, selectors, services, value_api
+from crm_tags.identity.selectors import identity_shown
 from crm_tags.models import Customer, Tag, TagBuild, TagMembership, TagVersion
 from crm_tags.rules import RuleInvalid, parse_as_of
 from privacy import consent, personal_data
@@ -114,15 +115,51 @@ class CustomerTagSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
 
 
+class CustomerMergeEntrySerializer(serializers.Serializer):
+    merge_id = serializers.IntegerField()
+    # `from` is a keyword: set through the class namespace
+    vars()["from"] = serializers.CharField(help_text="external id of the merged profile")
+    at = serializers.DateTimeField()
+
+
+class CustomerIdentifierSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    value = serializers.CharField(help_text="masked without view_pii (external ids as they are)")
+
+
 class CustomerDetailSerializer(CustomerSerializer):
     tags = serializers.SerializerMethodField()
+    # set by identity.selectors.identity_shown (values already fit for the viewer)
+    identifiers = CustomerIdentifierSerializer(source="identifiers_shown", many=True, read_only=True)
+    merged_from = serializers.ListField(child=serializers.CharField(), read_only=True)
+    merges = CustomerMergeEntrySerializer(source="merges_shown", many=True, read_only=True)
+    rfm = serializers.SerializerMethodField()
+    value = serializers.SerializerMethodField()
 
     class Meta(CustomerSerializer.Meta):
-        fields = [*CustomerSerializer.Meta.fields, "tags"]
+        fields = [
+            *CustomerSerializer.Meta.fields,
+            "tags",
+            "rfm",
+            "value",
+            "identifiers",
+            "merged_from",
+            "merges",
+        ]
 
     @extend_schema_field(CustomerTagSerializer(many=True))
     def get_tags(self, obj: Customer) -> list[dict]:
         return CustomerTagSerializer(selectors.customer_tags(customer=obj), many=True).data
+
+    @extend_schema_field(value_api.RfmSerializer(allow_null=True))
+    def get_rfm(self, obj: Customer) -> dict | None:
+        stored = value_api.stored_value(obj)
+        return value_api.RfmSerializer(stored).data if stored else None
+
+    @extend_schema_field(value_api.CustomerValueSerializer(allow_null=True))
+    def get_value(self, obj: Customer) -> dict | None:
+        stored = value_api.stored_value(obj)
+        return value_api.CustomerValueSerializer(stored).data if stored else None
 
 
 class CustomerListAPI(generics.ListAPIView):
@@ -156,6 +193,7 @@ class CustomerDetailAPI(APIView):
     @extend_schema(responses=CustomerDetailSerializer)
     def get(self, request: Request, external_id: str) -> Response:
         customer = selectors.customer_get_for_user(user=request.user, external_id=external_id)
+        identity_shown(customer, viewer=request.user)
         return Response(CustomerDetailSerializer(customer).data)
 
 

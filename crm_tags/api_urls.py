@@ -1,11 +1,28 @@
 from django.urls import path
 
-from crm_tags import api
+from crm_tags import api, identity_api, value_api
 
 urlpatterns = [
     path("customers/", api.CustomerListAPI.as_view(), name="crm-customers"),
     path("customers/import/", api.CustomerImportAPI.as_view(), name="crm-customers-import"),
+    # before customers/<external_id>/, which would take these names for external ids
+    path("customers/value-model/", value_api.ValueModelAPI.as_view(), name="crm-value-model"),
+    path(
+        "customers/lead-score-rules/", value_api.LeadScoreRuleListAPI.as_view(), name="crm-lead-score-rules"
+    ),
+    path(
+        "customers/lead-score-rules/<int:rule_id>/",
+        value_api.LeadScoreRuleDetailAPI.as_view(),
+        name="crm-lead-score-rule",
+    ),
+    path("customers/resolve/", identity_api.CustomerResolveAPI.as_view(), name="crm-customers-resolve"),
+    path("customers/merge/", identity_api.CustomerMergeAPI.as_view(), name="crm-customers-merge"),
     path("customers/<str:external_id>/", api.CustomerDetailAPI.as_view(), name="crm-customer"),
+    path(
+        "customers/<str:external_id>/unmerge/",
+        identity_api.CustomerUnmergeAPI.as_view(),
+        name="crm-customer-unmerge",
+    ),
     path("events/import/", api.EventImportAPI.as_view(), name="crm-events-import"),
     path("tags/", api.TagListAPI.as_view(), name="crm-tags"),
     path("tags/<slug:slug>/", api.TagDetailAPI.as_view(), name="crm-tag"),

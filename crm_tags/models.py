@@ -407,3 +407,193 @@ class ImportJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+
+class ValueModelFit(models.Model):
+    """One fit of the value models (BG/NBD and Gamma-Gamma) on the orders up to `as_of`; the newest is
+    the one CustomerValue rows were computed with."""
+
+    class TimeUnit(models.TextChoices):
+        WEEKS = "weeks", _("weeks")
+        DAYS = "days", _("days")
+
+    as_of = models.DateField(_("as of"))
+    time_unit = models.CharField(_("time unit"), max_length=5, choices=TimeUnit.choices)
+    # {"bg_nbd": {r, alpha, a, b}, "gamma_gamma": {p, q, gamma}, "log_likelihood": ..., "order_event_type": ...}
+    params = models.JSONField(_("parameters"), default=dict)
+    customers = models.PositiveBigIntegerField(_("customers"), default=0)
+    fitted_at = models.DateTimeField(_("fitted at"), auto_now_add=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-fitted_at", "-id"]
+        get_latest_by = ["fitted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"value model as of {self.as_of} ({self.time_unit})"
+
+
+class CustomerValue(models.Model):
+    """A customer's computed value (RFM scores and segment, CLV, lead score) as of the last fit; written
+    set-based for the whole base at once. NULL where the customer has no order by `as_of`."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="value", verbose_name=_("customer")
+    )
+    recency_score = models.PositiveSmallIntegerField(_("recency score"), null=True)
+    frequency_score = models.PositiveSmallIntegerField(_("frequency score"), null=True)
+    monetary_score = models.PositiveSmallIntegerField(_("monetary score"), null=True)
+    segment = models.CharField(_("RFM segment"), max_length=32, null=True)
+    expected_purchases_90d = models.FloatField(_("expected purchases in 90 days"), null=True)
+    p_alive = models.FloatField(_("probability of being active"), null=True)
+    expected_spend = models.FloatField(_("expected spend per order"), null=True)
+    clv_12m = models.FloatField(_("12-month customer lifetime value"), null=True)
+    lead_score = models.FloatField(_("lead score"), default=0)
+    computed_at = models.DateTimeField(_("computed at"))
+    as_of = models.DateField(_("as of"))
+
+    class Meta:
+        verbose_name = _("customer value")
+        verbose_name_plural = _("customer values")
+
+    def __str__(self) -> str:
+        return f"value of customer {self.customer_id}"
+
+    @property
+    def segment_label(self) -> str:
+        """The segment in words (the viewer's language)."""
+        from crm_tags.value.rfm import SEGMENTS
+
+        return str(SEGMENTS.get(self.segment, self.segment or ""))
+
+
+class LeadScoreRule(models.Model):
+    """Points a customer earns: per event of a type (decaying by half-life from the event's time to as_of),
+    or once for matching an attribute condition (a rule-language attribute leaf)."""
+
+    class Kind(models.TextChoices):
+        EVENT = "event", _("per event")
+        ATTRIBUTE = "attribute", _("attribute condition")
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    event_type = models.CharField(_("event type"), max_length=64, blank=True, default="")
+    condition = models.JSONField(_("condition"), null=True, blank=True)
+    points = models.DecimalField(_("points"), max_digits=10, decimal_places=2)
+    # NULL: no decay (an event counts its full points however old it is)
+    half_life_days = models.PositiveIntegerField(_("half-life (days)"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("lead score rule")
+        verbose_name_plural = _("lead score rules")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- identity (OneID) ------------------------------------------------------------------------------
+
+
+class IdentifierKind(models.Model):
+    """A kind of identifier a profile can carry: the built-in ones (e-mail, phone, WeChat openid and
+    unionid, member number, external id) and the kinds an admin adds (normalised as plain text)."""
+
+    slug = models.SlugField(_("kind"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    builtin = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = _("identifier kind")
+        verbose_name_plural = _("identifier kinds")
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class MergeRule(models.Model):
+    """How one identifier kind links profiles: whether a shared value merges them, whether values are
+    scoped by an app id (WeChat openid), and how many values of the kind one profile may hold."""
+
+    kind = models.OneToOneField(IdentifierKind, on_delete=models.CASCADE, related_name="merge_rule")
+    merges = models.BooleanField(_("merges profiles"), default=True)
+    scoped_by_app = models.BooleanField(_("scoped by app id"), default=False)
+    max_per_profile = models.PositiveSmallIntegerField(_("at most per profile"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("merge rule")
+        verbose_name_plural = _("merge rules")
+
+    def __str__(self) -> str:
+        return f"{self.kind_id} merges={self.merges} max={self.max_per_profile}"
+
+
+class BlockedIdentifier(models.Model):
+    """A junk value (`test@test.com`, `13800000000`, `null`) that never links or is stored; an empty
+    kind blocks the value in every kind."""
+
+    kind = models.CharField(_("kind"), max_length=32, blank=True, default="")
+    value = models.CharField(_("value"), max_length=254)
+
+    class Meta:
+        verbose_name = _("blocked identifier")
+        verbose_name_plural = _("blocked identifiers")
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="crm_blocked_kind_value")]
+
+    def __str__(self) -> str:
+        return f"{self.kind or '*'}:{self.value}"
+
+
+class CustomerIdentifier(models.Model):
+    """One normalised (kind, value) of a profile; a value belongs to at most one profile."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identifiers", db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=32)
+    value = models.CharField(_("value"), max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        verbose_name = _("customer identifier")
+        verbose_name_plural = _("customer identifiers")
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="crm_identifier_kind_value")]
+        indexes = [models.Index(fields=["customer", "kind"], name="crm_identifier_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class CustomerMerge(models.Model):
+    """One profile merged into another: the loser's row as it was and what moved (row ids per table,
+    consent before), so that an unmerge restores both profiles exactly."""
+
+    survivor = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges", db_index=False)
+    merged_external_id = models.CharField(_("merged external id"), max_length=64)
+    merged_customer_id = models.BigIntegerField()
+    # the loser's customer row (all columns) and everything that moved: {"events": [ids], ...}
+    snapshot = models.JSONField(default=dict)
+    moved = models.JSONField(default=dict)
+    source = models.CharField(_("source"), max_length=32, default="manual")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(_("merged at"))
+    unmerged_at = models.DateTimeField(_("unmerged at"), null=True, blank=True)
+    unmerged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("customer merge")
+        verbose_name_plural = _("customer merges")
+        indexes = [models.Index(fields=["survivor", "-at"], name="crm_merge_survivor_at")]
+
+    def __str__(self) -> str:
+        return f"{self.merged_external_id} → {self.survivor_id}"

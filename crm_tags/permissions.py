@@ -30,3 +30,23 @@ def can_release(user: User | AnonymousUser, percent: int) -> bool:
     if percent >= 100:
         return roles.is_manager(user)
     return roles.is_agent(user)
+
+
+def can_view_value_model(user: User | AnonymousUser) -> bool:
+    """The value model's parameters and the lead score rules: support work (agents, managers)."""
+    return roles.is_agent(user)
+
+
+def can_configure_lead_score(user: User | AnonymousUser) -> bool:
+    """Which events and details earn lead score points is a manager's decision."""
+    return roles.is_manager(user)
+
+
+def can_resolve_identifiers(user: User | AnonymousUser) -> bool:
+    """Resolving identifiers may merge profiles: integration and support work (agents, managers)."""
+    return roles.is_agent(user)
+
+
+def can_merge_customers(user: User | AnonymousUser) -> bool:
+    """Merging and unmerging profiles by hand: managers."""
+    return roles.is_manager(user)

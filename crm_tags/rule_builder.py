@@ -6,7 +6,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from crm_tags.models import Tag
-from crm_tags.rules import AGGS, ATTR_OPS, BUILTIN_FIELDS, NUMERIC_OPS
+from crm_tags.rules import AGGS, ATTR_OPS, BUILTIN_FIELDS, COMPUTED_FIELDS, NUMERIC_OPS
+from crm_tags.value.rfm import SEGMENTS
 
 KNOWN_EVENT_TYPES = ("order", "page_view", "coupon_redeemed")
 
@@ -53,6 +54,16 @@ def _field_labels() -> dict[str, str]:
         "source_channel": _("Source channel"),
         "birth_date": _("Birth date"),
         "signup_at": _("Signed up at"),
+        # computed attributes (crm_tags.value)
+        "rfm_segment": _("RFM segment"),
+        "recency_score": _("Recency score (1-5)"),
+        "frequency_score": _("Frequency score (1-5)"),
+        "monetary_score": _("Monetary score (1-5)"),
+        "expected_purchases_90d": _("Expected purchases in 90 days"),
+        "p_alive": _("Probability of being active (0-1)"),
+        "expected_spend": _("Expected spend per order"),
+        "clv_12m": _("12-month customer lifetime value"),
+        "lead_score": _("Lead score"),
     }
 
 
@@ -103,6 +114,9 @@ def builder_labels(*, tags: list[Tag]) -> dict[str, Any]:
         "events": _pairs(KNOWN_EVENT_TYPES, _event_labels()),
         "numericOps": _pairs(NUMERIC_OPS, ops),
         "attrOps": _pairs(ATTR_OPS, ops),
-        "fields": _pairs(BUILTIN_FIELDS, _field_labels()),
+        "fields": _pairs((*BUILTIN_FIELDS, *COMPUTED_FIELDS), _field_labels()),
+        # computed attributes compare as numbers; the segment is chosen from its words
+        "numericFields": [name for name in COMPUTED_FIELDS if name != "rfm_segment"],
+        "fieldChoices": {"rfm_segment": [[code, str(label)] for code, label in SEGMENTS.items()]},
         "tags": [{"slug": t.slug, "name": t.name} for t in tags],
     }

@@ -23,12 +23,26 @@ from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
 from config.inputs import moment
+from crm_tags.value.rfm import SEGMENTS
 
 GROUPS = ("all", "any", "not")
 TEXT_FIELDS = ("external_id", "name", "email", "phone", "city", "gender", "source_channel")
 DATE_FIELDS = ("birth_date",)
 DATETIME_FIELDS = ("signup_at",)
 BUILTIN_FIELDS = TEXT_FIELDS + DATE_FIELDS + DATETIME_FIELDS
+# Computed attributes (crm_tags.value): rule name -> column of the stored CustomerValue. They read the
+# values stored by the last fit (computed as of its day), whatever the rule's as_of.
+COMPUTED_FIELDS = {
+    "rfm_segment": "segment",
+    "recency_score": "recency_score",
+    "frequency_score": "frequency_score",
+    "monetary_score": "monetary_score",
+    "expected_purchases_90d": "expected_purchases_90d",
+    "p_alive": "p_alive",
+    "expected_spend": "expected_spend",
+    "clv_12m": "clv_12m",
+    "lead_score": "lead_score",
+}
 ATTR_OPS = ("=", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "is_null", "between")
 NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=", "between")
 AGGS = ("count", "sum", "avg", "min", "max", "days_since_last")
@@ -97,6 +111,13 @@ def _check_scalar(kind: str, value: Any, op: str) -> str | None:
     """None when `value` suits a field of `kind` (text/date/datetime/json), else the reason."""
     if kind == "text":
         return None if isinstance(value, str) else _("expects a text value")
+    if kind == "segment":
+        if value in SEGMENTS:
+            return None
+        return _("expects an RFM segment: one of %(segments)s") % {"segments": ", ".join(SEGMENTS)}
+    if kind == "number":
+        ok = _is_number(value) and math.isfinite(value) and abs(value) <= MAX_EVENT_VALUE
+        return None if ok else _("expects a number from -10^15 to 10^15")
     if kind in ("date", "datetime"):
         if not isinstance(value, str):
             return _("expects a date as text (YYYY-MM-DD)")
@@ -138,6 +159,8 @@ def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
         kind = "date"
     elif name in DATETIME_FIELDS:
         kind = "datetime"
+    elif name in COMPUTED_FIELDS:
+        kind = "segment" if name == "rfm_segment" else "number"
     elif ATTRIBUTE_KEY.match(name):
         kind = "json"
     else:
@@ -145,7 +168,7 @@ def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
             RuleError(
                 _join(path, "attr"),
                 _("unknown field %(name)r; use one of %(fields)s or attributes.<key>")
-                % {"name": name, "fields": ", ".join(BUILTIN_FIELDS)},
+                % {"name": name, "fields": ", ".join((*BUILTIN_FIELDS, *COMPUTED_FIELDS))},
             )
         )
     op = node.get("op")
@@ -166,7 +189,7 @@ def _validate_attr(node: dict, path: str, errors: list[RuleError]) -> None:
         if not isinstance(value, bool):
             errors.append(RuleError(vpath, _("must be true or false for is_null")))
         return
-    if op == "contains" and kind in ("date", "datetime"):
+    if op == "contains" and kind in ("date", "datetime", "segment", "number"):
         errors.append(RuleError(_join(path, "op"), _("contains only works on text and attributes")))
         return
     if op == "contains":
@@ -509,13 +532,21 @@ class _Compiler:
             self.values.append((label, sql, params))
 
     def attr(self, node: dict) -> tuple[str, list[Any]]:
-        self.uses_customer = True
         name, op, value = node["attr"], node["op"], node.get("value")
+        if name in COMPUTED_FIELDS:
+            # the stored value, looked up per customer through its primary key (NULL when none)
+            column = (
+                f"(SELECT v.{COMPUTED_FIELDS[name]} FROM crm_tags_customervalue v"  # noqa: S608 (a known column)
+                " WHERE v.customer_id = {cid})"
+            )
+            kind = "segment" if name == "rfm_segment" else "number"
+        else:
+            self.uses_customer = True
+            column = f"c.{name}"
+            kind = "text" if name in TEXT_FIELDS else ("date" if name in DATE_FIELDS else "datetime")
         match = ATTRIBUTE_KEY.match(name)
         if match:
             return self.json_attr(match.group(1), name, op, value)
-        column = f"c.{name}"
-        kind = "text" if name in TEXT_FIELDS else ("date" if name in DATE_FIELDS else "datetime")
         self.value_column(name, f"{column}::text", [])
         if op == "is_null":
             return (f"({column} IS NULL)" if value else f"({column} IS NOT NULL)"), []
@@ -525,6 +556,8 @@ class _Compiler:
                 return date.fromisoformat(v)
             if kind == "datetime":
                 return parse_datetime_value(v)
+            if kind == "number":
+                return float(v)
             return v
 
         ordered = f'{column} COLLATE "C"' if kind == "text" else column

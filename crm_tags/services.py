@@ -42,7 +42,8 @@ class TagError(ValueError):
 
 
 def _rebuild_after_import() -> None:
-    enqueue("crm_tags.tasks.rebuild_all_tags", trigger=TagBuild.Trigger.IMPORT)
+    # computed customer values first (rules read them), then the tags
+    enqueue("crm_tags.tasks.refresh_after_import")
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 """Celery entry points for tag builds (thin: they call services)."""
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.db.models import Q
@@ -10,6 +10,9 @@ from django.utils.dateparse import parse_datetime
 
 from crm_tags import import_jobs, ranks, services
 from crm_tags.models import Tag, TagBuild
+from crm_tags.value import ValueModelError
+from crm_tags.value.lead_score import lead_scores_recompute
+from crm_tags.value.store import value_model_fit, value_model_latest
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +78,33 @@ def run_import_job(job_id: int) -> str | None:
 def fail_stale_import_jobs() -> int:
     """Every minute from beat: imports whose worker died are shown as failed, never running for ever."""
     return import_jobs.import_jobs_fail_stale()
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def recompute_customer_values(as_of: str | None = None) -> None:
+    """Daily from beat (and after imports): refit the value models as of yesterday (the last whole local
+    day) or the given day, and store every customer's value; data that cannot be fitted is logged."""
+    day = date.fromisoformat(as_of) if as_of else timezone.localdate() - timedelta(days=1)
+    try:
+        value_model_fit(as_of=day)
+    except ValueModelError as exc:
+        log.warning("customer values as of %s not recomputed: %s", day, exc)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def recompute_lead_scores() -> None:
+    """After a lead score rule changes: refresh the stored lead scores."""
+    lead_scores_recompute()
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def refresh_after_import() -> None:
+    """After an import: refit the stored customer values as of their day (when there are any; the daily
+    job moves the day on), then rebuild every published rule tag, which may read them."""
+    latest = value_model_latest()
+    if latest is not None:
+        try:
+            value_model_fit(as_of=latest.as_of, time_unit=latest.time_unit)
+        except ValueModelError as exc:
+            log.warning("customer values as of %s not refreshed after an import: %s", latest.as_of, exc)
+    services.tags_rebuild_all(trigger=TagBuild.Trigger.IMPORT)

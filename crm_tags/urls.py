@@ -1,11 +1,15 @@
 from django.urls import path
 
-from crm_tags import import_views, views
+from crm_tags import identity_views, import_views, views
 
 app_name = "crm_tags"
 urlpatterns = [
     path("", views.index, name="index"),
     path("c/<str:external_id>/", views.customer_detail, name="customer_detail"),
+    path("c/<str:external_id>/identity/", identity_views.customer_identity, name="customer_identity"),
+    path("c/<str:external_id>/unmerge/", identity_views.customer_unmerge, name="customer_unmerge"),
+    path("duplicates/", identity_views.duplicates, name="duplicates"),
+    path("duplicates/merge/", identity_views.duplicates_merge, name="duplicates_merge"),
     path("imports/", import_views.imports, name="imports"),
     path("imports/<int:pk>/", import_views.import_job, name="import_job"),
     path("imports/<int:pk>/progress/", import_views.import_job_progress, name="import_job_progress"),

@@ -11,6 +11,13 @@ from django.utils.translation import gettext as _
 
 from config.csv_import import ErrorCollector, ImportRejected, RowError, read_rows
 from crm_tags import attribute_types
+from crm_tags.identity.imports import (
+    IdentifierStage,
+    identifier_columns,
+    import_identifiers,
+    staged_identifiers_resolve,
+)
+from crm_tags.identity.rules import identity_rules
 from crm_tags.importers.bulk_indexes import CUSTOMER_INDEXES, _bulk_indexes
 from crm_tags.importers.validation import (
     CUSTOMER_COLUMNS,
@@ -57,7 +64,9 @@ def import_customers(
     upload: IO[bytes] | IO[str], *, by: Any = None, progress: ProgressCallback | None = None
 ) -> ImportResult:
     """Load customers (new external ids are created, known ones updated), and their consent from the
-    optional `consent_<purpose>` columns (an empty cell leaves it unchanged). Call inside a transaction."""
+    optional `consent_<purpose>` columns (an empty cell leaves it unchanged). The identifier columns
+    (email, phone, wechat_unionid, member_no, wechat_openid with wechat_app_id) become identifiers of the
+    rows' profiles, and profiles a row links merge (crm_tags.identity.imports). Call inside a transaction."""
     header, rows = read_rows(_text(upload), CUSTOMER_COLUMNS)
     last = header[-1]
     checked = [c for c in CUSTOMER_COLUMNS if c in LIMITS]
@@ -67,6 +76,9 @@ def import_customers(
     errors = ErrorCollector()
     seen: dict[str, int] = {}
     count = 0
+    rules = identity_rules()
+    id_columns = identifier_columns(header)
+    identifiers = IdentifierStage()
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE crm_stage_customers (row_no int, external_id text, name text, email text, "
@@ -153,6 +165,7 @@ def import_customers(
                         *consents,
                     )
                 )
+                identifiers.add(external_id, import_identifiers(record, id_columns, rules))
         report_progress(progress, count, done=True)
         errors.raise_if_any()
         # numbers, booleans and dates become JSON numbers, booleans and ISO days in the one merge
@@ -187,6 +200,7 @@ def import_customers(
                 cursor=cursor, table="crm_stage_customers", columns=consent_columns, by=by
             )
         cursor.execute("DROP TABLE crm_stage_customers")
+        staged_identifiers_resolve(cursor, stage=identifiers, rules=rules, by=by)
     log.info("imported %s customers (%s new, %s changed)", count, created, updated)
     return ImportResult(rows=count, created=created, updated=updated, unchanged=count - created - updated)
 

@@ -13,7 +13,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg import errors as pg_errors
 
-from config.csv_import import MAX_ERRORS, ErrorCollector, read_rows
+from config.csv_import import MAX_ERRORS, ErrorCollector, ImportRejected, RowError, read_rows
+from crm_tags.identity.imports import (
+    APP_ID_COLUMN,
+    IDENTIFIER_COLUMNS,
+    event_row_identifier,
+    identifier_columns,
+)
+from crm_tags.identity.normalise import IdentifierInvalid
+from crm_tags.identity.rules import identity_rules
 from crm_tags.importers.arrow_typing import _NotFast
 from crm_tags.importers.bulk_indexes import EVENT_INDEXES, _bulk_indexes
 from crm_tags.importers.copy_formats import NULL, _copy_text
@@ -68,8 +76,24 @@ def import_events(upload: IO[bytes] | IO[str], *, progress: ProgressCallback | N
     in, rolls that back and goes through the row-by-row validator, which names every bad row.
     """
     text = _text(upload)
-    header, rows = read_rows(text, EVENT_COLUMNS)
-    if FAST_EVENTS:
+    header, rows = read_rows(text, EVENT_COLUMNS[1:])
+    # a file may name each row's customer by an identifier column (email, phone...) instead
+    by_identifier = "customer_external_id" not in header
+    id_columns = identifier_columns(header) if by_identifier else []
+    if by_identifier and not id_columns:
+        raise ImportRejected(
+            [
+                RowError(
+                    row=1,
+                    column="customer_external_id",
+                    message=_(
+                        "Required column is missing from the header (or name customers by one of: %(columns)s)."
+                    )
+                    % {"columns": ", ".join(IDENTIFIER_COLUMNS)},
+                )
+            ]
+        )
+    if FAST_EVENTS and not by_identifier:
         if text is not upload and isinstance(text, io.TextIOWrapper):
             text.detach()  # keep the upload open for the byte stream
         try:
@@ -79,8 +103,11 @@ def import_events(upload: IO[bytes] | IO[str], *, progress: ProgressCallback | N
             log.info("events import takes the validating path: %s", str(exc)[:200])
         header, rows = read_rows(_rewound_text(upload), EVENT_COLUMNS)
     last = header[-1]
-    checked = [c for c in EVENT_COLUMNS if c in LIMITS]
-    extras = [h for h in header if h not in EVENT_COLUMNS]
+    checked = [c for c in EVENT_COLUMNS if c in LIMITS and c in header]
+    # identifiers are personal values: they name the customer and are not kept as event properties
+    hidden = {*id_columns, APP_ID_COLUMN} if by_identifier else set()
+    extras = [h for h in header if h not in EVENT_COLUMNS and h not in hidden]
+    rules = identity_rules() if by_identifier else None
     errors = ErrorCollector()
     count = 0
     buffer: list[str] = []
@@ -88,11 +115,12 @@ def import_events(upload: IO[bytes] | IO[str], *, progress: ProgressCallback | N
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE crm_stage_events (row_no int, customer_external_id text, event_type text, "
-            "occurred_at timestamptz, amount numeric, channel text, properties jsonb) ON COMMIT DROP"
+            "occurred_at timestamptz, amount numeric, channel text, properties jsonb, id_kind text, "
+            "id_column text) ON COMMIT DROP"
         )
         with cursor.copy(
             "COPY crm_stage_events (row_no, customer_external_id, event_type, occurred_at, amount, channel, "
-            "properties) FROM STDIN"
+            "properties, id_kind, id_column) FROM STDIN"
         ) as copy:
             for number, record in rows:
                 count += 1
@@ -100,10 +128,30 @@ def import_events(upload: IO[bytes] | IO[str], *, progress: ProgressCallback | N
                 if errors.full or not _check_shape(number, record, last, errors):
                     continue
                 bad = _too_long(number, record, checked, errors)
-                external_id = record["customer_external_id"].strip()
-                if not external_id:
-                    errors.add(number, "customer_external_id", _("Required."))
-                    bad = True
+                id_kind = id_column = NULL
+                if by_identifier:
+                    try:
+                        found = event_row_identifier(record, id_columns, rules)
+                    except IdentifierInvalid as exc:
+                        errors.add(number, exc.kind, exc.message)
+                        bad, found = True, None
+                    else:
+                        if found is None:
+                            errors.add(
+                                number,
+                                id_columns[0],
+                                _("Name the customer in one of: %(columns)s.")
+                                % {"columns": ", ".join(id_columns)},
+                            )
+                            bad = True
+                    external_id = found[2] if found else ""
+                    if found:
+                        id_column, id_kind = found[0], found[1]
+                else:
+                    external_id = record["customer_external_id"].strip()
+                    if not external_id:
+                        errors.add(number, "customer_external_id", _("Required."))
+                        bad = True
                 event_type = record["event_type"].strip()
                 if not EVENT_TYPE.match(event_type):
                     errors.add(number, "event_type", _("Use letters, digits, _ . - (at most 64)."))
@@ -144,7 +192,7 @@ def import_events(upload: IO[bytes] | IO[str], *, progress: ProgressCallback | N
                     f"{number}\t{_copy_text(external_id)}\t{event_type}\t"
                     f"{occurred_at.astimezone(UTC).isoformat()}\t"
                     f"{NULL if amount is None else amount}\t{_copy_text(record['channel'].strip())}\t"
-                    f"{_copy_text(properties)}\n"
+                    f"{_copy_text(properties)}\t{id_kind}\t{id_column}\n"
                 )
                 if len(buffer) >= 5000:
                     copy.write("".join(buffer))
@@ -152,24 +200,33 @@ def import_events(upload: IO[bytes] | IO[str], *, progress: ProgressCallback | N
             if buffer:
                 copy.write("".join(buffer))
         report_progress(progress, count, done=True)
+        # each row's customer: by external id, or by the identifier a profile holds
+        customer_of = (
+            "JOIN crm_tags_customeridentifier c ON c.kind = s.id_kind AND c.value = s.customer_external_id"
+            if by_identifier
+            else "JOIN crm_tags_customer c ON c.external_id = s.customer_external_id"
+        )
+        customer_id = "c.customer_id" if by_identifier else "c.id"
         if not errors.errors:
             # unknown customers, named by row, set-based
             cursor.execute(
-                "SELECT s.row_no, s.customer_external_id FROM crm_stage_events s "
-                "LEFT JOIN crm_tags_customer c ON c.external_id = s.customer_external_id "
-                "WHERE c.id IS NULL ORDER BY s.row_no LIMIT %s",
+                "SELECT s.row_no, s.customer_external_id, s.id_column FROM crm_stage_events s "  # noqa: S608
+                f"LEFT {customer_of} WHERE {customer_id} IS NULL ORDER BY s.row_no LIMIT %s",
                 [MAX_ERRORS],
             )
-            for row_no, external_id in cursor.fetchall():
-                errors.add(
-                    row_no, "customer_external_id", _("Unknown customer %(id)s.") % {"id": external_id}
-                )
+            for row_no, external_id, id_column in cursor.fetchall():
+                if by_identifier:  # the value is personal: the message names the row and column only
+                    errors.add(row_no, id_column, _("No customer has this identifier."))
+                else:
+                    errors.add(
+                        row_no, "customer_external_id", _("Unknown customer %(id)s.") % {"id": external_id}
+                    )
         errors.errors.sort(key=lambda e: e.row)
         errors.raise_if_any()
         cursor.execute(
-            "CREATE TEMP TABLE crm_stage_events_ids ON COMMIT DROP AS "
-            "SELECT c.id AS customer_id, s.event_type, s.occurred_at, s.amount, s.channel, s.properties "
-            "FROM crm_stage_events s JOIN crm_tags_customer c ON c.external_id = s.customer_external_id"
+            "CREATE TEMP TABLE crm_stage_events_ids ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {customer_id} AS customer_id, s.event_type, s.occurred_at, s.amount, s.channel, s.properties "
+            f"FROM crm_stage_events s {customer_of}"
         )
         staged = cursor.rowcount
         with _step("insert events"):

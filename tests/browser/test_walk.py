@@ -2,7 +2,7 @@
 
 On each page: no console error, no failed or 4xx/5xx request, no sideways scrolling, and the left
 navigation's background running the whole page down. A full-page screenshot of each lands in
-.data/screenshots/<role>-<language>-<width>-<page>.png (CI keeps them as artifacts).
+.data/screenshots/<role>-<language>-<width>-<page>.jpg (CI keeps them as artifacts).
 
 The demo data set is seeded once for the module instead of once per test (about 15 s): the tests only
 read, so they share it, and the module empties the database at its end as a transactional test would.
@@ -198,7 +198,7 @@ def _visit(tab: Tab, walk_page: WalkPage, shot: Path) -> list[str]:
         found.append(f"wider than the window: {widest(tab.page)}")
     if sidebar := tab.page.evaluate(SIDEBAR_SHORT):
         found.append(f"navigation background: {sidebar}")
-    tab.page.screenshot(path=shot, full_page=True)
+    tab.page.screenshot(path=shot, full_page=True, type="jpeg", quality=70)
     return found
 
 
@@ -218,10 +218,10 @@ def test_every_main_page_is_whole(walk_pages, tabs, role, language, width):
         for walk_page in mine
         if (
             problems := _visit(
-                tab, walk_page, SCREENSHOTS / f"{role}-{language}-{width}-{walk_page.name}.png"
+                tab, walk_page, SCREENSHOTS / f"{role}-{language}-{width}-{walk_page.name}.jpg"
             )
         )
     }
 
     assert not found, "\n".join(f"{name}: {problems}" for name, problems in found.items())
-    assert all((SCREENSHOTS / f"{role}-{language}-{width}-{p.name}.png").is_file() for p in mine)
+    assert all((SCREENSHOTS / f"{role}-{language}-{width}-{p.name}.jpg").is_file() for p in mine)

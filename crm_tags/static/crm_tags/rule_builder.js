@@ -112,14 +112,26 @@
 
   function isNumericAttr(node) { return (node.attr || "").startsWith("attributes."); }
 
+  // a computed value (CLV, scores...) is a number; free attributes are numbers when they look like one
+  function isNumberField(node) { return (t.numericFields || []).includes(node.attr); }
+  function numberish(node, raw) { return isNumberField(node) || (isNumericAttr(node) && !isNaN(Number(raw.trim()))); }
+
   function listText(value) {
     if (Array.isArray(value)) return value.join(", ");
     return value === undefined || value === null ? "" : String(value);
   }
 
   function valueControls(node, kind, changed) {
-    const numeric = kind === "event";
+    const numeric = kind === "event" || (kind === "attr" && isNumberField(node));
     const parts = [];
+    const choices = kind === "attr" && (t.fieldChoices || {})[node.attr];
+    if (choices && (node.op === "=" || node.op === "!=")) {
+      // a value from elsewhere (or none yet) becomes the first choice; render() then syncs the JSON
+      if (!choices.some(function (c) { return c[0] === node.value; })) node.value = choices[0][0];
+      const pick = select("value", choices, node.value);
+      pick.addEventListener("change", function () { node.value = pick.value; changed(); });
+      return [labelled(t.value, pick)];
+    }
     if (node.op === "is_null") {
       const empty = select("value", t.emptyChoices, String(node.value === true));
       empty.addEventListener("change", function () { node.value = empty.value === "true"; changed(); });
@@ -131,7 +143,7 @@
       [0, 1].forEach(function (i) {
         const box = input("value[" + i + "]", node.value[i], { inputmode: numeric ? "decimal" : "text", style: "max-width:8rem" });
         box.addEventListener("input", function () {
-          node.value[i] = scalar(box.value, numeric || (isNumericAttr(node) && !isNaN(Number(box.value.trim()))));
+          node.value[i] = scalar(box.value, numeric || numberish(node, box.value));
           changed();
         });
         parts.push(labelled(i === 0 ? t.from : t.to, box, "value[" + i + "]"));
@@ -142,7 +154,7 @@
       const box = input("value", listText(node.value), { style: "max-width:14rem", placeholder: t.listHint, title: t.listHint });
       box.addEventListener("input", function () {
         node.value = box.value.split(/[,，]/).map(function (part) { return part.trim(); }).filter(Boolean).map(function (part) {
-          return isNumericAttr(node) && !isNaN(Number(part)) ? Number(part) : part;
+          return numberish(node, part) && !isNaN(Number(part)) ? Number(part) : part;
         });
         changed();
       });
@@ -150,7 +162,7 @@
     }
     const box = input("value", listText(node.value), { inputmode: numeric ? "decimal" : "text", style: "max-width:10rem" });
     box.addEventListener("input", function () {
-      node.value = scalar(box.value, numeric || (isNumericAttr(node) && box.value.trim() !== "" && !isNaN(Number(box.value.trim()))));
+      node.value = scalar(box.value, numeric || (box.value.trim() !== "" && numberish(node, box.value)));
       changed();
     });
     return [labelled(t.value, box)];
