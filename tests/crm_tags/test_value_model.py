@@ -6,7 +6,6 @@ datasets/CDNOW_sample.txt): one line per order, columns master id, customer id, 
 
 import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,23 +31,16 @@ from crm_tags.value import (
     rfm_scores,
     segment_of,
 )
+from tests.crm_tags.value_data import cdnow_orders
 
-CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
 CALIBRATION_END = datetime.date(1997, 9, 30)
 
 
 @pytest.fixture(scope="module")
 def cdnow() -> pd.DataFrame:
-    orders = pd.read_csv(
-        CDNOW,
-        sep=r"\s+",
-        header=None,
-        names=["master", "customer", "day", "cds", "amount"],
-        dtype={"day": str},
-    )
-    days = pd.to_datetime(orders["day"], format="%Y%m%d")
+    orders = cdnow_orders()
     return purchase_summary(
-        orders["customer"], days, orders["amount"], as_of=CALIBRATION_END, time_unit="weeks"
+        orders["customer"], orders["day"], orders["amount"], as_of=CALIBRATION_END, time_unit="weeks"
     )
 
 
