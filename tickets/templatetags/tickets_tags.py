@@ -114,7 +114,7 @@ def queue_row(ticket: Ticket) -> SafeString:
     title = ticket.title if len(ticket.title) <= 80 else ticket.title[:79] + "…"
     return format_html(
         '<tr data-key="{key}"><td><input class="form-check-input" type="checkbox" name="keys" value="{key}" '
-        'form="bulk-form" aria-label="{key}"></td><td><a href="{url}">{key}</a></td><td>{title}</td>'
+        'form="bulk-form" aria-label="{key}"></td><td class="text-nowrap"><a href="{url}">{key}</a></td><td>{title}</td>'
         '<td>{status}</td><td>{sla}</td><td class="mt-secondary">{urgency}</td><td class="mt-secondary">{type}</td>'
         '<td class="mt-secondary">{team}</td><td class="mt-secondary">{assignee}</td>'
         '<td class="mt-secondary">{due}</td><td class="mt-secondary">{updated}</td></tr>',
