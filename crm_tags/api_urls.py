@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm_tags import api, identity_api, value_api
+from crm_tags import api, identity_api, tag_api, value_api
 
 urlpatterns = [
     path("customers/", api.CustomerListAPI.as_view(), name="crm-customers"),
@@ -24,19 +24,25 @@ urlpatterns = [
         name="crm-customer-unmerge",
     ),
     path("events/import/", api.EventImportAPI.as_view(), name="crm-events-import"),
-    path("tags/", api.TagListAPI.as_view(), name="crm-tags"),
-    path("tags/<slug:slug>/", api.TagDetailAPI.as_view(), name="crm-tag"),
-    path("tags/<slug:slug>/versions/", api.TagVersionsAPI.as_view(), name="crm-tag-versions"),
-    path("tags/<slug:slug>/preview/", api.TagPreviewAPI.as_view(), name="crm-tag-preview"),
+    path("tags/", tag_api.TagListAPI.as_view(), name="crm-tags"),
+    path("tags/<slug:slug>/", tag_api.TagDetailAPI.as_view(), name="crm-tag"),
+    path("tags/<slug:slug>/versions/", tag_api.TagVersionsAPI.as_view(), name="crm-tag-versions"),
+    path("tags/<slug:slug>/preview/", tag_api.TagPreviewAPI.as_view(), name="crm-tag-preview"),
     path(
-        "tags/<slug:slug>/preview/cancel/", api.TagPreviewCancelAPI.as_view(), name="crm-tag-preview-cancel"
+        "tags/<slug:slug>/preview/cancel/",
+        tag_api.TagPreviewCancelAPI.as_view(),
+        name="crm-tag-preview-cancel",
     ),
-    path("tags/<slug:slug>/publish/", api.TagPublishAPI.as_view(), name="crm-tag-publish"),
-    path("tags/<slug:slug>/rollback/", api.TagRollbackAPI.as_view(), name="crm-tag-rollback"),
-    path("tags/<slug:slug>/builds/", api.TagBuildListAPI.as_view(), name="crm-tag-builds"),
-    path("tags/<slug:slug>/builds/<int:build_id>/", api.TagBuildDetailAPI.as_view(), name="crm-tag-build"),
-    path("tags/<slug:slug>/members/", api.TagMembersAPI.as_view(), name="crm-tag-members"),
+    path("tags/<slug:slug>/publish/", tag_api.TagPublishAPI.as_view(), name="crm-tag-publish"),
+    path("tags/<slug:slug>/rollback/", tag_api.TagRollbackAPI.as_view(), name="crm-tag-rollback"),
+    path("tags/<slug:slug>/builds/", tag_api.TagBuildListAPI.as_view(), name="crm-tag-builds"),
     path(
-        "tags/<slug:slug>/members/upload/", api.TagMembersUploadAPI.as_view(), name="crm-tag-members-upload"
+        "tags/<slug:slug>/builds/<int:build_id>/", tag_api.TagBuildDetailAPI.as_view(), name="crm-tag-build"
+    ),
+    path("tags/<slug:slug>/members/", tag_api.TagMembersAPI.as_view(), name="crm-tag-members"),
+    path(
+        "tags/<slug:slug>/members/upload/",
+        tag_api.TagMembersUploadAPI.as_view(),
+        name="crm-tag-members-upload",
     ),
 ]

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 from config.concurrency import EditConflict, VersionRequired, conflict_status
 from config.csv_import import ImportRejected
 from crm_tags import forms, permissions, rule_builder, selectors, services
-from crm_tags.api import draft_version, members_csv_response
 from crm_tags.models import Tag, TagVersion
 from crm_tags.rules import RuleInvalid
+from crm_tags.tag_api import draft_version, members_csv_response
 from privacy import consent, personal_data
 
 log = logging.getLogger(__name__)
