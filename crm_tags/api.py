@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from config.inputs import FormParser, MultiPartParser
 from crm_tags import permissions, selectors, services, value_api
 from crm_tags.identity.selectors import identity_shown
-from crm_tags.models import Customer
+from crm_tags.models import CUSTOMER_FILE_COLUMNS, Customer
 
 
 class CanImport(BasePermission):
@@ -38,18 +38,7 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = [
-            "external_id",
-            "name",
-            "email",
-            "phone",
-            "city",
-            "gender",
-            "birth_date",
-            "signup_at",
-            "source_channel",
-            "attributes",
-        ]
+        fields = [*CUSTOMER_FILE_COLUMNS, "attributes"]
 
 
 class CustomerTagSerializer(serializers.Serializer):

@@ -6,10 +6,6 @@ ab_tests, reviews and journey_privacy (erasure and retention of journeys). Every
 here, so `from campaigns.services import X` and `services.X` keep working.
 """
 
-import sys
-import types
-from typing import Any
-
 from campaigns.services import (
     ab_tests,
     budget_warnings,
@@ -75,6 +71,7 @@ from campaigns.services.lifecycle import (
 from campaigns.services.plan_tasks import task_create, task_delete, task_set_done
 from campaigns.services.reviews import _review_markdown, knowledge_base_available, review_publish, review_save
 from campaigns.services.utm_links import utm_link_create
+from config.split_package import forward_patches
 
 __all__ = [
     "CONVERSION_COLUMNS",
@@ -140,17 +137,4 @@ _MODULES = (
 )
 
 
-class _ServicesPackage(types.ModuleType):
-    """Setting a name here (monkeypatch.setattr(services, "knowledge_base_available", ...), mock.patch)
-    sets it in every module of the package that holds it too, where the code reads it: a patch keeps
-    its one target from before the split."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("__"):
-            for module in _MODULES:
-                if name in vars(module):
-                    setattr(module, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _ServicesPackage
+forward_patches(__name__, _MODULES)  # a patch on the package reaches the module that reads the name

@@ -9,10 +9,7 @@ validating path), fast_events and arrow_typing (the Arrow + COPY path), copy_for
 totals, rank_upkeep, bulk_indexes (index and key rebuilds of big loads) and sql_session.
 """
 
-import sys
-import types
-from typing import Any
-
+from config.split_package import forward_patches
 from crm_tags.importers import (
     arrow_typing,
     bulk_indexes,
@@ -117,17 +114,4 @@ _MODULES = (
 )
 
 
-class _ImportersPackage(types.ModuleType):
-    """Setting a name here (monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1), mock.patch) sets it in
-    every module of the package that holds it too, where the code reads it: the tuning constants and
-    the steps tests wrap keep their one patch target from before the split."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("__"):
-            for module in _MODULES:
-                if name in vars(module):
-                    setattr(module, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _ImportersPackage
+forward_patches(__name__, _MODULES)  # a patch on the package reaches the module that reads the name

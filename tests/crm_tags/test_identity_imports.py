@@ -172,6 +172,7 @@ def test_an_invalid_event_identifier_names_row_and_column():
 
     [error] = caught.value.errors
     assert (error.row, error.column) == (2, "phone")
+    assert "not a phone" not in error.message  # the value is not echoed
 
 
 def test_an_events_file_without_any_customer_column_is_rejected_clearly():
