@@ -10,12 +10,10 @@ survivor's consent before), so that `customers_unmerge` puts both profiles back 
 # SQL is assembled from fixed fragments only; every value is a bound parameter.
 # ruff: noqa: S608
 
-import json
 import logging
 from collections import Counter
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -111,7 +109,7 @@ def row_restore(snapshot: dict[str, Any]) -> models.Model:
     return obj
 
 
-def _other_relations() -> list[tuple[type[models.Model], str, bool]]:
+def other_relations() -> list[tuple[type[models.Model], str, bool]]:
     """(model, field, unique per customer) of every other table that points at customers."""
     found = []
     for rel in Customer._meta.related_objects:
@@ -127,7 +125,7 @@ def _other_relations() -> list[tuple[type[models.Model], str, bool]]:
 
 def _move_rows(moved: dict[str, Any], *, source: int, target: int) -> None:
     """Every other table: rows move (ids kept); rows unique per customer go, kept whole in the record."""
-    for model, field, unique in _other_relations():
+    for model, field, unique in other_relations():
         label = model._meta.label_lower
         rows = model._default_manager.filter(**{f"{field}_id": source})
         if unique:
@@ -143,7 +141,7 @@ def _move_rows(moved: dict[str, Any], *, source: int, target: int) -> None:
 
 
 def _move_rows_back(moved: dict[str, Any], *, source: int, target: int) -> None:
-    for model, field, _unique in _other_relations():
+    for model, field, _unique in other_relations():
         ids = moved.get(model._meta.label_lower)
         if ids:
             model._default_manager.filter(pk__in=ids, **{f"{field}_id": source}).update(
@@ -218,21 +216,15 @@ def _memberships_move_back(cursor: Any, memberships: dict[str, Any], *, survivor
 
 
 def _consent_rows(customer_id: int) -> list[dict[str, Any]]:
+    """A profile's consent rows as JSON, times to the microsecond (DjangoJSONEncoder keeps milliseconds
+    only: an unmerge would not give the same time back)."""
     from privacy.models import Consent
 
-    return json.loads(
-        json.dumps(
-            list(
-                Consent.objects.filter(customer_id=customer_id).values(
-                    "id", "purpose", "state", "source", "at"
-                )
-            ),
-            cls=DjangoJSONEncoder,
-        )
-    )
+    rows = Consent.objects.filter(customer_id=customer_id).values("id", "purpose", "state", "source", "at")
+    return [{**row, "at": row["at"].isoformat()} for row in rows]
 
 
-def _consent_merge(*, survivor: int, loser: int, moved: dict[str, Any]) -> None:
+def consent_merge(*, survivor: int, loser: int, moved: dict[str, Any]) -> None:
     """The survivor takes the more restrictive state of the two per purpose; the loser's rows go (kept,
     with the survivor's before, in the record)."""
     from privacy.models import Consent
@@ -258,13 +250,14 @@ def _consent_merge(*, survivor: int, loser: int, moved: dict[str, Any]) -> None:
 
 
 def _consent_restore(*, survivor: int, restored: int, consent: dict[str, Any]) -> None:
+    """The merged profile's consent comes back; the survivor's is put back as it was before the merge
+    (`survivor` None: the merge left it as it was, the merged profile having held none)."""
     from privacy.models import Consent
 
-    Consent.objects.filter(customer_id=survivor).delete()
-    Consent.objects.bulk_create(
-        [Consent(customer_id=survivor, **row) for row in consent["survivor"]]
-        + [Consent(customer_id=restored, **row) for row in consent["merged"]]
-    )
+    if consent["survivor"] is not None:
+        Consent.objects.filter(customer_id=survivor).delete()
+        Consent.objects.bulk_create([Consent(customer_id=survivor, **row) for row in consent["survivor"]])
+    Consent.objects.bulk_create([Consent(customer_id=restored, **row) for row in consent["merged"]])
 
 
 def _touchpoints_move(*, source: str, target: str, moved: dict[str, Any]) -> None:
@@ -329,7 +322,7 @@ def customers_merge(
     with connection.cursor() as cursor:
         moved["events"] = _events_move(cursor, ids=None, source=loser.pk, target=survivor.pk)
         moved["memberships"] = _memberships_move(cursor, source=loser.pk, target=survivor.pk)
-    _consent_merge(survivor=survivor.pk, loser=loser.pk, moved=moved)
+    consent_merge(survivor=survivor.pk, loser=loser.pk, moved=moved)
     _touchpoints_move(source=loser.external_id, target=survivor.external_id, moved=moved)
     _move_rows(moved, source=loser.pk, target=survivor.pk)
     Customer.objects.filter(pk=loser.pk)._raw_delete(using="default")

@@ -2,14 +2,17 @@
 
 import io
 
+import pandas as pd
 import pytest
 from django.core.management import call_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from crm_tags.identity import IdentifierInvalid, identity_rules, normalise
 from crm_tags.identity.batch import resolve_identities
+from crm_tags.identity.normalise import normalise_phone, normalise_phones
 from crm_tags.models import Customer, CustomerIdentifier, CustomerMerge, MergeRule
 from tests.crm_tags import factories
-
-pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -26,6 +29,7 @@ def base(db):
     factories.customer(external_id="H", email=None, phone=None, attributes={"member_no": "M9"})
 
 
+@pytest.mark.django_db
 def test_a_dry_run_counts_and_samples_without_changing_anything(base):
     out = io.StringIO()
     call_command("resolve_identities", "--dry-run", stdout=out)
@@ -35,6 +39,7 @@ def test_a_dry_run_counts_and_samples_without_changing_anything(base):
     assert Customer.objects.count() == 8 and not CustomerIdentifier.objects.exists()
 
 
+@pytest.mark.django_db
 def test_each_component_becomes_its_oldest_profile(base):
     out = io.StringIO()
     call_command("resolve_identities", "--batch-size", "1", stdout=out)
@@ -48,12 +53,14 @@ def test_each_component_becomes_its_oldest_profile(base):
     assert not CustomerIdentifier.objects.filter(value="test@test.com").exists()
 
 
+@pytest.mark.django_db
 def test_a_second_run_finds_nothing_more(base):
     resolve_identities()
     again = resolve_identities(dry_run=True)
     assert again.groups == 0 and again.profiles_to_merge == 0
 
 
+@pytest.mark.django_db
 def test_a_merge_past_a_limit_is_refused_and_counted(base):
     MergeRule.objects.filter(kind__slug="phone").update(max_per_profile=1)
     report = resolve_identities()
@@ -62,14 +69,95 @@ def test_a_merge_past_a_limit_is_refused_and_counted(base):
     assert len(held) == len(set(held))
 
 
+@pytest.mark.django_db
 def test_a_bad_batch_size_is_refused_with_a_message(base):
     with pytest.raises(Exception, match="batch-size must be at least 1"):
         call_command("resolve_identities", "--batch-size", "0")
 
 
+@pytest.mark.django_db
 def test_only_the_groups_of_given_customers_merge(base):
     g = Customer.objects.get(external_id="G")
     report = resolve_identities(only={g.pk})
     assert report.merged == 1
     assert sorted(CustomerMerge.objects.values_list("merged_external_id", flat=True)) == ["H"]
     assert Customer.objects.filter(external_id__in=["B", "C"]).count() == 2
+
+
+# --- property: the batch finds exactly the components ------------------------------------------------
+
+EMAILS = ["a@example.com", " A@Example.com", "b@example.com", "test@test.com", ""]
+PHONES = ["13811110001", "+86 138-1111-0001", "8613811110002", "13800000000", "020 1234 5678", "no phone", ""]
+MEMBERS = ["M1", "M2", "null", ""]
+person = st.tuples(st.sampled_from(EMAILS), st.sampled_from(PHONES), st.sampled_from(MEMBERS))
+
+
+def _reference_groups(rows: list[tuple[str, str, str]]) -> set[frozenset[str]]:
+    """Union-find over the rows by their normalised, unblocked values (one at a time, in Python)."""
+    rules = identity_rules()
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, (email, phone, member) in enumerate(rows):
+        for kind, raw in (("email", email), ("phone", phone), ("member_no", member)):
+            try:
+                value = normalise(kind, raw)
+            except IdentifierInvalid:
+                continue
+            if rules.is_blocked(kind, value):
+                continue
+            if (kind, value) in first:
+                parent[find(i)] = find(first[(kind, value)])
+            else:
+                first[(kind, value)] = i
+    groups: dict[int, set[str]] = {}
+    for i in range(len(rows)):
+        groups.setdefault(find(i), set()).add(f"R{i}")
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(person, min_size=1, max_size=8))
+def test_every_component_becomes_exactly_its_oldest_profile(rows):
+    # given no limits, a base of rows with e-mails, phones and member numbers in any typed form
+    CustomerMerge.objects.all().delete()
+    CustomerIdentifier.objects.all().delete()
+    Customer.objects.all().delete()
+    MergeRule.objects.update(max_per_profile=None)
+    for i, (email, phone, member) in enumerate(rows):
+        factories.customer(
+            external_id=f"R{i}", email=email, phone=phone, attributes={"member_no": member} if member else {}
+        )
+    # when the base is resolved in batches of one group
+    resolve_identities(batch_size=1)
+    # then each component of the reference is exactly one profile, its oldest row
+    expected = _reference_groups(rows)
+    survivors = set(Customer.objects.values_list("external_id", flat=True))
+    assert survivors == {min(g, key=lambda x: int(x[1:])) for g in expected}
+    merged_into = dict(CustomerMerge.objects.values_list("merged_external_id", "survivor__external_id"))
+    found = {}
+    for ext in (f"R{i}" for i in range(len(rows))):
+        found.setdefault(merged_into.get(ext, ext), set()).add(ext)
+    assert {frozenset(g) for g in found.values()} == expected
+
+
+@given(
+    raw=st.one_of(
+        st.sampled_from(PHONES),
+        st.from_regex(r"(\+86|0086|86)?[ -]?1[3-9]\d{2}[ -]?\d{4}[ -]?\d{4}", fullmatch=True),
+        st.text(max_size=14),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_vectorised_phones_equal_one_by_one(raw):
+    try:
+        expected = normalise_phone(raw)
+    except IdentifierInvalid:
+        expected = None
+    assert normalise_phones(pd.Series([raw], dtype=object)).iloc[0] == expected

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crm_tags.identity.batch import resolve_identities
+from crm_tags.identity.batch import BATCH_GROUPS, resolve_identities
 
 
 class Command(BaseCommand):
@@ -11,7 +11,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="count and show a sample; change nothing")
-        parser.add_argument("--batch-size", type=int, default=500, help="groups merged per transaction")
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_GROUPS, help="groups merged per transaction"
+        )
 
     def handle(self, *args, **options) -> None:
         if options["batch_size"] < 1:
