@@ -1,12 +1,15 @@
 """Batch resolution of an existing base: the identifier graph's connected components, found set-based.
 
-(kind, value, customer) triples stream from Postgres (stored identifiers, the e-mail and phone columns,
-the identifier attributes, external ids); values are normalised and junk dropped with vectorised pandas
-operations; scipy's `connected_components` on the sparse customer-value graph finds who is one person.
+In Postgres: the (kind, value, customer) triples of the base (stored identifiers, the e-mail and phone
+columns, the identifier attributes, external ids), normalised (a phone that is not a plain mainland
+mobile goes through `normalise_phone` in Python, the rare case) and without blocked values, go to a
+session's temporary table; the values two or more profiles share become edges between them, and only
+those integer pairs stream to Python, where scipy's `connected_components` finds who is one person.
 Each component merges into its oldest profile: the components whose profiles together stay within every
-kind's limit (nearly all) with the set-based bulk merge, a batch of groups per transaction; the others
-pair by pair, each merged profile that would pass a limit refused and counted. The values are then stored
-as identifiers of their profile within the limits per kind, with one statement.
+kind's limit (nearly all; checked in SQL) with the set-based bulk merge, a batch of groups per
+transaction; the others pair by pair, each merged profile that would pass a limit refused and counted.
+The values are then stored as identifiers of their profile within the limits per kind, with one
+statement.
 """
 
 # SQL is assembled from fixed fragments only; every value is a bound parameter.
@@ -18,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +32,7 @@ from scipy.sparse.csgraph import connected_components
 from accounts.models import User
 from crm_tags.identity.bulk import customers_merge_bulk
 from crm_tags.identity.merge import MergeRefused, customers_merge, tags_rebuild_after_merge
-from crm_tags.identity.normalise import EXTERNAL_ID, normalise_phones
+from crm_tags.identity.normalise import IdentifierInvalid, normalise_phone
 from crm_tags.identity.rules import IdentityRules, identity_rules
 from crm_tags.models import Customer
 
@@ -37,18 +41,48 @@ log = logging.getLogger(__name__)
 SAMPLE = 5
 BATCH_GROUPS = 10_000
 
-# every (kind, value, customer) the base holds; e-mail trimmed and lower-cased here, phones in pandas
-_TRIPLES = """
-    SELECT kind, value, customer_id FROM crm_tags_customeridentifier
-    UNION ALL SELECT 'email', lower(btrim(email)), id FROM crm_tags_customer WHERE btrim(email) <> ''
-    UNION ALL SELECT 'phone', phone, id FROM crm_tags_customer WHERE btrim(phone) <> ''
-    UNION ALL SELECT 'external_id', external_id, id FROM crm_tags_customer
-    UNION ALL SELECT 'wechat_unionid', btrim(attributes->>'wechat_unionid'), id FROM crm_tags_customer
+TRIPLES, PHONES, BLOCKED, GROUPS, OWNERS = (
+    "crm_identity_triples",
+    "crm_identity_phones",
+    "crm_identity_blocked",
+    "crm_identity_groups",
+    "crm_identity_owners",
+)
+_SEPARATORS_SQL = "translate(phone, ' ()-.' || chr(9), '')"
+_MOBILE_SQL = r"'^(\+86|0086|86)?1[3-9][0-9]{9}$'"
+
+# every (kind, value, customer) the base holds, normalised (src: where it came from, for a stable order;
+# a value a profile holds twice, stored and in a column, is two rows: every reader below allows for it)
+_TRIPLES_SQL = f"""
+CREATE TEMP TABLE {TRIPLES} AS
+SELECT kind, value, customer_id, src FROM (
+    SELECT kind::text, value::text, customer_id, 0 AS src FROM crm_tags_customeridentifier
+    UNION ALL SELECT 'email', lower(btrim(email)), id, 1 FROM crm_tags_customer WHERE btrim(email) <> ''
+    UNION ALL SELECT 'phone', '+86' || right(p, 11), id, 2 FROM (
+        SELECT id, {_SEPARATORS_SQL} AS p FROM crm_tags_customer WHERE btrim(phone) <> '') x
+      WHERE p ~ {_MOBILE_SQL}
+    UNION ALL SELECT 'phone', value, customer_id, 2 FROM {PHONES}
+    UNION ALL SELECT 'external_id', external_id, id, 3 FROM crm_tags_customer
+    UNION ALL SELECT 'wechat_unionid', btrim(attributes->>'wechat_unionid'), id, 4 FROM crm_tags_customer
       WHERE attributes ? 'wechat_unionid' AND btrim(attributes->>'wechat_unionid') <> ''
-    UNION ALL SELECT 'member_no', btrim(attributes->>'member_no'), id FROM crm_tags_customer
+    UNION ALL SELECT 'member_no', btrim(attributes->>'member_no'), id, 5 FROM crm_tags_customer
       WHERE attributes ? 'member_no' AND btrim(attributes->>'member_no') <> ''
-    UNION ALL SELECT 'wechat_openid', btrim(attributes->>'wechat_app_id') || ':' || btrim(attributes->>'wechat_openid'), id
+    UNION ALL SELECT 'wechat_openid',
+        btrim(attributes->>'wechat_app_id') || ':' || btrim(attributes->>'wechat_openid'), id, 6
       FROM crm_tags_customer WHERE attributes ? 'wechat_openid' AND attributes ? 'wechat_app_id'
+) t
+WHERE kind = ANY(%(merging)s) AND value <> ''
+  AND NOT EXISTS (SELECT 1 FROM {BLOCKED} b WHERE b.value = lower(t.value) AND b.kind IN (t.kind, ''))
+  AND NOT (t.kind = 'wechat_openid' AND EXISTS (SELECT 1 FROM {BLOCKED} b
+        WHERE b.value = lower(substr(t.value, strpos(t.value, ':') + 1)) AND b.kind IN (t.kind, '')))
+"""
+# the profiles that share a value: each with the value's lowest holder (enough to connect them all)
+_EDGES_SQL = f"""
+WITH shared AS (
+    SELECT kind, value, min(customer_id) AS first FROM {TRIPLES} GROUP BY kind, value
+    HAVING min(customer_id) <> max(customer_id)
+)
+SELECT s.first, t.customer_id FROM {TRIPLES} t JOIN shared s USING (kind, value) WHERE t.customer_id <> s.first
 """
 
 
@@ -65,56 +99,61 @@ class BatchReport:
     identifiers_added: int = 0
     sample: list[list[str]] = field(default_factory=list)
     seconds: float = 0.0
+    # seconds per phase: read (stream and normalise), components, merge, store
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, phase: str, since: float) -> float:
+        now = time.monotonic()
+        self.phases[phase] = round(now - since, 2)
+        return now
 
 
-def _copy_out(cursor, query: str, columns: list[str], dtypes: dict[str, str]) -> pd.DataFrame:
-    """A query's rows as a DataFrame through COPY … TO STDOUT (CSV): no per-row Python objects."""
+def _copy_out(cursor: Any, query: str, params: dict[str, Any] | None = None) -> np.ndarray:
+    """A query's integer rows as a numpy array (COPY … TO STDOUT in CSV: no per-row Python objects)."""
     buffer = io.BytesIO()
-    with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
+    with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", params) as copy:
         for chunk in copy:
             buffer.write(chunk)
+    if not buffer.tell():
+        return np.zeros((0, 2), dtype=np.int64)
     buffer.seek(0)
-    return pd.read_csv(
-        buffer, names=columns, dtype=dtypes, keep_default_na=False, na_values=[], encoding="utf-8"
+    return pd.read_csv(buffer, header=None, dtype=np.int64).to_numpy()
+
+
+def triples_stage(cursor: Any, rules: IdentityRules) -> int:
+    """The session's table of normalised, unblocked (kind, value, customer) triples of merging kinds (see
+    the module's docstring); returns how many."""
+    cursor.execute(f"DROP TABLE IF EXISTS {TRIPLES}, {PHONES}, {BLOCKED}, {GROUPS}, {OWNERS}")
+    cursor.execute(f"CREATE TEMP TABLE {BLOCKED} (kind text, value text)")
+    cursor.execute(f"CREATE TEMP TABLE {PHONES} (customer_id bigint, value text)")
+    with cursor.copy(f"COPY {BLOCKED} (kind, value) FROM STDIN") as copy:
+        for kind, value in sorted(rules.blocked):
+            copy.write_row((kind, value))
+    # the phones that are not a plain mainland mobile, normalised one by one (few)
+    cursor.execute(
+        f"SELECT id, phone FROM crm_tags_customer WHERE btrim(phone) <> '' AND {_SEPARATORS_SQL} !~ {_MOBILE_SQL}"
     )
+    others = [(pk, value) for pk, raw in cursor.fetchall() if (value := _phone_or_none(raw)) is not None]
+    with cursor.copy(f"COPY {PHONES} (customer_id, value) FROM STDIN") as copy:
+        for row in others:
+            copy.write_row(row)
+    cursor.execute(_TRIPLES_SQL, {"merging": [k for k, rule in rules.kinds.items() if rule.merges]})
+    count = cursor.rowcount
+    cursor.execute(f"ANALYZE {TRIPLES}")
+    return count
 
 
-def triples_load(rules: IdentityRules) -> pd.DataFrame:
-    """The graph's edges: normalised, unblocked values of merging kinds, one row per (kind, value, customer)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        df = _copy_out(
-            cursor,
-            _TRIPLES,
-            ["kind", "value", "customer_id"],
-            {"kind": str, "value": str, "customer_id": "int64"},
-        )
-    df = df[df["kind"].isin([k for k, rule in rules.kinds.items() if rule.merges])]
-    phones = df["kind"] == "phone"
-    if phones.any():
-        df.loc[phones, "value"] = normalise_phones(df.loc[phones, "value"])
-    df = df[df["value"].notna() & (df["value"] != "")]
-    blocked_any = {v for k, v in rules.blocked if k == ""}
-    folded = df["value"].str.lower()
-    blocked = folded.isin(blocked_any)
-    for kind in {k for k, _v in rules.blocked if k}:
-        listed = {v for k, v in rules.blocked if k == kind}
-        blocked |= (df["kind"] == kind) & folded.isin(listed)
-    return df[~blocked].drop_duplicates(["kind", "value", "customer_id"]).reset_index(drop=True)
-
-
-def components_find(df: pd.DataFrame, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For customers in `order` (oldest first): each one's component label, over the bipartite graph
-    customer — value."""
+def components_find(cursor: Any, order: np.ndarray) -> np.ndarray:
+    """For customers in `order` (oldest first): each one's component label, from the shared values'
+    edges (customer ids only) with scipy."""
     n = len(order)
+    edges = _copy_out(cursor, _EDGES_SQL)
     position = pd.Series(np.arange(n), index=order)
-    rows = position.reindex(df["customer_id"].to_numpy()).to_numpy()
-    keep = ~np.isnan(rows)
-    codes, _uniques = pd.factorize(pd.MultiIndex.from_arrays([df["kind"], df["value"]]))
-    rows, cols = rows[keep].astype(np.int64), codes[keep] + n
-    size = n + (int(codes.max()) + 1 if len(codes) else 0)
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size))
+    ends = position.reindex(edges.ravel()).to_numpy().reshape(-1, 2)
+    ends = ends[~np.isnan(ends).any(axis=1)].astype(np.int64)
+    graph = coo_matrix((np.ones(len(ends), dtype=np.int8), (ends[:, 0], ends[:, 1])), shape=(n, n))
     _count, labels = connected_components(graph, directed=False)
-    return labels[:n], position.index.to_numpy()
+    return labels
 
 
 @dataclass
@@ -150,42 +189,50 @@ class Groups:
     def lists(self, mask: np.ndarray | None = None) -> list[list[int]]:
         """The groups (of the members where `mask`) as lists of ids, oldest first."""
         ids, labels = (self.ids, self.labels) if mask is None else (self.ids[mask], self.labels[mask])
-        bounds = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if len(labels) else []
-        return [chunk.tolist() for chunk in np.split(ids, bounds[1:])] if len(ids) else []
+        if not len(ids):
+            return []
+        bounds = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        return [chunk.tolist() for chunk in np.split(ids, bounds[1:])]
 
 
-def _over_limit_labels(df: pd.DataFrame, groups: Groups, rules: IdentityRules) -> np.ndarray:
-    """The labels of the groups whose profiles, were they one, would hold more values of a kind than its
-    limit: the graph's values, plus the stored identifiers of kinds that do not merge (not in the graph)."""
+# the groups whose profiles, were they one, would hold more values of a kind than its limit: the graph's
+# values, the stored identifiers of kinds that do not merge (not in the graph), and each profile's own
+# external id (stored or not) when that kind does not merge
+_OVER_LIMIT_SQL = f"""
+SELECT DISTINCT c.label FROM (
+    SELECT g.label, v.kind, count(DISTINCT v.value) AS n FROM (
+        SELECT kind, value, customer_id FROM {TRIPLES} WHERE kind = ANY(%(limited)s)
+        UNION ALL SELECT kind, value, customer_id FROM crm_tags_customeridentifier WHERE kind = ANY(%(silent)s)
+        UNION ALL SELECT 'external_id', external_id, id FROM crm_tags_customer WHERE 'external_id' = ANY(%(silent)s)
+            AND id IN (SELECT customer_id FROM {GROUPS})
+    ) v JOIN {GROUPS} g USING (customer_id) GROUP BY g.label, v.kind
+) c JOIN unnest(%(limited)s::text[], %(limits)s::int[]) AS l(kind, max) USING (kind)
+WHERE c.n > l.max
+"""
+
+
+def _groups_stage(cursor: Any, groups: Groups) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {GROUPS}")
+    cursor.execute(f"CREATE TEMP TABLE {GROUPS} (customer_id bigint PRIMARY KEY, label bigint)")
+    with cursor.copy(f"COPY {GROUPS} (customer_id, label) FROM STDIN") as copy:
+        for row in zip(groups.ids.tolist(), groups.labels.tolist(), strict=True):
+            copy.write_row(row)
+    cursor.execute(f"ANALYZE {GROUPS}")
+
+
+def _over_limit_labels(cursor: Any, rules: IdentityRules) -> np.ndarray:
     limits = {k: r.max_per_profile for k, r in rules.kinds.items() if r.max_per_profile is not None}
-    if not limits or not len(groups.ids):
+    if not limits:
         return np.zeros(0, dtype=np.int64)
-    label_of = pd.Series(groups.labels, index=groups.ids)
-    held = df[df["kind"].isin(list(limits)) & df["customer_id"].isin(groups.ids)]
-    counts = (
-        held.assign(label=label_of.reindex(held["customer_id"].to_numpy()).to_numpy())
-        .drop_duplicates(["label", "kind", "value"])
-        .groupby(["label", "kind"])
-        .size()
+    cursor.execute(
+        _OVER_LIMIT_SQL,
+        {
+            "limited": list(limits),
+            "limits": list(limits.values()),
+            "silent": [k for k in limits if not rules.kinds[k].merges],
+        },
     )
-    silent = [k for k in limits if not rules.kinds[k].merges]
-    if silent:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT customer_id, kind, count(*) FROM crm_tags_customeridentifier "
-                "WHERE kind = ANY(%s) AND customer_id = ANY(%s) GROUP BY 1, 2",
-                [silent, groups.ids.tolist()],
-            )
-            stored = pd.DataFrame(cursor.fetchall(), columns=["customer_id", "kind", "n"])
-        if EXTERNAL_ID in silent:  # each profile keeps its own external id as one, stored or not
-            own = pd.DataFrame({"customer_id": groups.ids, "kind": EXTERNAL_ID, "n": 1})
-            stored = pd.concat([stored[stored["kind"] != EXTERNAL_ID], own])
-        stored["label"] = label_of.reindex(stored["customer_id"].to_numpy()).to_numpy()
-        counts = counts.add(stored.groupby(["label", "kind"])["n"].sum(), fill_value=0)
-    if counts.empty:
-        return np.zeros(0, dtype=np.int64)
-    limit = counts.index.get_level_values("kind").map(limits).to_numpy(dtype=float)
-    return np.unique(counts.index.get_level_values("label").to_numpy()[counts.to_numpy() > limit])
+    return np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
 
 
 def resolve_identities(
@@ -201,13 +248,33 @@ def resolve_identities(
     started = time.monotonic()
     rules = identity_rules()
     report = BatchReport()
-    df = triples_load(rules)
+    with connection.cursor() as cursor:
+        try:
+            return _resolve(cursor, rules, report, started, dry_run, batch_size, by, progress, only)
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {TRIPLES}, {PHONES}, {BLOCKED}, {GROUPS}, {OWNERS}")
+            cursor.execute("RESET work_mem; RESET jit")
+
+
+def _resolve(
+    cursor: Any,
+    rules: IdentityRules,
+    report: BatchReport,
+    started: float,
+    dry_run: bool,
+    batch_size: int,
+    by: User | None,
+    progress: Callable[[int, int], None] | None,
+    only: set[int] | None,
+) -> BatchReport:
+    cursor.execute("SELECT set_config('work_mem', '256MB', false), set_config('jit', 'off', false)")
+    report.identifiers = triples_stage(cursor, rules)
     order = np.array(
         Customer.objects.order_by("created_at", "pk").values_list("pk", flat=True), dtype=np.int64
     )
-    report.customers, report.identifiers = len(order), len(df)
-    labels, ids = components_find(df, order)
-    groups = Groups.of(labels, ids, only)
+    report.customers = len(order)
+    lap = report.lap("read", started)
+    groups = Groups.of(components_find(cursor, order), order, only)
     report.groups = groups.count
     report.profiles_to_merge = len(groups.ids) - report.groups
     sample = groups.lists(np.isin(groups.labels, np.unique(groups.labels)[:SAMPLE]))
@@ -215,58 +282,60 @@ def resolve_identities(
         Customer.objects.filter(pk__in=[pk for g in sample for pk in g]).values_list("pk", "external_id")
     )
     report.sample = [[external[pk] for pk in group] for group in sample]
+    lap = report.lap("components", lap)
     if dry_run:
         report.seconds = time.monotonic() - started
         return report
-    owner = pd.Series(order, index=order)
-    complex_labels = _over_limit_labels(df, groups, rules)
-    plain = ~np.isin(groups.labels, complex_labels)
+    _groups_stage(cursor, groups)
+    plain = ~np.isin(groups.labels, _over_limit_labels(cursor, rules))
     losers = plain & (groups.ids != groups.survivors)
     pairs = np.column_stack([groups.survivors[losers], groups.ids[losers]])
     # a batch ends at a group's end: the first pair of every batch_size-th group starts a new one
-    group_starts = (
-        np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]) if len(pairs) else np.zeros(0, int)
-    )
+    group_starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]) if len(pairs) else []
     cuts = [*group_starts[::batch_size].tolist()[1:], len(pairs)] if len(pairs) else []
-    total, done, begin = report.groups, 0, 0
+    owners: dict[int, int] = {}
+    done, begin = 0, 0
     for end in cuts:
         batch = [tuple(p) for p in pairs[begin:end].tolist()]
         merged = customers_merge_bulk(pairs=batch, by=by, source="batch")
-        owner[list(merged)] = list(merged.values())
+        owners.update(merged)
         report.merged += len(merged)
         done += len({s for s, _l in batch})
         begin = end
         if progress is not None:
-            progress(done, total)
+            progress(done, report.groups)
     for group in groups.lists(~plain):
-        _group_merge_one_by_one(group, df, rules, by, report, owner)
+        _group_merge_one_by_one(cursor, group, rules, by, report, owners)
         done += 1
-        if progress is not None and (done % batch_size == 0 or done == total):
-            progress(done, total)
-    report.identifiers_added = identifiers_store(df, owner, rules)
+        if progress is not None and (done % batch_size == 0 or done == report.groups):
+            progress(done, report.groups)
+    lap = report.lap("merge", lap)
+    report.identifiers_added = identifiers_store(cursor, owners, rules)
+    report.lap("store", lap)
     if report.merged:
         tags_rebuild_after_merge()
     report.seconds = time.monotonic() - started
     log.info(
-        "resolved identities: %s merged, %s refused in %.1fs", report.merged, report.refused, report.seconds
+        "resolved identities: %s merged, %s refused in %.1fs %s",
+        report.merged,
+        report.refused,
+        report.seconds,
+        report.phases,
     )
     return report
 
 
 @transaction.atomic
 def _group_merge_one_by_one(
-    group: list[int],
-    df: pd.DataFrame,
-    rules: IdentityRules,
-    by: User | None,
-    report: BatchReport,
-    owner: pd.Series,
+    cursor: Any, group: list[int], rules: IdentityRules, by: User | None, report: BatchReport, owners: dict
 ) -> None:
     """A group that would pass a limit as one profile: its profiles merge into the oldest one by one, each
     that would take a kind past its limit refused (counting the values the profiles will hold, not only
     those stored so far)."""
-    rows = df[df["customer_id"].isin(group)]
-    values = {cid: set(zip(g["kind"], g["value"], strict=True)) for cid, g in rows.groupby("customer_id")}
+    cursor.execute(f"SELECT customer_id, kind, value FROM {TRIPLES} WHERE customer_id = ANY(%s)", [group])
+    values: dict[int, set[tuple[str, str]]] = {}
+    for customer_id, kind, value in cursor.fetchall():
+        values.setdefault(customer_id, set()).add((kind, value))
     survivor = Customer.objects.get(pk=group[0])
     held = set(values.get(group[0], set()))
     for loser_id in group[1:]:
@@ -287,56 +356,57 @@ def _group_merge_one_by_one(
             report.refused += 1
         else:
             held |= theirs
-            owner[loser_id] = survivor.pk
+            owners[loser_id] = survivor.pk
             report.merged += 1
 
 
-_STORE = """
-WITH fresh AS (
-    SELECT s.kind, s.value, s.owner, s.ord FROM crm_identity_stage s
-    WHERE NOT EXISTS (SELECT 1 FROM crm_tags_customeridentifier i WHERE i.kind = s.kind AND i.value = s.value)
+# each value of the base not stored yet becomes an identifier of its profile: a merged profile's values
+# its survivor's; a value two profiles still hold (their merge refused) the older one's (ids rise with
+# age); a profile's own external id not at all (it resolves through the customer row); within each kind's
+# limit, counting what the profile holds already
+_STORE_SQL = f"""
+WITH owned AS (
+    SELECT t.kind, t.value, t.src, t.customer_id, COALESCE(o.owner, t.customer_id) AS owner
+    FROM {TRIPLES} t LEFT JOIN {OWNERS} o ON o.customer_id = t.customer_id
+), fresh AS (
+    SELECT DISTINCT ON (w.kind, w.value) w.kind, w.value, w.src, w.owner FROM owned w
+    WHERE NOT (w.kind = 'external_id' AND w.customer_id = w.owner)
+      AND NOT EXISTS (SELECT 1 FROM crm_tags_customeridentifier i WHERE i.kind = w.kind AND i.value = w.value)
+    ORDER BY w.kind, w.value, w.owner
 ), held AS (
     SELECT customer_id, kind, count(*) AS n FROM crm_tags_customeridentifier
     WHERE customer_id IN (SELECT owner FROM fresh) AND kind = ANY(%(limited)s) GROUP BY 1, 2
 ), numbered AS (
-    SELECT f.*, COALESCE(h.n, 0) + row_number() OVER (PARTITION BY f.owner, f.kind ORDER BY f.ord) AS n
+    SELECT f.kind, f.value, f.owner,
+           COALESCE(h.n, 0) + row_number() OVER (PARTITION BY f.owner, f.kind ORDER BY f.src, f.value) AS n
     FROM fresh f LEFT JOIN held h ON h.customer_id = f.owner AND h.kind = f.kind
 )
 INSERT INTO crm_tags_customeridentifier (kind, value, customer_id, created_at)
 SELECT n.kind, n.value, n.owner, now() FROM numbered n
 LEFT JOIN unnest(%(limited)s::text[], %(limits)s::int[]) AS l(kind, max) ON l.kind = n.kind
-WHERE l.max IS NULL OR n.n <= l.max
+WHERE (l.max IS NULL OR n.n <= l.max) AND EXISTS (SELECT 1 FROM crm_tags_customer c WHERE c.id = n.owner)
+ORDER BY n.kind, n.value
 ON CONFLICT DO NOTHING
 """
 
 
 @transaction.atomic
-def identifiers_store(df: pd.DataFrame, owner: pd.Series, rules: IdentityRules) -> int:
-    """Store each value as an identifier of its profile (the oldest holder wins; within each kind's limit,
-    counting what the profile holds already), with one statement. A profile's own external id is not
-    stored: it resolves through the customer row (a merged profile's was stored by its merge). Returns
-    how many were added."""
-    if df.empty:
-        return 0
-    df = df.assign(owner=owner.reindex(df["customer_id"].to_numpy()).to_numpy())
-    df = df[df["owner"].notna() & ~((df["kind"] == EXTERNAL_ID) & (df["customer_id"] == df["owner"]))]
-    # a value two profiles still hold (their merge refused) goes to the older one: ids rise with age
-    df = df.astype({"owner": np.int64}).sort_values("owner", kind="stable").drop_duplicates(["kind", "value"])
-    if df.empty:
-        return 0
+def identifiers_store(cursor: Any, owners: dict[int, int], rules: IdentityRules) -> int:
+    """Store the staged values as identifiers of their profiles (`owners`: merged id -> survivor id), with
+    one statement; returns how many were added."""
+    cursor.execute(f"DROP TABLE IF EXISTS {OWNERS}")
+    cursor.execute(f"CREATE TEMP TABLE {OWNERS} (customer_id bigint PRIMARY KEY, owner bigint)")
+    with cursor.copy(f"COPY {OWNERS} (customer_id, owner) FROM STDIN") as copy:
+        for row in owners.items():
+            copy.write_row(row)
+    cursor.execute(f"ANALYZE {OWNERS}")
     limited = {k: r.max_per_profile for k, r in rules.kinds.items() if r.max_per_profile is not None}
-    buffer = io.StringIO()
-    df[["kind", "value", "owner"]].to_csv(buffer, header=False, index=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE crm_identity_stage (ord bigint, kind text, value text, owner bigint) ON COMMIT DROP"
-        )
-        with cursor.copy(
-            "COPY crm_identity_stage (ord, kind, value, owner) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
-            copy.write(buffer.getvalue())
-        cursor.execute("ANALYZE crm_identity_stage")
-        cursor.execute(_STORE, {"limited": list(limited), "limits": list(limited.values())})
-        added = cursor.rowcount
-        cursor.execute("DROP TABLE crm_identity_stage")
-        return added
+    cursor.execute(_STORE_SQL, {"limited": list(limited), "limits": list(limited.values())})
+    return cursor.rowcount
+
+
+def _phone_or_none(value: str) -> str | None:
+    try:
+        return normalise_phone(value)
+    except IdentifierInvalid:
+        return None

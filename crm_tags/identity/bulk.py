@@ -85,18 +85,16 @@ def _stage(cursor: Any, pairs: list[tuple[int, int]]) -> None:
 
 
 def _identifiers_add(cursor: Any) -> None:
-    """Each profile's own external id becomes one of its identifiers (so a merged one still resolves);
-    those added are taken away again by an unmerge: a merged profile's by its merge, a survivor's by
-    its first merge of the batch."""
+    """Each merged profile's external id becomes an identifier of its survivor (so it still resolves;
+    the survivor's own resolves through its row); an unmerge takes it away again. Run after the merged
+    profiles' identifiers moved: it is stored as the survivor's at once."""
     cursor.execute(
         "WITH added AS (INSERT INTO crm_tags_customeridentifier (kind, value, customer_id, created_at) "
-        f"SELECT %s, c.external_id, c.id, now() FROM crm_tags_customer c WHERE c.id IN "
-        f"(SELECT survivor FROM {STAGE} UNION SELECT loser FROM {STAGE}) ORDER BY c.id "
-        "ON CONFLICT DO NOTHING RETURNING id, customer_id) "
+        f"SELECT %s, m.loser_ext, m.survivor, now() FROM {STAGE} m ORDER BY m.loser_ext "
+        "ON CONFLICT DO NOTHING RETURNING id, value) "
         f"INSERT INTO {MOVED} (loser, key, value) "
-        "SELECT m.loser, 'identifiers_added', jsonb_agg(a.id ORDER BY a.id) FROM added a "
-        f"JOIN {STAGE} m ON m.loser = a.customer_id OR (m.survivor = a.customer_id AND m.first_of_survivor) "
-        "GROUP BY m.loser",
+        f"SELECT m.loser, 'identifiers_added', jsonb_build_array(a.id) FROM added a JOIN {STAGE} m "
+        "ON m.loser_ext = a.value",
         [EXTERNAL_ID],
     )
 
@@ -259,20 +257,21 @@ def customers_merge_bulk(
     by = by if by is not None and by.pk else None
     with connection.cursor() as cursor:
         _stage(cursor, pairs)
-        _identifiers_add(cursor)
         _events_move(cursor)
         _memberships_move(cursor)
         _consent_merge(cursor)
         _touchpoints_move(cursor)
         _other_rows_move(cursor)
+        _identifiers_add(cursor)
         cursor.execute(f"DELETE FROM crm_tags_customer WHERE id IN (SELECT loser FROM {STAGE})")
         cursor.execute(_RECORDS, {"source": source, "by": by.pk if by else None, "at": timezone.now()})
         records = cursor.fetchall()
-        cursor.execute(f"SELECT loser, survivor FROM {STAGE}")
-        merged = dict(cursor.fetchall())
+        cursor.execute(f"SELECT loser, survivor, survivor_ext FROM {STAGE}")
+        staged = cursor.fetchall()
         cursor.execute(f"DROP TABLE {STAGE}, {MOVED}")
+    merged = {loser: survivor for loser, survivor, _ext in staged}
     if records:
-        into = dict(Customer.objects.filter(pk__in={r[1] for r in records}).values_list("pk", "external_id"))
+        into = {survivor: ext for _loser, survivor, ext in staged}
         audit_record(
             actor=by,
             action="crm.customer_merge_batch",

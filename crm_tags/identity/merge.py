@@ -110,9 +110,12 @@ def row_restore(snapshot: dict[str, Any]) -> models.Model:
 
 
 def other_relations() -> list[tuple[type[models.Model], str, bool]]:
-    """(model, field, unique per customer) of every other table that points at customers."""
+    """(model, field, unique per customer) of every other table that points at customers, those with no
+    reverse accessor (`related_name="+"`: consent history, privacy requests, unmasking records…) too."""
     found = []
-    for rel in Customer._meta.related_objects:
+    for rel in Customer._meta.get_fields(include_hidden=True):
+        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
+            continue
         model, fk = rel.related_model, rel.field
         if model in _HANDLED or not fk.concrete:
             continue
@@ -120,7 +123,7 @@ def other_relations() -> list[tuple[type[models.Model], str, bool]]:
             isinstance(c, models.UniqueConstraint) and fk.name in c.fields for c in model._meta.constraints
         )
         found.append((model, fk.name, unique))
-    return found
+    return sorted(found, key=lambda found: found[0]._meta.label_lower)
 
 
 def _move_rows(moved: dict[str, Any], *, source: int, target: int) -> None:
@@ -315,10 +318,11 @@ def customers_merge(
             _("Merging would give one profile more identifiers than allowed: %(kinds)s.")
             % {"kinds": ", ".join(blockers)}
         )
-    added = [external_id_identifier_ensure(survivor), external_id_identifier_ensure(loser)]
+    # the merged profile's external id resolves to the survivor from now on (the survivor's own resolves
+    # through its row); added for the merge, an unmerge takes it away again
+    added = external_id_identifier_ensure(loser)
     snapshot = row_snapshot(loser)
-    # added for the merge: an unmerge takes them away again
-    moved: dict[str, Any] = {"identifiers_added": [pk for pk in added if pk is not None]}
+    moved: dict[str, Any] = {"identifiers_added": [] if added is None else [added]}
     with connection.cursor() as cursor:
         moved["events"] = _events_move(cursor, ids=None, source=loser.pk, target=survivor.pk)
         moved["memberships"] = _memberships_move(cursor, source=loser.pk, target=survivor.pk)

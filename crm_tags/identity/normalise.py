@@ -3,13 +3,9 @@ e-mail lower-cased and trimmed, phone in E.164 (mainland China when no country i
 prefixed with the app id it belongs to (`wx123:oAbc`), every other kind trimmed."""
 
 import re
-from typing import TYPE_CHECKING
 
 import phonenumbers
 from django.utils.translation import gettext as _
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 EMAIL, PHONE, OPENID, UNIONID, MEMBER_NO, EXTERNAL_ID = (
     "email",
@@ -95,28 +91,3 @@ def normalise(kind: str, value: object, app_id: str = "") -> str:
     if len(result) > MAX_LENGTH:
         raise IdentifierInvalid(kind, _("The value is longer than %(max)s characters.") % {"max": MAX_LENGTH})
     return result
-
-
-# a mainland mobile number, bare or with the country code in any of its forms: the common case
-_CN_MOBILE_ANY = r"^(?:\+86|0086|86)?(1[3-9]\d{9})$"
-
-
-def normalise_phones(values: "pd.Series") -> "pd.Series":
-    """`normalise_phone` over a whole column (None where a value is no phone number): mainland mobiles,
-    nearly all of them, vectorised; the rest one by one."""
-    import pandas as pd
-
-    text = values.astype("string").str.strip().str.replace(_SEPARATORS.pattern, "", regex=True)
-    mobile = text.str.extract(_CN_MOBILE_ANY, expand=False)
-    result = ("+86" + mobile).astype(object)
-    rest = mobile.isna() & values.notna()
-    if rest.any():
-        result[rest] = [_phone_or_none(v) for v in values[rest]]
-    return pd.Series(result, index=values.index).where(lambda s: s.notna(), None)
-
-
-def _phone_or_none(value: str) -> str | None:
-    try:
-        return normalise_phone(value)
-    except IdentifierInvalid:
-        return None

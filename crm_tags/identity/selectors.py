@@ -39,11 +39,9 @@ def identifiers_shown(customer: Customer, *, viewer: User | AnonymousUser | None
     name for pages; an admin's kind is named as the admin named it)."""
     from crm_tags.models import IdentifierKind
 
-    rows = list(
-        CustomerIdentifier.objects.filter(customer=customer)
-        .order_by("kind", "value")
-        .values_list("kind", "value")
-    )
+    rows = list(CustomerIdentifier.objects.filter(customer=customer).values_list("kind", "value"))
+    # its own external id is one, stored or not (it resolves through the customer row)
+    rows = sorted({*rows, (EXTERNAL_ID, customer.external_id)})
     custom = {kind for kind, _value in rows if kind not in KIND_LABELS}
     names = dict(IdentifierKind.objects.filter(slug__in=custom).values_list("slug", "name")) if custom else {}
     return [

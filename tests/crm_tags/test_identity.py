@@ -121,8 +121,7 @@ def test_a_row_linking_two_profiles_merges_them_into_the_older():
         ("email", "a@example.com"),
         ("phone", "+8613812345678"),
         ("member_no", "M1"),
-        ("external_id", "OLD"),
-        ("external_id", "NEW"),
+        ("external_id", "NEW"),  # the merged profile's still resolves (the survivor's does through its row)
     }
     assert result.merges[0].merged_external_id == "NEW"
 
@@ -347,3 +346,37 @@ def test_an_admin_manages_kinds_and_the_block_list(client_for, admin_user):
 
 def test_someone_without_admin_rights_cannot_manage_kinds(client_for, manager):
     assert client_for(manager).get("/admin/crm_tags/identifierkind/").status_code in (302, 403)
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["one", "bulk"])
+def test_consent_history_and_unmasking_records_follow_the_person(pair, manager, bulk):
+    # given a merged profile with consent history and a record of someone seeing it unmasked (tables
+    # whose key to the customer has no reverse accessor)
+    from django.db import connection
+
+    from crm_tags.identity.bulk import customers_merge_bulk
+    from privacy.consent import consent_set
+    from privacy.models import ConsentChange, UnmaskedAccess
+
+    older, newer = pair
+    consent_set(customer=newer, states={"marketing_sms": "granted"}, source="form", by=manager)
+    seen = UnmaskedAccess.objects.create(user=manager, kind="customer", customer=newer)
+    history = set(ConsentChange.objects.filter(customer=newer).values_list("pk", flat=True))
+    assert history
+    # when it merges
+    if bulk:
+        customers_merge_bulk(pairs=[(older.pk, newer.pk)], by=manager)
+        merge = CustomerMerge.objects.get()
+    else:
+        merge = customers_merge(survivor=older, loser=newer, by=manager, rebuild=False)
+    # then its rows point at the survivor, and no key is left dangling at commit
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert set(ConsentChange.objects.filter(customer=older).values_list("pk", flat=True)) >= history
+    seen.refresh_from_db()
+    assert seen.customer_id == older.pk
+    # and an unmerge gives them back
+    restored = customers_unmerge(survivor=older, merge_id=merge.pk, by=manager, rebuild=False)
+    assert set(ConsentChange.objects.filter(customer=restored).values_list("pk", flat=True)) == history
+    seen.refresh_from_db()
+    assert seen.customer_id == restored.pk

@@ -196,12 +196,12 @@ def test_identifiers_are_masked_for_a_viewer_without_view_pii(api_for, agent, pa
         EMAIL not in body and PHONE not in body and "13912345678" not in body and "MEMBER-PLANTED" not in body
     )
     kinds = {i["kind"] for i in response.json()["identifiers"]}
-    assert kinds == {"email", "member_no"}
+    assert kinds == {"email", "member_no", "external_id"}  # its own external id is always one
 
 
 def test_identifiers_are_shown_to_a_viewer_with_view_pii(api_for, manager, pair):
     identifiers = api_for(manager).get("/api/v1/customers/OLD1/").json()["identifiers"]
-    assert identifiers == [{"kind": "email", "value": EMAIL}]
+    assert identifiers == [{"kind": "email", "value": EMAIL}, {"kind": "external_id", "value": "OLD1"}]
 
 
 def test_the_detail_reads_a_bounded_number_of_queries(api_for, manager, pair, django_assert_max_num_queries):
