@@ -39,7 +39,7 @@ from crm_tags.models import Customer
 log = logging.getLogger(__name__)
 
 SAMPLE = 5
-BATCH_GROUPS = 10_000
+BATCH_GROUPS = 50_000
 
 TRIPLES, PHONES, BLOCKED, GROUPS, OWNERS = (
     "crm_identity_triples",
@@ -368,6 +368,7 @@ _STORE_SQL = f"""
 WITH owned AS (
     SELECT t.kind, t.value, t.src, t.customer_id, COALESCE(o.owner, t.customer_id) AS owner
     FROM {TRIPLES} t LEFT JOIN {OWNERS} o ON o.customer_id = t.customer_id
+    WHERE t.src > 0  -- the stored identifiers are stored
 ), fresh AS (
     SELECT DISTINCT ON (w.kind, w.value) w.kind, w.value, w.src, w.owner FROM owned w
     WHERE NOT (w.kind = 'external_id' AND w.customer_id = w.owner)
