@@ -1,10 +1,11 @@
 """Batch resolution of an existing base: the identifier graph's connected components, found set-based.
 
-In Postgres: the (kind, value, customer) triples of the base (stored identifiers, the e-mail and phone
-columns, the identifier attributes, external ids), normalised (a phone that is not a plain mainland
-mobile goes through `normalise_phone` in Python, the rare case) and without blocked values, go to a
-session's temporary table; the values two or more profiles share become edges between them, and only
-those integer pairs stream to Python, where scipy's `connected_components` finds who is one person.
+In Postgres: the values the customer rows carry (the e-mail and phone columns, the identifier attributes,
+external ids), normalised (a phone that is not a plain mainland mobile goes through `normalise_phone` in
+Python, the rare case) and without blocked values, go to a session's temporary table. Two profiles are
+one person when a row's value is stored as another profile's identifier, or several rows carry it (the
+stored identifiers are unique: they never share a value among themselves); only those customer-id pairs
+stream to Python, where scipy's `connected_components` finds the groups.
 Each component merges into its oldest profile: the components whose profiles together stay within every
 kind's limit (nearly all; checked in SQL) with the set-based bulk merge, a batch of groups per
 transaction; the others pair by pair, each merged profile that would pass a limit refused and counted.
@@ -51,13 +52,23 @@ TRIPLES, PHONES, BLOCKED, GROUPS, OWNERS = (
 _SEPARATORS_SQL = "translate(phone, ' ()-.' || chr(9), '')"
 _MOBILE_SQL = r"'^(\+86|0086|86)?1[3-9][0-9]{9}$'"
 
-# every (kind, value, customer) the base holds, normalised (src: where it came from, for a stable order;
-# a value a profile holds twice, stored and in a column, is two rows: every reader below allows for it)
+
+def _unblocked(alias: str) -> str:
+    """SQL true when the triple `alias` (kind, value) is no blocked value (for its kind or every kind;
+    an openid also by its part after the app id)."""
+    return f"""NOT EXISTS (SELECT 1 FROM {BLOCKED} b WHERE b.value = lower({alias}.value) AND b.kind IN ({alias}.kind, ''))
+      AND NOT ({alias}.kind = 'wechat_openid' AND EXISTS (SELECT 1 FROM {BLOCKED} b
+        WHERE b.value = lower(substr({alias}.value, strpos({alias}.value, ':') + 1)) AND b.kind IN ({alias}.kind, '')))"""
+
+
+# the values the customer rows carry (columns and identifier attributes), normalised, of merging kinds, not
+# blocked (src: where each came from, for a stable order). The stored identifiers are read where they are:
+# each (kind, value) is stored once, so two profiles share a value only through a row's value.
 _TRIPLES_SQL = f"""
 CREATE TEMP TABLE {TRIPLES} AS
 SELECT kind, value, customer_id, src FROM (
-    SELECT kind::text, value::text, customer_id, 0 AS src FROM crm_tags_customeridentifier
-    UNION ALL SELECT 'email', lower(btrim(email)), id, 1 FROM crm_tags_customer WHERE btrim(email) <> ''
+    SELECT 'email' AS kind, lower(btrim(email)) AS value, id AS customer_id, 1 AS src
+      FROM crm_tags_customer WHERE btrim(email) <> ''
     UNION ALL SELECT 'phone', '+86' || right(p, 11), id, 2 FROM (
         SELECT id, {_SEPARATORS_SQL} AS p FROM crm_tags_customer WHERE btrim(phone) <> '') x
       WHERE p ~ {_MOBILE_SQL}
@@ -71,18 +82,25 @@ SELECT kind, value, customer_id, src FROM (
         btrim(attributes->>'wechat_app_id') || ':' || btrim(attributes->>'wechat_openid'), id, 6
       FROM crm_tags_customer WHERE attributes ? 'wechat_openid' AND attributes ? 'wechat_app_id'
 ) t
-WHERE kind = ANY(%(merging)s) AND value <> ''
-  AND NOT EXISTS (SELECT 1 FROM {BLOCKED} b WHERE b.value = lower(t.value) AND b.kind IN (t.kind, ''))
-  AND NOT (t.kind = 'wechat_openid' AND EXISTS (SELECT 1 FROM {BLOCKED} b
-        WHERE b.value = lower(substr(t.value, strpos(t.value, ':') + 1)) AND b.kind IN (t.kind, '')))
+WHERE kind = ANY(%(merging)s) AND value <> '' AND {_unblocked("t")}
 """
-# the profiles that share a value: each with the value's lowest holder (enough to connect them all)
+# the stored identifiers of merging kinds that are not blocked (those the graph counts)
+_STORED_SQL = f"""
+SELECT s.kind::text AS kind, s.value::text AS value, s.customer_id FROM crm_tags_customeridentifier s
+WHERE s.kind = ANY(%(merging)s) AND {_unblocked("s")}
+"""
+# the profiles that share a value: a row's value another profile stores, and a value several rows carry
+# (each with its lowest holder: enough to connect them all)
 _EDGES_SQL = f"""
-WITH shared AS (
-    SELECT kind, value, min(customer_id) AS first FROM {TRIPLES} GROUP BY kind, value
-    HAVING min(customer_id) <> max(customer_id)
-)
-SELECT s.first, t.customer_id FROM {TRIPLES} t JOIN shared s USING (kind, value) WHERE t.customer_id <> s.first
+SELECT i.customer_id, t.customer_id FROM {TRIPLES} t
+JOIN crm_tags_customeridentifier i ON i.kind = t.kind AND i.value = t.value
+WHERE i.customer_id <> t.customer_id
+UNION ALL
+SELECT s.first, t.customer_id FROM {TRIPLES} t JOIN (
+    SELECT kind, value, min(customer_id) AS first FROM {TRIPLES} WHERE kind <> 'external_id'
+    GROUP BY kind, value HAVING min(customer_id) <> max(customer_id)
+) s USING (kind, value)
+WHERE t.customer_id <> s.first
 """
 
 
@@ -121,8 +139,9 @@ def _copy_out(cursor: Any, query: str, params: dict[str, Any] | None = None) -> 
 
 
 def triples_stage(cursor: Any, rules: IdentityRules) -> int:
-    """The session's table of normalised, unblocked (kind, value, customer) triples of merging kinds (see
-    the module's docstring); returns how many."""
+    """The session's table of the customer rows' normalised, unblocked (kind, value, customer) triples of
+    merging kinds (see the module's docstring); returns how many values the graph holds, the stored
+    identifiers it counts included."""
     cursor.execute(f"DROP TABLE IF EXISTS {TRIPLES}, {PHONES}, {BLOCKED}, {GROUPS}, {OWNERS}")
     cursor.execute(f"CREATE TEMP TABLE {BLOCKED} (kind text, value text)")
     cursor.execute(f"CREATE TEMP TABLE {PHONES} (customer_id bigint, value text)")
@@ -137,10 +156,12 @@ def triples_stage(cursor: Any, rules: IdentityRules) -> int:
     with cursor.copy(f"COPY {PHONES} (customer_id, value) FROM STDIN") as copy:
         for row in others:
             copy.write_row(row)
-    cursor.execute(_TRIPLES_SQL, {"merging": [k for k, rule in rules.kinds.items() if rule.merges]})
+    merging = [k for k, rule in rules.kinds.items() if rule.merges]
+    cursor.execute(_TRIPLES_SQL, {"merging": merging})
     count = cursor.rowcount
     cursor.execute(f"ANALYZE {TRIPLES}")
-    return count
+    cursor.execute(f"SELECT count(*) FROM ({_STORED_SQL}) s", {"merging": merging})
+    return count + cursor.fetchone()[0]
 
 
 def components_find(cursor: Any, order: np.ndarray) -> np.ndarray:
@@ -202,6 +223,8 @@ _OVER_LIMIT_SQL = f"""
 SELECT DISTINCT c.label FROM (
     SELECT g.label, v.kind, count(DISTINCT v.value) AS n FROM (
         SELECT kind, value, customer_id FROM {TRIPLES} WHERE kind = ANY(%(limited)s)
+        UNION ALL SELECT kind, value, customer_id FROM ({_STORED_SQL}) s
+            WHERE kind = ANY(%(limited)s) AND customer_id IN (SELECT customer_id FROM {GROUPS})
         UNION ALL SELECT kind, value, customer_id FROM crm_tags_customeridentifier WHERE kind = ANY(%(silent)s)
         UNION ALL SELECT 'external_id', external_id, id FROM crm_tags_customer WHERE 'external_id' = ANY(%(silent)s)
             AND id IN (SELECT customer_id FROM {GROUPS})
@@ -230,6 +253,7 @@ def _over_limit_labels(cursor: Any, rules: IdentityRules) -> np.ndarray:
             "limited": list(limits),
             "limits": list(limits.values()),
             "silent": [k for k in limits if not rules.kinds[k].merges],
+            "merging": [k for k, rule in rules.kinds.items() if rule.merges],
         },
     )
     return np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
@@ -332,7 +356,11 @@ def _group_merge_one_by_one(
     """A group that would pass a limit as one profile: its profiles merge into the oldest one by one, each
     that would take a kind past its limit refused (counting the values the profiles will hold, not only
     those stored so far)."""
-    cursor.execute(f"SELECT customer_id, kind, value FROM {TRIPLES} WHERE customer_id = ANY(%s)", [group])
+    cursor.execute(
+        f"SELECT customer_id, kind, value FROM {TRIPLES} WHERE customer_id = ANY(%(group)s) UNION "
+        f"SELECT customer_id, kind, value FROM ({_STORED_SQL}) s WHERE customer_id = ANY(%(group)s)",
+        {"group": group, "merging": [k for k, rule in rules.kinds.items() if rule.merges]},
+    )
     values: dict[int, set[tuple[str, str]]] = {}
     for customer_id, kind, value in cursor.fetchall():
         values.setdefault(customer_id, set()).add((kind, value))
@@ -368,7 +396,6 @@ _STORE_SQL = f"""
 WITH owned AS (
     SELECT t.kind, t.value, t.src, t.customer_id, COALESCE(o.owner, t.customer_id) AS owner
     FROM {TRIPLES} t LEFT JOIN {OWNERS} o ON o.customer_id = t.customer_id
-    WHERE t.src > 0  -- the stored identifiers are stored
 ), fresh AS (
     SELECT DISTINCT ON (w.kind, w.value) w.kind, w.value, w.src, w.owner FROM owned w
     WHERE NOT (w.kind = 'external_id' AND w.customer_id = w.owner)
