@@ -11,12 +11,7 @@ from django.utils.translation import gettext as _
 
 from config.csv_import import ErrorCollector, ImportRejected, RowError, read_rows
 from crm_tags import attribute_types
-from crm_tags.identity.imports import (
-    IdentifierStage,
-    identifier_columns,
-    import_identifiers,
-    staged_identifiers_resolve,
-)
+from crm_tags.identity.imports import IdentifierStage, identity_step
 from crm_tags.identity.rules import identity_rules
 from crm_tags.importers.bulk_indexes import CUSTOMER_INDEXES, _bulk_indexes
 from crm_tags.importers.validation import (
@@ -77,8 +72,7 @@ def import_customers(
     seen: dict[str, int] = {}
     count = 0
     rules = identity_rules()
-    id_columns = identifier_columns(header)
-    identifiers = IdentifierStage()
+    identifiers = IdentifierStage.for_header(header, rules)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE crm_stage_customers (row_no int, external_id text, name text, email text, "
@@ -165,7 +159,7 @@ def import_customers(
                         *consents,
                     )
                 )
-                identifiers.add(external_id, import_identifiers(record, id_columns, rules))
+                identifiers.add(number, record)
         report_progress(progress, count, done=True)
         errors.raise_if_any()
         # numbers, booleans and dates become JSON numbers, booleans and ISO days in the one merge
@@ -199,8 +193,8 @@ def import_customers(
             consent.consents_import_staged(
                 cursor=cursor, table="crm_stage_customers", columns=consent_columns, by=by
             )
+        identity_step(cursor, stage=identifiers, rules=rules, by=by, customers="crm_stage_customers")
         cursor.execute("DROP TABLE crm_stage_customers")
-        staged_identifiers_resolve(cursor, stage=identifiers, rules=rules, by=by)
     log.info("imported %s customers (%s new, %s changed)", count, created, updated)
     return ImportResult(rows=count, created=created, updated=updated, unchanged=count - created - updated)
 

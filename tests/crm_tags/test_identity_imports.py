@@ -7,11 +7,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.csv_import import ImportRejected
 from crm_tags import importers, services
+from crm_tags.identity import IdentifierInvalid, normalise
 from crm_tags.identity import imports as identity_imports
-from crm_tags.models import Customer, CustomerIdentifier, CustomerMerge, Event, TagMembership
+from crm_tags.identity.rules import BUILTIN_BLOCKED, BUILTIN_RULES, IdentityRules
+from crm_tags.models import Customer, CustomerIdentifier, CustomerMerge, Event, MergeRule, TagMembership
 from tests.crm_tags import factories
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +188,156 @@ def test_an_events_file_without_any_customer_column_is_rejected_clearly():
     [error] = caught.value.errors
     assert error.column == "customer_external_id"
     assert "email" in error.message
+
+
+# --- the identity step is set-based and costs what the file brings ----------------------------------
+
+
+def _file(rows: int, *, start: int = 1, identifiers: bool = True) -> str:
+    lines = ["external_id,name,email,phone,member_no"]
+    for i in range(start, start + rows):
+        if identifiers:
+            lines.append(f"R{i},R{i},Person{i}@Example.com ,139 {i:04d} {i:04d},M{i}")
+        else:
+            lines.append(f"R{i},R{i},,,")
+    return "\n".join(lines) + "\n"
+
+
+def _statements(text: str) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        _customers(text)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_the_identity_steps_statements_do_not_grow_with_the_rows():
+    # given two files of new rows with e-mail, phone and member number, one ten times the other
+    small = _statements(_file(3))
+    large = _statements(_file(30, start=100))
+    # then both take the same statements (one per step, none per row or per identifier)
+    assert len(small) == len(large)
+    assert CustomerIdentifier.objects.exclude(kind="external_id").count() == 3 * 33
+
+
+def test_a_file_without_identifier_values_skips_the_identity_step():
+    # when a file's rows carry no e-mail, phone or member number
+    statements = _statements(_file(20, identifiers=False))
+    # then nothing is staged or stored for identity: one look-up of merged-away external ids only
+    assert not any("crm_stage_identifiers" in sql for sql in statements)
+    assert sum("crm_tags_customeridentifier" in sql for sql in statements) == 1
+    assert not CustomerIdentifier.objects.exists()
+    assert Customer.objects.count() == 20
+
+
+def test_a_merged_away_external_id_imported_again_merges_into_its_profile_again():
+    # given NEW merged into OLD by an earlier import
+    _aged(factories.customer(external_id="OLD", phone="13912345678", email=""), days=30)
+    _customers("external_id,name,phone\nNEW,New,139 1234 5678\n")
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["OLD"]
+    # when NEW is imported again, without any identifier
+    _customers("external_id,name\nNEW,New again\n")
+    # then it is one profile with OLD again (a second merge), not a duplicate person
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["OLD"]
+    assert CustomerMerge.objects.filter(merged_external_id="NEW").count() == 2
+
+
+def test_an_import_that_links_stores_only_the_files_identifiers_not_the_whole_bases():
+    # given a profile that holds its e-mail only as a column, unrelated to the file
+    bystander = factories.customer(external_id="BY", email="by@example.com", phone="")
+    _aged(factories.customer(external_id="OLD", phone="13912345678", email=""), days=30)
+    # when a row links to another profile (and merges into it)
+    _customers("external_id,name,phone\nNEW,New,139 1234 5678\n")
+    # then the merge is made and the bystander is not touched
+    assert CustomerMerge.objects.get().merged_external_id == "NEW"
+    assert not CustomerIdentifier.objects.filter(customer=bystander).exists()
+
+
+def test_a_link_whose_merge_would_pass_a_limit_is_refused_and_the_rows_value_stays_with_its_row():
+    # given at most one member number per profile, and OLD holding one
+    MergeRule.objects.filter(kind__slug="member_no").update(max_per_profile=1)
+    old = _aged(factories.customer(external_id="OLD", phone="13912345678", email=""), days=30)
+    CustomerIdentifier.objects.create(customer=old, kind="member_no", value="M1")
+    # when a row shares OLD's phone but brings another member number
+    _customers("external_id,name,phone,member_no\nNEW,New,139 1234 5678,M2\n")
+    # then the two stay apart, each with its own member number
+    assert not CustomerMerge.objects.exists()
+    assert CustomerIdentifier.objects.get(value="M2").customer.external_id == "NEW"
+    assert CustomerIdentifier.objects.get(value="M1").customer_id == old.pk
+
+
+def test_a_value_past_its_kinds_limit_is_not_stored():
+    # given at most one e-mail per profile, and A holding one
+    MergeRule.objects.filter(kind__slug="email").update(max_per_profile=1)
+    _customers("external_id,name,email\nA,A,a@example.com\n")
+    # when A is imported with another e-mail
+    _customers("external_id,name,email\nA,A,a2@example.com\n")
+    # then the second is not stored (the column still says what the file said)
+    assert list(CustomerIdentifier.objects.filter(kind="email").values_list("value", flat=True)) == [
+        "a@example.com"
+    ]
+    assert Customer.objects.get().email == "a2@example.com"
+
+
+CELLS = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            " Li.Na@Example.COM ",
+            "TEST@test.com",
+            "138 0000 0000",
+            "+86 138-1234-5678",
+            "008613812345678",
+            "(021) 6123 4567",
+            "+1 650 253 0000",
+            "NULL",
+            " null ",
+            "wx9:o-1",
+            "o-1",
+            "x" * 300,
+            "\u3000M-1\u3000",
+        ]
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(identity_imports.IDENTIFIER_COLUMNS.values())),
+    cells=st.lists(st.tuples(CELLS, st.sampled_from(["", "wx9", " wx1 "])), max_size=8),
+)
+def test_a_column_is_normalised_and_filtered_as_each_cell_would_be(kind, cells):
+    rules = IdentityRules(kinds=dict(BUILTIN_RULES), blocked=set(BUILTIN_BLOCKED))
+    values = [cell for cell, _app in cells]
+    app_ids = [app for _cell, app in cells]
+
+    def one(cell: str, app_id: str) -> str | None:
+        if not cell.strip():
+            return None
+        try:
+            value = normalise(kind, cell.strip(), app_id if kind == "wechat_openid" else "")
+        except IdentifierInvalid:
+            return None
+        return None if rules.is_blocked(kind, value) else value
+
+    expected = [one(cell, app) for cell, app in cells]
+    assert identity_imports.column_identifiers(kind, values, app_ids, rules) == expected
+
+
+def test_a_big_load_rebuilds_the_identifier_indexes_and_key_and_still_links(monkeypatch):
+    # given any load counts as big (the identifiers' indexes and key are dropped and rebuilt)
+    monkeypatch.setattr("crm_tags.importers.bulk_indexes.BULK_MIN_ROWS", 1)
+    old = _aged(factories.customer(external_id="OLD", phone="13912345678", email=""), days=30)
+    CustomerIdentifier.objects.create(customer=old, kind="member_no", value="M0")
+    # when a file with identifiers, one row sharing OLD's stored member number, is imported
+    _customers("external_id,name,email,member_no\nNEW,New,new@example.com,M0\nB,B,b@example.com,M2\n")
+    # then the values are stored, the linking row merged, and the unique key, primary key and
+    # foreign key are back
+    assert CustomerMerge.objects.get().merged_external_id == "NEW"
+    assert CustomerIdentifier.objects.get(value="new@example.com").customer_id == old.pk
+    assert CustomerIdentifier.objects.get(value="M2").customer.external_id == "B"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT contype FROM pg_constraint WHERE conrelid = 'crm_tags_customeridentifier'::regclass"
+        )
+        assert sorted(row[0] for row in cursor.fetchall()) == ["f", "p", "u"]
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'crm_identifier_customer'")
+        assert cursor.fetchone() is not None
