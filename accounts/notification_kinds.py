@@ -128,6 +128,10 @@ KINDS: dict[str, NotificationKind] = {
         _("Two-factor sign-in was turned off for your account"),
         _("If this was not you or your administrator, change your password now."),
     ),
+    # journeys (a notify step): the customer by external id only, never a personal value
+    "journey.notify": NotificationKind(
+        _("Journey %(journey)s: customer %(customer)s"), _TEXT, texts=("journey", "text")
+    ),
 }
 
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "knowledge_base",
     "privacy",
     "search",
+    "journeys",
 ]
 
 MIDDLEWARE = [
@@ -333,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentStateEnum": "privacy.models.ConsentState",
         "PrivacyRequestKindEnum": "privacy.models.PrivacyRequest.Kind",
         "PrivacyRequestStatusEnum": "privacy.models.PrivacyRequest.Status",
+        "DestinationKindEnum": "journeys.models.Destination.Kind",
     },
 }
 
@@ -388,6 +390,8 @@ CELERY_BEAT_SCHEDULE = {
     "privacy-retention": {"task": "privacy.tasks.apply_retention", "schedule": 86400.0},
     "accounts-purge-sessions": {"task": "accounts.tasks.purge_sessions", "schedule": 3600.0},
     "accounts-audit-anchor": {"task": "accounts.tasks.audit_chain_anchor", "schedule": 3600.0},
+    # journeys (docs/journeys.md): admit from new tag builds and events, run due steps, send deliveries
+    "journeys-tick": {"task": "journeys.tasks.tick", "schedule": 5.0},
     "crm-tags-recompute-customer-values": {
         "task": "crm_tags.tasks.recompute_customer_values",
         "schedule": 86400.0,

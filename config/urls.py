@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("analytics.api_urls")),
     path("", include("knowledge_base.api_urls")),
     path("", include("privacy.api_urls")),
+    path("", include("journeys.api_urls")),
 ]
 
 urlpatterns = [

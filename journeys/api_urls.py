@@ -1,0 +1,14 @@
+from django.urls import path
+
+from journeys import api
+
+urlpatterns = [
+    path("journeys/", api.JourneyListCreateApi.as_view(), name="journeys-list"),
+    path("journeys/<int:pk>/", api.JourneyDetailApi.as_view(), name="journeys-detail"),
+    path("journeys/<int:pk>/versions/", api.JourneyVersionCreateApi.as_view(), name="journeys-versions"),
+    path("journeys/<int:pk>/activate/", api.JourneyActivateApi.as_view(), name="journeys-activate"),
+    path("journeys/<int:pk>/pause/", api.JourneyPauseApi.as_view(), name="journeys-pause"),
+    path("journeys/<int:pk>/stats/", api.JourneyStatsApi.as_view(), name="journeys-stats"),
+    path("journeys/<int:pk>/enrolments/", api.JourneyEnrolmentsApi.as_view(), name="journeys-enrolments"),
+    path("destinations/", api.DestinationListCreateApi.as_view(), name="journeys-destinations"),
+]

@@ -1,0 +1,222 @@
+"""Sending what actions wrote: webhook items grouped per destination into requests of up to `batch_size`
+items, each request's body fixed once (so its signature and Idempotency-Key are the same on every retry),
+retried with exponential backoff and dead-lettered after JOURNEYS_WEBHOOK_MAX_ATTEMPTS failures; e-mails
+rendered in the customer's language and sent through Django's e-mail backend, retried the same way.
+
+A request is claimed `FOR UPDATE SKIP LOCKED` while it is sent, so two workers never send it at once. An
+item's key is sent again only with its own request, and only after that request got no 2xx answer.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template import Context, Engine
+from django.utils import timezone
+
+from journeys.models import Delivery, Destination, Enrolment, StepRun, WebhookRequest
+
+log = logging.getLogger(__name__)
+GROUP_LIMIT = 5000  # items grouped per destination per pass
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "JOURNEYS_WEBHOOK_MAX_ATTEMPTS", 5))
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min... after the 1st, 2nd, 3rd... failure (JOURNEYS_WEBHOOK_BACKOFF_SECONDS)."""
+    base = float(getattr(settings, "JOURNEYS_WEBHOOK_BACKOFF_SECONDS", 30))
+    return timedelta(seconds=base * 2 ** max(attempts - 1, 0))
+
+
+def signature(secret: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of the raw body with the destination's secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def requests_make(*, now: datetime | None = None) -> int:
+    """Group every destination's ungrouped webhook items into requests; returns how many were made."""
+    now = now or timezone.now()
+    made = 0
+    destination_ids = (
+        Delivery.objects.filter(
+            channel=Delivery.Channel.WEBHOOK, status=Delivery.Status.PENDING, request__isnull=True
+        )
+        .values_list("destination_id", flat=True)
+        .distinct()
+    )
+    for destination in Destination.objects.filter(pk__in=list(destination_ids)):
+        with transaction.atomic():
+            items = list(
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    destination=destination,
+                    channel=Delivery.Channel.WEBHOOK,
+                    status=Delivery.Status.PENDING,
+                    request__isnull=True,
+                )
+                .order_by("pk")[:GROUP_LIMIT]
+            )
+            size = max(destination.batch_size, 1)
+            for start in range(0, len(items), size):
+                chunk = items[start : start + size]
+                body = json.dumps(
+                    {"deliveries": [item.payload for item in chunk]},
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                )
+                request = WebhookRequest.objects.create(
+                    destination=destination, idempotency_key=uuid.uuid4().hex, body=body, next_attempt_at=now
+                )
+                Delivery.objects.filter(pk__in=[item.pk for item in chunk]).update(request=request)
+                made += 1
+    return made
+
+
+def _post(destination: Destination, request: WebhookRequest) -> tuple[int | None, str]:
+    body = request.body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": request.idempotency_key,
+        "X-Hub-Signature-256": signature(destination.secret, body),
+        "User-Agent": "MarTech-Hub-Journeys/1",
+    }
+    timeout = float(getattr(settings, "JOURNEYS_WEBHOOK_TIMEOUT", 10))
+    try:
+        response = requests.post(
+            destination.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        return None, type(exc).__name__
+    return response.status_code, "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def _dead_letter_items(request_items: list[Delivery], reason: str) -> None:
+    """Items that will not be sent again: dead, and their steps counted as failed."""
+    Delivery.objects.filter(pk__in=[d.pk for d in request_items]).update(
+        status=Delivery.Status.DEAD, last_error=reason
+    )
+    for item in request_items:
+        StepRun.objects.filter(enrolment_id=item.enrolment_id, step=item.step).update(
+            outcome=StepRun.Outcome.FAILED, detail={"reason": "dead_letter", "delivery": item.pk}
+        )
+
+
+def requests_send(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Send due webhook requests one by one (each claimed while it is sent); returns how many were tried."""
+    tried = 0
+    for _ in range(limit):
+        moment = now or timezone.now()
+        with transaction.atomic():
+            request = (
+                WebhookRequest.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=WebhookRequest.Status.PENDING, next_attempt_at__lte=moment)
+                .select_related("destination")
+                .order_by("next_attempt_at", "pk")
+                .first()
+            )
+            if request is None:
+                break
+            status, error = _post(request.destination, request)
+            request.attempts += 1
+            request.last_status = status
+            request.last_error = error[:500]
+            items = list(request.items.all())
+            if not error:
+                request.status = WebhookRequest.Status.DELIVERED
+                request.delivered_at = moment
+                # delivered: the body (which may hold personal values a purpose allowed) is no longer needed
+                request.body = ""
+                Delivery.objects.filter(request=request).update(
+                    status=Delivery.Status.SENT, sent_at=moment, payload={}
+                )
+            elif request.attempts >= max_attempts():
+                request.status = WebhookRequest.Status.DEAD
+                _dead_letter_items(items, error[:500])
+                log.warning(
+                    "webhook request %s dead after %s attempts: %s", request.pk, request.attempts, error
+                )
+            else:
+                request.next_attempt_at = moment + backoff(request.attempts)
+            request.save()
+            tried += 1
+    return tried
+
+
+def email_render(delivery: Delivery) -> tuple[str, str, str] | None:
+    """(address, subject, body) in the customer's language (else the site's, else the first there is)."""
+    enrolment = Enrolment.objects.select_related("customer").get(pk=delivery.enrolment_id)
+    customer = enrolment.customer
+    if not customer.email:
+        return None
+    texts = delivery.email_template.texts or {}
+    language = delivery.payload.get("language", settings.LANGUAGE_CODE)
+    text = texts.get(language) or texts.get(settings.LANGUAGE_CODE) or next(iter(texts.values()), None)
+    if text is None:
+        return None
+    engine = Engine.get_default()
+    context = Context({"customer": customer}, autoescape=False)
+    subject = engine.from_string(text.get("subject", "")).render(context).strip().replace("\n", " ")
+    body = engine.from_string(text.get("body", "")).render(context)
+    return customer.email, subject, body
+
+
+def emails_send(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Send due e-mails (each claimed while it is sent); returns how many were tried."""
+    tried = 0
+    for _ in range(limit):
+        moment = now or timezone.now()
+        with transaction.atomic():
+            delivery = (
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    channel=Delivery.Channel.EMAIL,
+                    status=Delivery.Status.PENDING,
+                    next_attempt_at__lte=moment,
+                )
+                .select_related("email_template")
+                .order_by("next_attempt_at", "pk")
+                .first()
+            )
+            if delivery is None:
+                break
+            delivery.attempts += 1
+            try:
+                message = email_render(delivery)
+                if message is None:
+                    delivery.status = Delivery.Status.DEAD
+                    delivery.last_error = "no_text_or_address"
+                else:
+                    address, subject, body = message
+                    send_mail(subject, body, None, [address])
+                    delivery.status = Delivery.Status.SENT
+                    delivery.sent_at = moment
+            except (OSError, ValueError) as exc:  # SMTP errors are OSErrors; a bad template a ValueError
+                delivery.last_error = type(exc).__name__
+                if delivery.attempts >= max_attempts():
+                    delivery.status = Delivery.Status.DEAD
+                else:
+                    delivery.next_attempt_at = moment + backoff(delivery.attempts)
+            delivery.save()
+            if delivery.status == Delivery.Status.DEAD:
+                _dead_letter_items([delivery], delivery.last_error)
+            tried += 1
+    return tried
+
+
+def send_due(*, now: datetime | None = None) -> dict[str, int]:
+    """Group new webhook items, send due requests and e-mails."""
+    made = requests_make(now=now)
+    return {
+        "requests_made": made,
+        "requests_tried": requests_send(now=now),
+        "emails_tried": emails_send(now=now),
+    }

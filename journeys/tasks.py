@@ -1,0 +1,31 @@
+"""Entry points (thin): the beat tick, the wake-up after a tag build, sending deliveries."""
+
+from celery import shared_task
+
+from journeys import admission, delivery, engine, timed
+
+
+@shared_task(acks_late=True)
+def tick() -> None:
+    """Every few seconds (beat): admit from new tag builds, events, dates and schedules, run due steps, send
+    deliveries."""
+    admission.admit_tag_triggers()
+    timed.admit_time_triggers()
+    admission.process_new_events()
+    engine.run_due()
+    delivery.send_due()
+
+
+@shared_task(acks_late=True)
+def tag_build_done(tag_id: int) -> None:
+    """A build of the tag committed (an event import's rebuilds too): admit its entered/exited customers,
+    read new events, and run what became due, now rather than at the next beat."""
+    admission.admit_tag_triggers(tag_id=tag_id)
+    admission.process_new_events()
+    engine.run_due()
+    delivery.send_due()
+
+
+@shared_task(acks_late=True)
+def send_deliveries() -> None:
+    delivery.send_due()

@@ -1,0 +1,130 @@
+"""Two workers on one database: a claimed batch is invisible to another claim (SKIP LOCKED), and a batch
+whose worker dies before commit leaves nothing behind, so the next worker runs each step (and writes each
+webhook key) exactly once."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from journeys import delivery, engine
+from journeys.models import Delivery, Enrolment, StepRun
+from tests.journeys import factories as f
+from tests.journeys import receiver as rx
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SECRET = "concurrency-secret"
+
+
+@pytest.fixture(autouse=True)
+def _no_wake_up():
+    """Without a wrapping transaction the build's wake-up would run the steps at once (eagerly): here the
+    batch must wait for the workers the test plays."""
+    from django.db.models.signals import post_save
+
+    from crm_tags.models import TagBuild
+    from journeys import triggers
+
+    post_save.disconnect(sender=TagBuild, dispatch_uid="journeys-tag-build-done")
+    yield
+    post_save.connect(triggers._tag_build_saved, sender=TagBuild, dispatch_uid="journeys-tag-build-done")
+
+
+class WorkerDied(Exception):
+    """Stands for a worker killed mid-batch: its transaction never commits."""
+
+
+def _hold_a_batch(claimed: list, holding: threading.Event, release: threading.Event, run_steps: bool) -> None:
+    try:
+        with transaction.atomic():
+            enrolments = engine._claim(engine.timezone.now(), 100)
+            claimed.extend(enrolments)
+            if run_steps:
+                runner = engine.Runner(enrolments, engine.timezone.now())
+                runner.run()
+                runner.save()  # every step run and delivery written...
+            holding.set()
+            release.wait(timeout=30)
+            raise WorkerDied  # ...and then the worker dies before commit
+    except WorkerDied:
+        pass
+    except BaseException as exc:  # noqa: BLE001 - handed to the test, which asserts there are none
+        claimed.append(exc)
+    finally:
+        holding.set()
+        connection.close()
+
+
+def _journey_with_due_enrolments(manager, url, n):
+    destination = f.webhook(manager, url, secret=SECRET, batch_size=3)
+    tag = f.manual_tag()
+    journey = f.journey(
+        manager, tag=tag, steps=[{"action": "webhook", "destination": destination.pk, "template": {"x": 1}}]
+    )
+    f.enter(tag, f.customers(n))
+    f.admit()
+    return journey
+
+
+def test_a_claimed_batch_is_skipped_and_a_dead_workers_batch_runs_once(manager):
+    receiver, url, server = rx.start(SECRET)
+    try:
+        journey = _journey_with_due_enrolments(manager, url, 5)
+        claimed: list = []
+        holding, release = threading.Event(), threading.Event()
+        worker = threading.Thread(target=_hold_a_batch, args=(claimed, holding, release, True))
+        worker.start()
+        assert holding.wait(timeout=30)
+        # while the first worker holds its batch, a second claim gets none of it
+        with transaction.atomic():
+            assert engine._claim(engine.timezone.now(), 100) == []
+        release.set()
+        worker.join(timeout=30)
+        assert len(claimed) == 5, claimed
+        # the dead worker's writes are gone
+        assert not StepRun.objects.exists() and not Delivery.objects.exists()
+        # the next worker runs the batch; every key reaches the receiver exactly once
+        assert engine.run_due() == 5
+        delivery.send_due()
+        assert engine.run_due() == 0
+        expected = sorted(f"{journey.pk}-{e.pk}-0" for e in Enrolment.objects.filter(journey=journey))
+        assert sorted(receiver.delivered_keys()) == expected
+        assert StepRun.objects.filter(outcome="acted").count() == 5
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _other_connection():
+    import psycopg
+
+    params = {
+        k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")
+    }
+    return psycopg.connect(**params)
+
+
+def test_events_of_an_uncommitted_import_are_not_read_past(manager):
+    """An import still writing holds the watermark back, so its events (with lower ids than a later
+    import's) are never skipped."""
+    from journeys import admission
+
+    person = f.customer()
+    admission.process_new_events()  # the cursor starts here
+    journey = f.journey(manager, trigger={"kind": "event", "event": "order"})
+    other = _other_connection()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, channel, properties) "
+                "VALUES (%s, 'order', now(), 'web', '{}')",
+                [person.pk],
+            )
+        # while that import is uncommitted there is no watermark, and nothing is read
+        assert admission.events_watermark() is None
+        assert admission.process_new_events()["events"] == 0
+        other.commit()
+        assert admission.process_new_events()["entered"] == 1
+    finally:
+        other.close()
+    assert [e.customer_id for e in Enrolment.objects.filter(journey=journey)] == [person.pk]
