@@ -260,6 +260,10 @@ class TicketEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The person an assignment gave the ticket to: who worked on it stays known (acceptance rule).
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     field = models.CharField(max_length=40, blank=True)
     old = models.TextField(blank=True)
     new = models.TextField(blank=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import roles
 from accounts.models import User
-from tickets.models import Ticket
+from tickets.models import SolutionPlan, Ticket, TicketEvent
 
 S = Ticket.Status
 AGENT, TEAM, SYSTEM = "agent", "team", "system"
@@ -65,10 +67,102 @@ def reopen_window_open(ticket: Ticket) -> bool:
     return ticket.resolved_at is not None and timezone.now() - ticket.resolved_at <= REOPEN_WINDOW
 
 
-def can_transition(user: User | AnonymousUser | None, ticket: Ticket, to: str) -> bool:
-    """Whether the step exists from the current status and this person's side may take it."""
+def worked_on(user: User | AnonymousUser | None, ticket: Ticket) -> bool:
+    """Whether this person worked on the ticket: its assignee now or ever before, or its plan's author."""
+    if user is None or not user.is_authenticated:
+        return False
+    if ticket.assignee_id == user.pk:
+        return True
+    if SolutionPlan.objects.filter(ticket_id=ticket.pk, author_id=user.pk).exists():
+        return True
+    # assignments written before events named the assignee by id carry only the display name
+    return TicketEvent.objects.filter(
+        Q(assignee_id=user.pk) | Q(assignee__isnull=True, new=str(user)),
+        ticket_id=ticket.pk,
+        kind=TicketEvent.Kind.ASSIGN,
+    ).exists()
+
+
+def workers_of(ticket: Ticket) -> tuple[set[int], set[str]]:
+    """Who worked on the ticket: the ids of its assignees (now and before) and plan author, and the names
+    of assignees from events written before events named them by id."""
+    ids: set[int] = {ticket.assignee_id} if ticket.assignee_id else set()
+    legacy_names: set[str] = set()
+    assignments = TicketEvent.objects.filter(ticket_id=ticket.pk, kind=TicketEvent.Kind.ASSIGN)
+    for assignee_id, name in assignments.values_list("assignee_id", "new"):
+        if assignee_id is None:
+            legacy_names.add(name)
+        else:
+            ids.add(assignee_id)
+    ids |= set(SolutionPlan.objects.filter(ticket_id=ticket.pk).values_list("author_id", flat=True))
+    return ids, legacy_names
+
+
+def eligible_acceptors(ticket: Ticket) -> list[User]:
+    """Active members of the requesting team who did not work on the ticket (any of them may accept)."""
+    ids, legacy_names = workers_of(ticket)
+    members = User.objects.filter(team_id=ticket.team_id, is_active=True).exclude(pk__in=ids)
+    return [member for member in members.order_by("username") if str(member) not in legacy_names]
+
+
+def requesting_side_can_accept(ticket: Ticket) -> bool:
+    """Whether someone on the requesting team did not work on the ticket (and so may accept it)."""
+    return bool(eligible_acceptors(ticket))
+
+
+def is_fallback_acceptor(user: User | AnonymousUser | None, ticket: Ticket) -> bool:
+    """A manager outside the requesting team gives its verdict on delivered work only when everyone on
+    the requesting side worked on it (docs/tickets.md, "Who accepts")."""
+    return (
+        user is not None
+        and roles.is_manager(user)
+        and TEAM not in sides_of(user, ticket)
+        and not worked_on(user, ticket)
+        and not requesting_side_can_accept(ticket)
+    )
+
+
+def acceptance_refusal(user: User | AnonymousUser | None, ticket: Ticket) -> str | None:
+    """Why this person may not accept the delivered work, or None when they may."""
+    if worked_on(user, ticket):
+        return _("You worked on this request; someone on the requesting side accepts it.")
+    if user is not None and TEAM in sides_of(user, ticket):
+        return None
+    if is_fallback_acceptor(user, ticket):
+        return None
+    return _("Only the requesting team accepts delivered work.")
+
+
+def rating_refusal(user: User | AnonymousUser, ticket: Ticket) -> str | None:
+    """Why this person may not rate the work, or None when they may (the status is checked apart)."""
+    if worked_on(user, ticket):
+        return _("You worked on this request; someone on the requesting side rates it.")
+    if TEAM not in sides_of(user, ticket):
+        return _("Only the requesting team may rate this request.")
+    return None
+
+
+def _verdict_allowed(user: User | AnonymousUser | None, ticket: Ticket, to: str) -> bool:
+    """The requesting side's verdict on delivered work: accepting needs someone who did not work on it;
+    refusing is open to the requesting team and, when it has nobody else, to a manager."""
+    if to == S.RESOLVED:
+        return acceptance_refusal(user, ticket) is None
+    return TEAM in sides_of(user, ticket) or is_fallback_acceptor(user, ticket)
+
+
+def may_take_step(user: User | AnonymousUser | None, ticket: Ticket, to: str) -> bool:
+    """Whether the step exists from the current status and this person may take it (time limits aside)."""
     allowed = edge_sides(ticket, to)
-    if allowed is None or not (allowed & sides_of(user, ticket)):
+    if allowed is None:
+        return False
+    if ticket.status == S.AWAITING_ACCEPTANCE:
+        return _verdict_allowed(user, ticket, to)
+    return bool(allowed & sides_of(user, ticket))
+
+
+def can_transition(user: User | AnonymousUser | None, ticket: Ticket, to: str) -> bool:
+    """Whether the step exists from the current status and this person's side may take it now."""
+    if not may_take_step(user, ticket, to):
         return False
     return not (ticket.status == S.RESOLVED and to == S.IN_PROGRESS and not reopen_window_open(ticket))
 
@@ -103,5 +197,5 @@ def can_edit_sla(user: User | AnonymousUser) -> bool:
 
 
 def can_rate(user: User | AnonymousUser, ticket: Ticket) -> bool:
-    """The requesting team rates delivered work once."""
-    return TEAM in sides_of(user, ticket) and ticket.status in (S.RESOLVED, S.CLOSED)
+    """The requesting team rates delivered work once; nobody who worked on it does."""
+    return ticket.status in (S.RESOLVED, S.CLOSED) and rating_refusal(user, ticket) is None

@@ -127,6 +127,15 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
 # --- the ticket page ----------------------------------------------------------------------------------
 
 
+def _acceptance_note(user: Any, ticket: Ticket, allowed: list[str]) -> str:
+    """Why someone on the requesting side sees no accept button: they worked on the request."""
+    if ticket.status != S.AWAITING_ACCEPTANCE or S.RESOLVED in allowed:
+        return ""
+    if permissions.TEAM not in permissions.sides_of(user, ticket) or not permissions.worked_on(user, ticket):
+        return ""
+    return permissions.acceptance_refusal(user, ticket) or ""
+
+
 def _detail_context(request: HttpRequest, ticket: Ticket, **forms_in: Any) -> dict[str, Any]:
     user = request.user
     is_agent = permissions.can_work(user)
@@ -170,6 +179,7 @@ def _detail_context(request: HttpRequest, ticket: Ticket, **forms_in: Any) -> di
         "description_html": render_markdown(ticket.description),
         "comment_form": forms.CommentForm(can_note=is_agent),
         "can_rate": permissions.can_rate(user, ticket) and rating is None,
+        "acceptance_note": _acceptance_note(user, ticket, allowed),
         "watching": ticket.watchers.filter(pk=user.pk).exists(),
     }
     if is_agent:
@@ -205,6 +215,14 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, status: int = 200, **fo
             status=status if status in CONFLICT_STATUSES else 200,
         )
     return render(request, "tickets/detail.html", context, status=status)
+
+
+def _refused(request: HttpRequest, ticket: Ticket, reason: str) -> HttpResponse:
+    """A step this person may not take: the ticket again with the reason (403; htmx swaps it in place)."""
+    if not reason:
+        raise PermissionDenied
+    messages.error(request, reason)
+    return _render_ticket(request, ticket, status=403)
 
 
 def _after_action(request: HttpRequest, ticket: Ticket, message: str = "") -> HttpResponse:
@@ -244,7 +262,7 @@ def ticket_transition_view(request: HttpRequest, key: str) -> HttpResponse:
             assignee=data["assignee"],
         )
     except services.TransitionForbidden as exc:
-        raise PermissionDenied(str(exc)) from exc
+        return _refused(request, ticket, str(exc))
     except services.TransitionNotAllowed as exc:
         messages.error(request, str(exc))
         return _after_action(request, ticket) if request.htmx else HttpResponse(str(exc), status=409)
@@ -426,6 +444,8 @@ def _form_action(
         action(ticket=ticket, by=request.user, **form.cleaned_data)
     except services.TicketConflict as exc:
         messages.error(request, str(exc))
+    except PermissionDenied as exc:
+        return _refused(request, ticket, str(exc))
     return _after_action(request, ticket, done)
 
 

@@ -27,8 +27,9 @@ S = Ticket.Status
 def rating_submit(*, ticket: Ticket, by: User, score: int, comment: str = "") -> SatisfactionRating:
     """The requesting team rates resolved work (once); a rating closes the ticket."""
     ticket = _lock(ticket)
-    if permissions.TEAM not in permissions.sides_of(by, ticket):
-        raise PermissionDenied(_("Only the requesting team may rate this request."))
+    refusal = permissions.rating_refusal(by, ticket)
+    if refusal:
+        raise PermissionDenied(refusal)
     if ticket.status not in (S.RESOLVED, S.CLOSED):
         raise TicketConflict(_("Only resolved requests can be rated."))
     if SatisfactionRating.objects.filter(ticket=ticket).exists():

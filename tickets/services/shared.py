@@ -23,11 +23,13 @@ def _event(
     new: Any = "",
     note: str = "",
     internal: bool = False,
+    assignee: User | None = None,
 ) -> TicketEvent:
     return TicketEvent.objects.create(
         ticket=ticket,
         actor=actor,
         kind=kind,
+        assignee=assignee,
         field=field,
         old="" if old is None else str(old),
         new="" if new is None else str(new),
@@ -43,6 +45,19 @@ def _ticket_url(ticket: Ticket) -> str:
 def _requester_side(ticket: Ticket, exclude: User | None) -> list[User]:
     people = [ticket.requester, *ticket.watchers.all()]
     return [p for p in people if exclude is None or p.pk != exclude.pk]
+
+
+def _acceptors_for_a_worker_requester(ticket: Ticket) -> list[User]:
+    """When the requester worked on the ticket they may not accept it: who is told instead. The requesting
+    team's managers who did not work on it, else its other members, else every manager who did not."""
+    if not permissions.worked_on(ticket.requester, ticket):
+        return []
+    eligible = permissions.eligible_acceptors(ticket)
+    if eligible:
+        lead_ids = set(managers().filter(team_id=ticket.team_id).values_list("pk", flat=True))
+        return [p for p in eligible if p.pk in lead_ids] or eligible
+    ids, legacy_names = permissions.workers_of(ticket)
+    return [m for m in managers().exclude(pk__in=ids) if str(m) not in legacy_names]
 
 
 def _support_side(ticket: Ticket, exclude: User | None) -> list[User]:

@@ -33,7 +33,15 @@ def ticket_assign(*, ticket: Ticket, by: User, assignee: User | None) -> Ticket:
         return ticket
     ticket.assignee = assignee
     ticket.save(update_fields=["assignee", "updated_at"])
-    _event(ticket, by, TicketEvent.Kind.ASSIGN, field="assignee", old=old or "", new=assignee or "")
+    _event(
+        ticket,
+        by,
+        TicketEvent.Kind.ASSIGN,
+        field="assignee",
+        old=old or "",
+        new=assignee or "",
+        assignee=assignee,
+    )
     audit_record(
         actor=by,
         action="ticket.assign",

@@ -22,7 +22,14 @@ from tickets.services.errors import (
     TransitionNotAllowed,
 )
 from tickets.services.intake import round_robin_agent
-from tickets.services.shared import _event, _lock, _requester_side, _support_side, _ticket_url
+from tickets.services.shared import (
+    _acceptors_for_a_worker_requester,
+    _event,
+    _lock,
+    _requester_side,
+    _support_side,
+    _ticket_url,
+)
 from tickets.services.sla_policies import _targets
 
 log = logging.getLogger(__name__)
@@ -36,7 +43,11 @@ def _check_transition(ticket: Ticket, to: str, by: User | None) -> None:
             _("A request cannot go from %(old)s to %(new)s.")
             % {"old": S(ticket.status).label, "new": S(to).label if to in S.values else to}
         )
-    if not (allowed & permissions.sides_of(by, ticket)):
+    if ticket.status == S.AWAITING_ACCEPTANCE and to == S.RESOLVED:
+        refusal = permissions.acceptance_refusal(by, ticket)
+        if refusal:
+            raise TransitionForbidden(refusal)
+    elif not permissions.may_take_step(by, ticket, to):
         raise TransitionForbidden(_("You may not move this request to %(new)s.") % {"new": S(to).label})
     if ticket.status == S.RESOLVED and to == S.IN_PROGRESS and not permissions.reopen_window_open(ticket):
         raise TransitionNotAllowed(_("A request can be reopened only within 7 days of being resolved."))
@@ -102,7 +113,13 @@ def ticket_transition(
         chosen = assignee or (ticket.assignee if ticket.assignee_id else None) or round_robin_agent()
         if chosen is not None and chosen.pk != ticket.assignee_id:
             _event(
-                ticket, by, TicketEvent.Kind.ASSIGN, field="assignee", old=ticket.assignee or "", new=chosen
+                ticket,
+                by,
+                TicketEvent.Kind.ASSIGN,
+                field="assignee",
+                old=ticket.assignee or "",
+                new=chosen,
+                assignee=chosen,
             )
             ticket.assignee = chosen
             fields.add("assignee")
@@ -159,6 +176,9 @@ def _notify_transition(ticket: Ticket, by: User | None, old: str, to: str, text:
         recipients = _requester_side(ticket, by)
         if to == S.TRIAGED and ticket.assignee_id and (by is None or ticket.assignee_id != by.pk):
             recipients.append(ticket.assignee)
+        if to == S.AWAITING_ACCEPTANCE:
+            known = {p.pk for p in recipients} | ({by.pk} if by else set())
+            recipients += [p for p in _acceptors_for_a_worker_requester(ticket) if p.pk not in known]
     notify(
         recipients=recipients,
         kind="ticket.status",
