@@ -597,3 +597,7 @@ class CustomerMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_external_id} → {self.survivor_id}"
+
+
+# the value fit's purchase days (kept with the value code; registered here with the app's models)
+from crm_tags.value.tables import CustomerPurchaseDays, PurchaseDaysUpkeep  # noqa: E402, F401

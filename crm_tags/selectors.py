@@ -259,7 +259,6 @@ def tag_preview(
     """
     as_of = parse_as_of(as_of) if as_of is not None else timezone.now()  # InvalidInput out of range
     rollout = (tag.pk, rollout_percent)
-    counted = compile_rule(definition, as_of=as_of, rollout=rollout)
     timeout = int(getattr(settings, "CRM_PREVIEW_TIMEOUT_MS", 60_000))
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -270,6 +269,9 @@ def tag_preview(
             tune_session_for_rules(cursor)
             if preview_id:
                 cache.set(_preview_key(user, preview_id), pid, timeout=timeout // 1000 + 5)
+            # compiled in the transaction: a back-test of computed values computes them into a temporary
+            # table of it (bounded by the timeout, cancellable)
+            counted = compile_rule(definition, as_of=as_of, rollout=rollout)
             # m is what a build would keep: the rule's matches (r) less who withdrew personalisation
             cursor.execute(
                 f"WITH r AS MATERIALIZED ({counted.sql}), "  # noqa: S608

@@ -1,11 +1,13 @@
 """The SQL compiler of the rule language: one parameterised statement returning the matching customer ids
 (the semantics are in the package's docstring)."""
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -20,6 +22,8 @@ from crm_tags.rules.validation import (
     _is_number,
     parse_datetime_value,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,8 +47,15 @@ class CompiledRule:
 
 
 class _Compiler:
-    def __init__(self, as_of: datetime, with_values: bool, only_ids: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        as_of: datetime,
+        with_values: bool,
+        only_ids: list[int] | None = None,
+        values_table: str = "crm_tags_customervalue",
+    ) -> None:
         self.only_ids = only_ids
+        self.values_table = values_table
         self.as_of = as_of
         self.with_values = with_values
         self.sources: dict[tuple[str, int | None], _Source] = {}
@@ -122,9 +133,10 @@ class _Compiler:
     def attr(self, node: dict) -> tuple[str, list[Any]]:
         name, op, value = node["attr"], node["op"], node.get("value")
         if name in COMPUTED_FIELDS:
-            # the stored value, looked up per customer through its primary key (NULL when none)
+            # the value (stored, or as of a back-test's day), looked up per customer through its primary
+            # key (NULL when none)
             column = (
-                f"(SELECT v.{COMPUTED_FIELDS[name]} FROM crm_tags_customervalue v"  # noqa: S608 (a known column)
+                f"(SELECT v.{COMPUTED_FIELDS[name]} FROM {self.values_table} v"  # noqa: S608 (known names)
                 " WHERE v.customer_id = {cid})"
             )
             kind = "segment" if name == "rfm_segment" else "number"
@@ -384,11 +396,38 @@ def compile_rule(
 
     `rollout=(tag_id, percent)` keeps only the gray group: hash(tag id, customer id) mod 100 < P.
     `only_ids` restricts every part of the statement to those customers (preview samples).
+
+    Computed attributes (RFM, CLV, lead score) are the stored values, unless `as_of` is before the day
+    they were computed as of: then they are the values as of the last day that had ended by `as_of`
+    (what the daily job would have computed then), computed into a temporary table of the current
+    transaction (so a back-test with computed leaves is compiled, and run, inside one; outside a
+    transaction the stored values are read, with a warning logged).
     """
-    compiler = _Compiler(as_of or timezone.now(), with_values, only_ids)
+    values_table = "crm_tags_customervalue"
+    if as_of is not None and _reads_computed(definition):
+        from crm_tags.value.store import backtest_day, customer_values_as_of
+
+        day = backtest_day(as_of)
+        if day is not None and connection.in_atomic_block:
+            values_table = customer_values_as_of(day)
+        elif day is not None:  # a temporary table would not outlive this statement's autocommit
+            log.warning("computed values as of %s need a transaction: the stored ones are read", day)
+    compiler = _Compiler(as_of or timezone.now(), with_values, only_ids, values_table)
     if rollout is not None and rollout[1] < 100:
         return compiler.compile(definition, *gray_filter(rollout[0], rollout[1]))
     return compiler.compile(definition)
+
+
+def _reads_computed(node: Any) -> bool:
+    """Whether a (validated) rule has a computed-attribute leaf."""
+    if not isinstance(node, dict):
+        return False
+    if node.get("attr") in COMPUTED_FIELDS:
+        return True
+    children = [*node.get("all", []), *node.get("any", [])]
+    if "not" in node:
+        children.append(node["not"])
+    return any(_reads_computed(child) for child in children)
 
 
 def tune_session_for_rules(cursor: Any) -> None:

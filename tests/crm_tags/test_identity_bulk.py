@@ -22,8 +22,8 @@ from crm_tags.models import (
     CustomerIdentifier,
     CustomerMerge,
     CustomerValue,
-    MergeRule,
     Event,
+    MergeRule,
     Tag,
     TagMembership,
 )

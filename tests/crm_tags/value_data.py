@@ -28,9 +28,11 @@ def external_id(customer: int) -> str:
     return f"CD{customer:05d}"
 
 
-def load_cdnow(event_type: str = "order") -> pd.DataFrame:
-    """Create the 2,357 customers and their orders (at noon, local time); returns the orders."""
+def load_cdnow(event_type: str = "order", amount_scale: int = 1) -> pd.DataFrame:
+    """Create the 2,357 customers and their orders (at noon, local time; amounts times `amount_scale`);
+    returns the orders."""
     orders = cdnow_orders()
+    orders["amount"] *= amount_scale
     Customer.objects.bulk_create(
         [Customer(external_id=external_id(c)) for c in sorted(orders["customer"].unique())]
     )
