@@ -16,6 +16,7 @@ def navigation(request: HttpRequest) -> dict:
         items.append(("queue", _("Queue"), reverse("tickets:queue")))
     items.append(("customers", _("Customers & tags"), reverse("crm_tags:index")))
     items.append(("campaigns", _("Campaigns"), reverse("campaigns:index")))
+    items.append(("journeys", _("Journeys"), reverse("journeys:list")))
     if roles.can_view_dashboards(user):
         items.append(("dashboards", _("Dashboards"), reverse("analytics:index")))
     items.append(("kb", _("Knowledge base"), reverse("knowledge_base:index")))

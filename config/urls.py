@@ -25,6 +25,7 @@ urlpatterns = [
     path("requests/", include("tickets.urls")),
     path("customers/", include("crm_tags.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("journeys/", include("journeys.urls")),
     path("dashboards/", include("analytics.urls")),
     path("kb/", include("knowledge_base.urls")),
     path("privacy/", include("privacy.urls")),

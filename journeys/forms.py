@@ -1,0 +1,250 @@
+"""Forms of the journey pages and the words of the journey builder (every code a definition stores
+reaches the page as a translated label, so a marketer never types JSON)."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.models import Team, User
+from campaigns.selectors import campaigns_for_user
+from crm_tags import rule_builder
+from crm_tags.models import Tag
+from journeys.definition import TAG_TRIGGERS
+from journeys.models import Destination, EmailTemplate, Journey
+from privacy import personal_data
+
+
+def trigger_words(trigger: dict | None, tag_names: dict[str, str] | None = None) -> str:
+    """A trigger in words: "Enters the tag VIP" (the tag's name when `tag_names` knows the slug)."""
+    if not isinstance(trigger, dict):
+        return ""
+    kind = trigger.get("kind")
+    tag = str(trigger.get("tag", ""))
+    tag = (tag_names or {}).get(tag, tag)
+    if kind == "tag_entered":
+        return _("Enters the tag %(tag)s") % {"tag": tag}
+    if kind == "tag_exited":
+        return _("Leaves the tag %(tag)s") % {"tag": tag}
+    if kind == "event":
+        return _("An event “%(event)s” arrives") % {"event": trigger.get("event", "")}
+    if kind == "date":
+        return _("On the anniversary of %(attribute)s") % {"attribute": trigger.get("attribute", "")}
+    if kind == "schedule":
+        return _("On a schedule over the tag %(tag)s") % {"tag": tag}
+    return str(kind)
+
+
+class JourneyCreateForm(forms.Form):
+    """A new draft: its name, campaign and trigger; the steps are built on the journey's page."""
+
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    trigger_kind = forms.ChoiceField(label=gettext_lazy("Starts when a customer"))
+    tag = forms.ChoiceField(label=gettext_lazy("Tag"), required=False)
+    event = forms.ChoiceField(label=gettext_lazy("Event"), required=False)
+    campaign = forms.ModelChoiceField(
+        label=gettext_lazy("Campaign"), queryset=None, required=False, empty_label=gettext_lazy("(none)")
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["trigger_kind"].choices = trigger_kind_choices()[:3]
+        self.fields["tag"].choices = [("", "—")] + list(
+            Tag.objects.order_by("name").values_list("slug", "name")
+        )
+        self.fields["event"].choices = [("", "—")] + [
+            list(p) for p in rule_builder.builder_labels(tags=[])["events"]
+        ]
+        self.fields["campaign"].queryset = campaigns_for_user(user=user).order_by("name")
+        for field in self.fields.values():
+            field.widget.attrs["class"] = (
+                "form-control" if isinstance(field, forms.CharField) else "form-select"
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kind = data.get("trigger_kind")
+        if kind in TAG_TRIGGERS and not data.get("tag"):
+            self.add_error("tag", _("Pick the tag the customer enters or leaves."))
+        if kind == "event" and not data.get("event"):
+            self.add_error("event", _("Pick the event type."))
+        return data
+
+    def trigger(self) -> dict[str, Any]:
+        kind = self.cleaned_data["trigger_kind"]
+        if kind in TAG_TRIGGERS:
+            return {"kind": kind, "tag": self.cleaned_data["tag"]}
+        return {"kind": kind, "event": self.cleaned_data["event"]}
+
+
+class DefinitionForm(forms.Form):
+    """The builder's definition, posted by its script: `{trigger, entry, steps, goal}`."""
+
+    definition = forms.CharField(widget=forms.HiddenInput)
+
+    def clean_definition(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.cleaned_data["definition"])
+        except ValueError:
+            raise forms.ValidationError(
+                _("The journey could not be read; reload the page and try again.")
+            ) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("The journey could not be read; reload the page and try again."))
+        return value
+
+
+class ActivateForm(forms.Form):
+    percent = forms.IntegerField(
+        label=gettext_lazy("Share of customers, in percent"), min_value=0, max_value=100
+    )
+
+
+def trigger_kind_choices() -> list[tuple[str, str]]:
+    return [
+        ("tag_entered", _("enters a tag")),
+        ("tag_exited", _("leaves a tag")),
+        ("event", _("does something (an event)")),
+        ("date", _("has a yearly date (set through the API)")),
+        ("schedule", _("is in a tag at a scheduled time (set through the API)")),
+    ]
+
+
+def step_kind_words() -> dict[str, str]:
+    words = {code: label for code, label in step_kind_choices()}
+    words |= {"split": _("Random split"), "touchpoint": _("Campaign touchpoint")}
+    return words
+
+
+def reason_words() -> dict[str, str]:
+    """Why a step was skipped or failed, or why an enrolment ended, in words."""
+    return {
+        "campaign_missing": _("the journey's campaign is gone"),
+        "dead_letter": _("the webhook failed every retry"),
+        "destination_missing": _("the destination is gone"),
+        "frequency_cap": _("the daily contact limit was reached"),
+        "no_address": _("the customer has no address for it"),
+        "no_consent": _("the customer has not consented"),
+        "no_recipient": _("nobody to notify"),
+        "tag_missing": _("the tag is gone"),
+        "template_missing": _("the e-mail template is gone"),
+        "ticket_refused": _("the request could not be created"),
+        "exit_step": _("an exit step"),
+        "left_tag": _("they left the tag"),
+        "goal": _("they reached the goal"),
+    }
+
+
+def step_kind_choices() -> list[list[str]]:
+    return [
+        ["wait", _("Wait")],
+        ["branch", _("If / else")],
+        ["email", _("Send an e-mail")],
+        ["webhook", _("Call a webhook")],
+        ["notify", _("Notify a team")],
+        ["ticket", _("Create a request")],
+        ["tag_add", _("Add to a tag")],
+        ["tag_remove", _("Remove from a tag")],
+        ["exit", _("Exit")],
+    ]
+
+
+def definition_for_viewer(definition: dict[str, Any], *, viewer: User) -> dict[str, Any]:
+    """The definition with the literal values of personal conditions masked for a viewer without
+    view_pii (entry condition and every branch's rule tree)."""
+    shown = json.loads(json.dumps(definition))
+    entry = shown.get("entry")
+    if isinstance(entry, dict) and entry.get("condition"):
+        entry["condition"] = personal_data.definition_for(entry["condition"], viewer=viewer)
+
+    def walk(steps: Any) -> None:
+        for step in steps if isinstance(steps, list) else []:
+            if not isinstance(step, dict):
+                continue
+            branch = step.get("branch")
+            if isinstance(branch, dict):
+                if branch.get("if") is not None:
+                    branch["if"] = personal_data.definition_for(branch["if"], viewer=viewer)
+                walk(branch.get("then"))
+                walk(branch.get("else"))
+            walk(step.get("then"))
+            walk(step.get("timeout"))
+            for arm in step.get("split", []) if isinstance(step.get("split"), list) else []:
+                if isinstance(arm, dict):
+                    walk(arm.get("steps"))
+
+    walk(shown.get("steps"))
+    return shown
+
+
+def builder_labels(*, journey: Journey) -> dict[str, Any]:
+    """Everything the journey builder's script shows, translated, and the choices it offers."""
+    events = rule_builder.builder_labels(tags=[])["events"]
+    return {
+        "triggerKinds": trigger_kind_choices(),
+        "tags": list(Tag.objects.order_by("name").values_list("slug", "name")),
+        "manualTags": list(
+            Tag.objects.filter(kind=Tag.Kind.MANUAL).order_by("name").values_list("slug", "name")
+        ),
+        "events": events,
+        "destinations": [
+            [d.pk, d.name]
+            for d in Destination.objects.filter(kind=Destination.Kind.WEBHOOK)
+            .order_by("name")
+            .only("pk", "name")
+        ],
+        "emailTemplates": list(EmailTemplate.objects.order_by("name").values_list("pk", "name")),
+        "teams": list(Team.objects.order_by("name").values_list("name", "name")),
+        "reentry": [
+            ["never", _("never: once per customer")],
+            ["after_days", _("again after some days")],
+            ["always", _("every time")],
+        ],
+        "stepKinds": step_kind_choices(),
+        "words": {
+            "trigger": _("Trigger"),
+            "customer": _("A customer"),
+            "tag": _("Tag"),
+            "event": _("Event"),
+            "exitOnLeave": _("Leave the journey when they leave the tag"),
+            "apiOnly": _("This trigger is edited through the API; the builder keeps it as it is."),
+            "entry": _("Entry"),
+            "reentry": _("Enter again"),
+            "reentryDays": _("Days before entering again"),
+            "percent": _("Gray share, in percent"),
+            "holdout": _("Holdout, in percent"),
+            "entryCondition": _("Only customers who match a condition"),
+            "goal": _("Goal"),
+            "goalOn": _("Count as converted when the customer does"),
+            "withinDays": _("within days"),
+            "steps": _("Steps"),
+            "addStep": _("Add a step"),
+            "addStepHere": _("Add a step here"),
+            "remove": _("Remove step"),
+            "days": _("days"),
+            "hours": _("hours"),
+            "editCondition": _("Edit condition"),
+            "conditionSet": _("Customers who match the condition"),
+            "conditionNone": _("No condition yet"),
+            "then": _("If they match"),
+            "else": _("Otherwise"),
+            "template": _("E-mail template"),
+            "destination": _("Destination"),
+            "payloadKey": _("Payload field"),
+            "payloadValue": _("Value"),
+            "addPayload": _("Add a payload field"),
+            "team": _("Team"),
+            "message": _("Message"),
+            "title": _("Title"),
+            "noChoices": _("(none yet)"),
+            "other": _("A step edited through the API; the builder keeps it as it is."),
+            "exit": _("The customer leaves the journey here."),
+            "end": _("End of the journey"),
+            "passed": _("passed"),
+            "acted": _("acted"),
+            "skipped": _("skipped"),
+            "failed": _("failed"),
+        },
+    }
