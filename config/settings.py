@@ -327,6 +327,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "AlertStatusEnum": "tickets.intake_alerts.ALERT_STATUSES",
         "TicketEventKindEnum": "tickets.models.TicketEvent.Kind",
         "ReportKindEnum": "analytics.models.ReportKind",
         "ReportStatusEnum": "analytics.models.ReportStatus",
@@ -436,6 +437,10 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MarTech Hub <martech-hub@localhost>")
 CHAT_WEBHOOK_URL = env("CHAT_WEBHOOK_URL", default="")
 IM_INTAKE_TOKEN = env("IM_INTAKE_TOKEN", default="")
+# Monitoring alerts (tickets/intake_alerts.py): the bearer token of POST /api/v1/intake/alerts/ (unset:
+# the intake answers 503) and the name of the team its incident tickets go to.
+ALERT_INTAKE_TOKEN = env("ALERT_INTAKE_TOKEN", default="")
+ALERT_INTAKE_TEAM = env("ALERT_INTAKE_TEAM", default="MarTech support")
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Anonymous /metrics from a loopback address; off by default, as a same-host proxy makes every caller
 # look local.

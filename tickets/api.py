@@ -131,6 +131,14 @@ class CommentCreateSerializer(serializers.Serializer):
 class AssignSerializer(serializers.Serializer):
     assignee = serializers.SlugRelatedField(slug_field="username", queryset=support_agents(), allow_null=True)
 
+    def to_internal_value(self, data: Any) -> Any:
+        # a related field takes "" for null; the schema (and a reader) say a username or null
+        if isinstance(data, dict) and data.get("assignee") == "":
+            raise serializers.ValidationError(
+                {"assignee": [_("Give an agent's username, or null to unassign.")]}
+            )
+        return super().to_internal_value(data)
+
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import api
+from tickets import api, intake_alerts
 
 urlpatterns = [
     path("tickets/", api.TicketListCreateView.as_view(), name="api-tickets"),
@@ -13,4 +13,5 @@ urlpatterns = [
     path("tickets/<str:key>/rating/", api.TicketRatingView.as_view(), name="api-ticket-rating"),
     path("tickets/<str:key>/events/", api.TicketEventsView.as_view(), name="api-ticket-events"),
     path("intake/im/", api.ImIntakeView.as_view(), name="api-intake-im"),
+    path("intake/alerts/", intake_alerts.AlertIntakeView.as_view(), name="api-intake-alerts"),
 ]

@@ -58,6 +58,7 @@ class Ticket(Versioned):
         API = "api", _("API")
         IM = "im", _("Chat")
         MEETING = "meeting", _("Meeting")
+        ALERT = "alert", _("Monitoring alert")
 
     class SlaState(models.TextChoices):
         ON_TRACK = "on_track", _("On track")
@@ -188,6 +189,21 @@ class Ticket(Versioned):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+class AlertLink(models.Model):
+    """A monitoring alert's fingerprint and the incident ticket it opened (tickets.services.alerts): while
+    that ticket is open, the same fingerprint comments on it instead of opening another."""
+
+    fingerprint = models.CharField(max_length=128)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="alert_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["fingerprint", "-created_at"], name="alert_link_fingerprint")]
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint} → {self.ticket_id}"
 
 
 class TicketCounter(models.Model):

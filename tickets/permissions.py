@@ -39,6 +39,8 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (S.AWAITING_ACCEPTANCE, S.RESOLVED): frozenset({TEAM}),
     (S.AWAITING_ACCEPTANCE, S.IN_PROGRESS): frozenset({TEAM}),
     (S.RESOLVED, S.CLOSED): frozenset({SYSTEM}),
+    # a monitoring alert that resolves before anyone touched its incident (tickets.services.alerts)
+    (S.NEW, S.RESOLVED): frozenset({SYSTEM}),
     (S.RESOLVED, S.IN_PROGRESS): frozenset({TEAM}),
 }
 WAITING_RETURN = frozenset({AGENT, TEAM})

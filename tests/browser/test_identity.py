@@ -34,7 +34,7 @@ def test_a_manager_sees_identifiers_and_a_merge_and_unmerges_it(page, make_user,
 
     expect(page.locator(f"#unmerge-{merge.pk}")).to_have_count(0)
     expect(page.locator(f"#merge-{merge.pk}")).to_contain_text("undone")
-    # back to what it held before the merge: its e-mail and phone
-    expect(identifiers).to_have_count(2)
+    # back to what it held before the merge: its e-mail, phone and own external id
+    expect(identifiers).to_have_count(3)
     expect(page.locator("#customer-identifiers")).not_to_contain_text("ONE-B")
     assert Customer.objects.filter(external_id="ONE-B").exists()

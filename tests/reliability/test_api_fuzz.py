@@ -38,6 +38,7 @@ from accounts.tokens import api_token_issue
 
 MAX_EXAMPLES = 25
 INTAKE_TOKEN = "fuzz-intake-secret"
+ALERT_TOKEN = "fuzz-alert-secret"
 TOO_LONG = re.compile(r"violates `maxLength` at \S*/properties/([^ /]+) ")
 
 
@@ -182,8 +183,9 @@ def objects(django_db_setup, django_db_blocker) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def known_objects(objects, role, settings) -> Iterator[dict[str, Any]]:
-    """The objects the hook points path parameters at, for this test's role; the IM intake switched on."""
+    """The objects the hook points path parameters at, for this test's role; the IM and alert intakes switched on."""
     settings.IM_INTAKE_TOKEN = INTAKE_TOKEN
+    settings.ALERT_INTAKE_TOKEN = ALERT_TOKEN
     KNOWN.update(objects)
     KNOWN["/api/v1/reports/{id}/:id"] = KNOWN["/api/v1/reports/{id}/download/:id"] = objects[f"{role}:report"]
     KNOWN["token_id"] = objects[f"{role}:spare_token"]
@@ -202,5 +204,9 @@ def known_objects(objects, role, settings) -> Iterator[dict[str, Any]]:
     suppress_health_check=list(HealthCheck),
 )
 def test_api_operations_never_fail_and_match_the_schema(case, role, known_objects):
-    response = case.call(headers={"Authorization": f"Token {known_objects[role]}"})
+    authorization = f"Token {known_objects[role]}"
+    if case.operation.path.endswith("/intake/alerts/") and _quarter(case.body) != 0:
+        # the alert intake takes its own bearer token: given in three cases in four
+        authorization = f"Bearer {ALERT_TOKEN}"
+    response = case.call(headers={"Authorization": authorization})
     case.validate_response(response, checks=CHECKS)

@@ -146,6 +146,17 @@ def test_assign_by_agent_and_denied_to_requester(api_for, requester, agent, mana
     assert api_for(agent).post(url, {"assignee": "req"}, format="json").status_code == 400
 
 
+def test_an_empty_assignee_is_refused_naming_the_field(api_for, requester, agent, manager):
+    # found by the schema fuzzer: "" was taken for null although the schema says a username or null
+    ticket = make_ticket(requester)
+    url = f"/api/v1/tickets/{ticket.key}/assign/"
+    assert api_for(agent).post(url, {"assignee": "boss"}, format="json").status_code == 200
+    response = api_for(agent).post(url, {"assignee": ""}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "assignee"
+    assert Ticket.objects.get(pk=ticket.pk).assignee.username == "boss"
+    assert api_for(agent).post(url, {"assignee": None}, format="json").json()["assignee"] is None
+
+
 def test_accept_reject_and_rating(api_for, requester, agent):
     ticket = force_status(make_ticket(requester), S.AWAITING_ACCEPTANCE)
     base = f"/api/v1/tickets/{ticket.key}"

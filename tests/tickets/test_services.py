@@ -39,6 +39,7 @@ SPEC = {
     ("awaiting_acceptance", "resolved"): {"team"},
     ("awaiting_acceptance", "in_progress"): {"team"},
     ("resolved", "closed"): {"system"},
+    ("new", "resolved"): {"system"},  # an alert incident that resolved itself untouched (alert intake)
     ("resolved", "in_progress"): {"team"},
 }
 ROLE_SIDE = {"requester": "team", "agent": "agent", "manager": "agent", "outsider": None}

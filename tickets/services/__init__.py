@@ -4,6 +4,12 @@ notifies after commit. Pages, the API, tasks and scripts all go through these fu
 One module per concern; this package re-exports the public names, so `from tickets.services import X`
 and `services.X` keep working."""
 
+from tickets.services.alerts import (
+    AlertIntakeUnavailable,
+    IncomingAlert,
+    alerts_receive,
+    labels_fingerprint,
+)
 from tickets.services.calendars import (
     StatutoryYearUnknown,
     calendar_create,
@@ -46,6 +52,8 @@ from tickets.services.workflow import (
 )
 
 __all__ = [
+    "AlertIntakeUnavailable",
+    "IncomingAlert",
     "DEFAULT_POLICIES",
     "KEY_PREFIX",
     "MENTION_RE",
@@ -58,6 +66,7 @@ __all__ = [
     "TransitionError",
     "TransitionForbidden",
     "TransitionNotAllowed",
+    "alerts_receive",
     "attachments_validate",
     "auto_close_resolved",
     "bulk_assign",
@@ -67,6 +76,7 @@ __all__ = [
     "calendar_update",
     "comment_add",
     "intake_from_im",
+    "labels_fingerprint",
     "link_add",
     "link_remove",
     "next_key",

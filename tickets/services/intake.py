@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.models import Team, User
 from accounts.selectors import managers, support_agents
 from accounts.services import audit_record, notify
 from config.text import name_text
@@ -95,9 +95,11 @@ def ticket_create(
     files: Sequence[UploadedFile] = (),
     by: User | None = None,
     now: datetime | None = None,
+    team: Team | None = None,
 ) -> Ticket:
-    """File a request for the requester's team: allocate the key, start the SLA clocks, store files."""
-    if requester.team_id is None:
+    """File a request for the requester's team (or `team`, for the system's own tickets such as alert
+    incidents): allocate the key, start the SLA clocks, store files."""
+    if team is None and requester.team_id is None:
         raise DjangoValidationError(_("You need a team before you can file a request."), code="no_team")
     title = name_text(title)[:200]
     if not title:
@@ -114,7 +116,7 @@ def ticket_create(
         urgency=urgency,
         channel=channel,
         requester=requester,
-        team_id=requester.team_id,
+        team_id=team.pk if team is not None else requester.team_id,
         campaign=campaign,
         requested_due=requested_due,
     )
