@@ -4,6 +4,8 @@ services and selectors as the pages will use."""
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -15,9 +17,9 @@ from rest_framework.views import APIView
 
 from campaigns.models import Campaign
 from config.api import Conflict
-from journeys import permissions, selectors, services
+from journeys import dryrun, permissions, selectors, services
 from journeys.definition import DefinitionInvalid
-from journeys.models import Destination, Enrolment, Journey
+from journeys.models import Destination, DryRun, Enrolment, Journey
 from privacy import consent
 
 TAGS = ["journeys"]
@@ -369,3 +371,58 @@ class DestinationListCreateApi(ListAPIView):
         except DefinitionInvalid as exc:
             raise DefinitionRejected(exc) from exc
         return Response({"id": destination.pk}, status=status.HTTP_201_CREATED)
+
+
+class DryRunRequestSerializer(serializers.Serializer):
+    # "from" is a Python keyword: the field is declared under its JSON name below
+    to = serializers.DateTimeField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField()
+        return fields
+
+
+class DryRunStartedSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    url = serializers.CharField()
+
+
+class DryRunSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    result = StatsSerializer(allow_null=True)
+
+
+class JourneyDryRunApi(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Start a dry run (back-test): what the journey's newest version would have done between two "
+        "past moments; poll the url",
+        request=DryRunRequestSerializer,
+        responses={202: DryRunStartedSerializer, 400: None, 404: None},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        journey = _journey_for(request, pk)
+        if not permissions.can_dry_run_journey(request.user, journey):
+            raise PermissionDenied
+        serializer = DryRunRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            job = dryrun.dry_run_start(journey=journey, by=request.user, low=data["from"], high=data["to"])
+        except dryrun.DryRunInvalid as exc:
+            raise exceptions.ValidationError({exc.field: [exc.message]}) from exc
+        url = reverse("journeys-dry-run-detail", args=[journey.pk, job.pk])
+        return Response({"job_id": job.pk, "url": url}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(
+    tags=TAGS, summary="A dry run's status and result", responses={200: DryRunSerializer, 404: None}
+)
+class JourneyDryRunDetailApi(APIView):
+    def get(self, request: Request, pk: int, job_id: int) -> Response:
+        journey = _journey_for(request, pk)
+        if not permissions.can_dry_run_journey(request.user, journey):
+            raise PermissionDenied
+        job = get_object_or_404(DryRun, pk=job_id, journey=journey)
+        return Response({"status": job.status, "result": job.result})

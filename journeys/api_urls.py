@@ -10,5 +10,11 @@ urlpatterns = [
     path("journeys/<int:pk>/pause/", api.JourneyPauseApi.as_view(), name="journeys-pause"),
     path("journeys/<int:pk>/stats/", api.JourneyStatsApi.as_view(), name="journeys-stats"),
     path("journeys/<int:pk>/enrolments/", api.JourneyEnrolmentsApi.as_view(), name="journeys-enrolments"),
+    path("journeys/<int:pk>/dry-run/", api.JourneyDryRunApi.as_view(), name="journeys-dry-run"),
+    path(
+        "journeys/<int:pk>/dry-run/<int:job_id>/",
+        api.JourneyDryRunDetailApi.as_view(),
+        name="journeys-dry-run-detail",
+    ),
     path("destinations/", api.DestinationListCreateApi.as_view(), name="journeys-destinations"),
 ]

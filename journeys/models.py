@@ -328,3 +328,25 @@ class EngineCursor(models.Model):
     name = models.CharField(max_length=32, primary_key=True)
     position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class DryRun(models.Model):
+    """A back-test of a journey over a past period (journeys/dryrun.py), run by a Celery task: what it
+    would have done, in the shape of its stats; nothing is sent and no enrolment is written."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="dry_runs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    period_from = models.DateTimeField()
+    period_to = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)

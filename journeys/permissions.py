@@ -25,6 +25,11 @@ def can_view_journey(user: User | AnonymousUser, journey: Journey) -> bool:
     return sees_all_journeys(user) or (user.team_id is not None and user.team_id == journey.team_id)
 
 
+def can_dry_run_journey(user: User | AnonymousUser, journey: Journey) -> bool:
+    """A dry run reads and writes nothing but its own result: whoever may see the journey."""
+    return can_view_journey(user, journey)
+
+
 def can_create_journey(user: User | AnonymousUser) -> bool:
     """Anyone in a team may draft a journey for their team."""
     return user.is_authenticated and (user.team_id is not None or sees_all_journeys(user))

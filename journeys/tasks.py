@@ -29,3 +29,11 @@ def tag_build_done(tag_id: int) -> None:
 @shared_task(acks_late=True)
 def send_deliveries() -> None:
     delivery.send_due()
+
+
+@shared_task(acks_late=True)
+def dry_run(dry_run_id: int) -> None:
+    """A dry run (back-test) of a journey: reads only, stores its result on the DryRun row."""
+    from journeys.dryrun import dry_run_execute
+
+    dry_run_execute(dry_run_id=dry_run_id)

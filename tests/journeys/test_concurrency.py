@@ -3,12 +3,13 @@ whose worker dies before commit leaves nothing behind, so the next worker runs e
 webhook key) exactly once."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
 
 from journeys import delivery, engine
-from journeys.models import Delivery, Enrolment, StepRun
+from journeys.models import Delivery, Enrolment, StepRun, WebhookRequest
 from tests.journeys import factories as f
 from tests.journeys import receiver as rx
 
@@ -28,6 +29,16 @@ def _no_wake_up():
     post_save.disconnect(sender=TagBuild, dispatch_uid="journeys-tag-build-done")
     yield
     post_save.connect(triggers._tag_build_saved, sender=TagBuild, dispatch_uid="journeys-tag-build-done")
+
+
+def _eventually(check, timeout: float = 15.0) -> bool:
+    """Whether `check` holds within `timeout` seconds (checked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        threading.Event().wait(0.05)
+    return True
 
 
 class WorkerDied(Exception):
@@ -88,7 +99,13 @@ def test_a_claimed_batch_is_skipped_and_a_dead_workers_batch_runs_once(manager):
         delivery.send_due()
         assert engine.run_due() == 0
         expected = sorted(f"{journey.pk}-{e.pk}-0" for e in Enrolment.objects.filter(journey=journey))
-        assert sorted(receiver.delivered_keys()) == expected
+        # the sending may have been taken by the wake-up's task once the batch committed: wait for it (it
+        # is claimed FOR UPDATE SKIP LOCKED, so the call above skips a request another sender holds)
+        assert _eventually(lambda: sorted(receiver.delivered_keys()) == expected), (
+            receiver.received,
+            list(WebhookRequest.objects.values_list("status", "attempts", "last_status", "last_error")),
+            list(Delivery.objects.values_list("status", "last_error")),
+        )
         assert StepRun.objects.filter(outcome="acted").count() == 5
     finally:
         server.shutdown()
