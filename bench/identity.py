@@ -1,6 +1,6 @@
 """Benchmark of batch identity resolution (issue 19): 1 M customers, 3 M identifiers, 200 k duplicate people.
 
-    python bench/identity.py [--customers 1000000] [--duplicates 200000] [--batch-size 50000] [--keep]
+    python bench/identity.py [--customers 1000000] [--duplicates 200000] [--batch-size 100000] [--keep]
 
 Uses its own database (martech_bench_identity; `--keep` reuses a base of these sizes that was generated
 but not yet resolved). Generates in Postgres a base with a known ground truth: customers P1…Pn (n =
@@ -125,7 +125,7 @@ def main() -> None:
     )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--duplicates", type=int, default=200_000, help="second profiles of a person")
-    parser.add_argument("--batch-size", type=int, default=50_000, help="groups merged per transaction")
+    parser.add_argument("--batch-size", type=int, default=100_000, help="groups merged per transaction")
     parser.add_argument("--keep", action="store_true", help="reuse the database's base when it is unresolved")
     parser.add_argument(
         "--legacy",

@@ -40,7 +40,7 @@ from crm_tags.models import Customer
 log = logging.getLogger(__name__)
 
 SAMPLE = 5
-BATCH_GROUPS = 50_000
+BATCH_GROUPS = 100_000
 
 TRIPLES, PHONES, BLOCKED, GROUPS, OWNERS = (
     "crm_identity_triples",
@@ -293,9 +293,8 @@ def _resolve(
 ) -> BatchReport:
     cursor.execute("SELECT set_config('work_mem', '256MB', false), set_config('jit', 'off', false)")
     report.identifiers = triples_stage(cursor, rules)
-    order = np.array(
-        Customer.objects.order_by("created_at", "pk").values_list("pk", flat=True), dtype=np.int64
-    )
+    # every profile, oldest first (the order a group's survivor is chosen by)
+    order = _copy_out(cursor, "SELECT id, 0 FROM crm_tags_customer ORDER BY created_at, id")[:, 0]
     report.customers = len(order)
     lap = report.lap("read", started)
     groups = Groups.of(components_find(cursor, order), order, only)
