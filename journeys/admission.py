@@ -118,17 +118,23 @@ def _tag_builds_after(journey: Journey, tag_id: int, now: datetime) -> list[TagB
     return builds
 
 
+def active_journey_locked(journey_id: int) -> Journey | None:
+    """The journey with its active version, its row locked, when it is active and no other pass holds it
+    (inside the caller's transaction; None otherwise)."""
+    return (
+        Journey.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk=journey_id, status=Journey.Status.ACTIVE)
+        .select_related("active_version")
+        .first()
+    )
+
+
 def admit_from_tag_builds(*, journey_id: int, now: datetime | None = None) -> int:
     """Admit from the tag builds a tag-triggered journey has not read yet (and, with exit_on_leave, end the
     enrolments of who left); one transaction, the journey's row locked (a concurrent pass skips it)."""
     now = now or timezone.now()
     with transaction.atomic():
-        journey = (
-            Journey.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk=journey_id, status=Journey.Status.ACTIVE)
-            .select_related("active_version")
-            .first()
-        )
+        journey = active_journey_locked(journey_id)
         if journey is None:
             return 0
         version = journey.active_version

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_tags.models import Tag
-from journeys.admission import admit
+from journeys.admission import active_journey_locked, admit
 from journeys.definition import TIME_TRIGGERS, parse_at, parse_moment
 from journeys.models import Journey
 
@@ -99,12 +99,7 @@ def admit_timed(*, journey_id: int, now: datetime | None = None) -> int:
     now = now or timezone.now()
     entered = 0
     with transaction.atomic():
-        journey = (
-            Journey.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk=journey_id, status=Journey.Status.ACTIVE)
-            .select_related("active_version")
-            .first()
-        )
+        journey = active_journey_locked(journey_id)
         if journey is None:
             return 0
         if journey.trigger_at is None:  # activated before watermarks existed: from now on

@@ -232,7 +232,7 @@ def test_the_inspector_shows_one_customers_steps(client_for, marketer, manager, 
     f.enter(vip, [person, f.customer()])
     f.admit()
     engine.run_due()
-    response = client_for(marketer).get(
+    response = client_for(in_english(marketer)).get(
         reverse("journeys:enrolments", args=[journey.pk]), {"customer": "VIP-7"}
     )
     assert response.status_code == 200
