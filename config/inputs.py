@@ -492,7 +492,9 @@ def query_value(
     if hasattr(params, "getlist") and len(params.getlist(name)) > 1:
         raise InvalidInput(_("Give this parameter once."), code="repeated", field=name).as_api_error()
     raw = params.get(name)
-    if raw is None or str(raw).strip() == "":
+    # empty means absent; other "space" characters (a control character such as \x1c counts as one for
+    # str.strip) are a value, and a wrong one
+    if raw is None or str(raw).strip(" \t\r\n") == "":
         return default
     try:
         return parse(str(raw))
