@@ -71,8 +71,48 @@ def _safe_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
+def _restore_database(dump: Path, env: dict[str, str], args: list[str], name: str) -> None:
+    """The dump replaces the database in one transaction: the public schema is dropped and made again,
+    then the dump's SQL runs (`pg_restore --clean` cannot drop the keys that the events' month
+    partitions inherit from their partitioned table). Any error rolls all of it back."""
+    with tempfile.TemporaryFile() as script_errors, tempfile.TemporaryFile() as load_errors:
+        script = subprocess.Popen(  # noqa: S603 - fixed program, the archive's own dump file
+            ["pg_restore", "--no-owner", "-f", "-", str(dump)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=script_errors,
+        )
+        load = subprocess.Popen(  # noqa: S603 - fixed program and the configured database
+            ["psql", *args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", name],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=load_errors,
+        )
+        assert script.stdout is not None and load.stdin is not None
+        try:
+            load.stdin.write(b"BEGIN;\nDROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n")
+            shutil.copyfileobj(script.stdout, load.stdin, 1 << 20)
+            # committed only when the whole dump was read: a damaged one leaves the transaction open,
+            # and psql's exit rolls it back
+            if script.wait(timeout=3600) == 0:
+                load.stdin.write(b"COMMIT;\n")
+        except BrokenPipeError:
+            pass  # psql stopped at an error: reported below
+        finally:
+            load.stdin.close()
+        script.wait(timeout=3600)
+        load.wait(timeout=3600)
+        for process, errors, program in ((script, script_errors, "pg_restore"), (load, load_errors, "psql")):
+            if process.returncode != 0:
+                errors.seek(0)
+                raise BackupError(
+                    f"{program} failed: {errors.read().decode(errors='replace').strip()[:2000]}"
+                )
+
+
 def backup_restore(*, archive_path: Path) -> None:
-    """Replace the database and media files with the archive's (pg_restore --clean)."""
+    """Replace the database and media files with the archive's, the database in one transaction."""
     env, args = _pg_env_and_args()
     name = settings.DATABASES["default"]["NAME"]
     with tempfile.TemporaryDirectory() as work, tarfile.open(archive_path, "r") as archive:
@@ -81,20 +121,7 @@ def backup_restore(*, archive_path: Path) -> None:
             raise BackupError(f"{archive_path} holds no {DUMP_NAME}: not a MarTech Hub backup")
         archive.extractall(work, members=members, filter="data")
         connections.close_all()
-        _run(
-            [
-                "pg_restore",
-                *args,
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--single-transaction",
-                "-d",
-                name,
-                str(Path(work, DUMP_NAME)),
-            ],
-            env,
-        )
+        _restore_database(Path(work, DUMP_NAME), env, args, name)
         restored_media = Path(work, MEDIA_DIR)
         media = Path(settings.MEDIA_ROOT)
         if restored_media.exists():

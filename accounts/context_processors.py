@@ -14,6 +14,7 @@ def navigation(request: HttpRequest) -> dict:
     items = [("requests", _("Requests"), reverse("tickets:my_requests"))]
     if roles.is_agent(user):
         items.append(("queue", _("Queue"), reverse("tickets:queue")))
+        items.append(("routing", _("Routing"), reverse("tickets:routing")))  # tickets.request_type_views
     items.append(("customers", _("Customers & tags"), reverse("crm_tags:index")))
     items.append(("campaigns", _("Campaigns"), reverse("campaigns:index")))
     items.append(("journeys", _("Journeys"), reverse("journeys:list")))

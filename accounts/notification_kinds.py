@@ -79,8 +79,27 @@ KINDS: dict[str, NotificationKind] = {
         labels={"status": "tickets.SolutionPlan.Status"},
         texts=("text",),
     ),
+    "ticket.milestone_due": NotificationKind(
+        _("A milestone of %(key)s is due on %(due)s"), _TEXT, dates=("due",), texts=("text",)
+    ),
     "ticket.sla": NotificationKind(
         _("SLA %(state)s: %(key)s %(title)s"), labels={"state": "tickets.Ticket.SlaState"}, texts=("title",)
+    ),
+    "ticket.unrouted": NotificationKind(
+        _("Nobody can take %(key)s: it waits unassigned in the queue"), "%(title)s", texts=("title",)
+    ),
+    # escalation rules and team chat robots (tickets.escalation, tickets.chat_robots)
+    "ticket.escalated": NotificationKind(
+        _("Escalated at %(percent)s%% of %(target)s: %(key)s %(title)s"),
+        labels={"target": "tickets.EscalationRule.Target"},
+        counts=("percent",),
+        texts=("title",),
+    ),
+    "chat.delivery_failed": NotificationKind(
+        _("Chat robot %(robot)s (%(team)s) rejected a message %(attempts)s times"),
+        "%(error)s",
+        counts=("attempts",),
+        texts=("error",),
     ),
     # knowledge base
     "kb.review_requested": NotificationKind(_("Article waiting for review: %(title)s")),

@@ -23,6 +23,8 @@ ADMIN_MODEL_PERMISSIONS = [
     ("crm_tags", "identifierkind"),
     ("crm_tags", "mergerule"),
     ("crm_tags", "blockedidentifier"),
+    # the default sign-off list of solution plans per team and request type (issue 21)
+    ("tickets", "signoffdefault"),
 ]
 
 

@@ -4,13 +4,22 @@ import requests
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.utils import timezone
 
 from accounts.models import Notification
 from accounts.services import outbox_flush
 
 log = logging.getLogger(__name__)
+
+
+def notification_mail_headers(notification: Notification) -> dict[str, str]:
+    """A stable Message-ID naming the notification and its ticket key (`<notification-12.MT-1042@domain>`),
+    so the e-mail intake threads a reply onto the ticket (tickets/intake_email/reply_threading.py); and
+    RFC 3834's mark of a machine-written mail, so out-of-office robots do not answer it."""
+    key = "".join(ch for ch in str((notification.params or {}).get("key", "")) if ch.isalnum() or ch == "-")
+    local = f"notification-{notification.pk}.{key}" if key else f"notification-{notification.pk}"
+    return {"Message-ID": f"<{local}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>", "Auto-Submitted": "auto-generated"}
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5)
@@ -26,12 +35,13 @@ def send_notification_emails(notification_ids: list[int]) -> int:
         link = f"{settings.SITE_URL}{notification.url}" if notification.url else ""
         # in the recipient's language and locale, not in the language of whoever caused it
         title, body = notification.shown_to(notification.recipient)
-        send_mail(
+        EmailMessage(
             subject=f"[MarTech Hub] {title}",
-            message=f"{body}\n\n{link}".strip(),
+            body=f"{body}\n\n{link}".strip(),
             from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notification.recipient.email],
-        )
+            to=[notification.recipient.email],
+            headers=notification_mail_headers(notification),
+        ).send()
         Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())
         sent += 1
     return sent

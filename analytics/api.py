@@ -39,7 +39,19 @@ FILTER_PARAMETERS = [
 ]
 
 
-class ChartSerializer(serializers.Serializer):
+class ReadSourceFields(serializers.Serializer):
+    """Where the figures were read (config/db_router.py): the primary, or a replica with its lag."""
+
+    data_source = serializers.ChoiceField(choices=["primary", "replica"])
+    replica_lag_seconds = serializers.FloatField(
+        allow_null=True, help_text="How far behind the replica was (null: read live from the primary)."
+    )
+    data_note = serializers.CharField(
+        help_text='"live data from the primary", or "as of HH:MM:SS, N s behind" for a replica.'
+    )
+
+
+class ChartSerializer(ReadSourceFields):
     key = serializers.CharField()
     title = serializers.CharField()
     kind = serializers.CharField()
@@ -49,7 +61,7 @@ class ChartSerializer(serializers.Serializer):
     data = serializers.DictField(help_text="The chart's series: x, series[{key, name, values, links}], ...")
 
 
-class DashboardSerializer(serializers.Serializer):
+class DashboardSerializer(ReadSourceFields):
     dashboard = serializers.CharField()
     as_of = serializers.DateTimeField(help_text="When the oldest of the charts was computed.")
     filters = serializers.DictField()

@@ -19,6 +19,7 @@ from analytics.filters import DashboardFilters
 from analytics.permissions import CUSTOMERS, MARKETING, SUPPORT
 from analytics.sources import freshness
 from analytics.sql import dashboard_transaction, shared_results
+from config.db_router import replica_reads
 
 log = logging.getLogger(__name__)
 
@@ -217,16 +218,19 @@ def chart_payload(
         if cached is not None:
             return {**cached, "cached": True}
     started = time.monotonic()
-    with dashboard_transaction():
-        data = chart.compute(filters, staff=staff)
-    warnings = [fresh.message for fresh in (freshness(source) for source in chart.sources) if fresh.stale]
+    # on the replica when it serves (config/db_router.py): "as of" is then its replay time, not now
+    with replica_reads() as reads:
+        with dashboard_transaction():
+            data = chart.compute(filters, staff=staff)
+        warnings = [fresh.message for fresh in (freshness(source) for source in chart.sources) if fresh.stale]
     payload = {
         "key": chart.key,
         "title": str(chart.title),
         "kind": chart.kind,
-        "as_of": timezone.now().isoformat(),
+        "as_of": (reads.as_of() if reads.on_replica else timezone.now()).isoformat(),
         "warnings": warnings,
         "data": data,
+        **reads.as_dict(),
     }
     cache.set(key, payload, cache_seconds())
     log.info(
@@ -240,7 +244,7 @@ def dashboard_payload(
 ) -> dict[str, Any]:
     """Every chart of a dashboard; `as_of` is the oldest chart's time (the whole answer is at least that fresh)."""
     # Charts needing the same aggregate (key figures and funnel, both campaign rankings) run it once.
-    with shared_results(), dashboard_transaction():
+    with replica_reads() as reads, shared_results(), dashboard_transaction():
         charts = {
             chart.key: chart_payload(chart, filters, staff=staff, refresh=refresh)
             for chart in CHARTS[dashboard]
@@ -252,4 +256,5 @@ def dashboard_payload(
         "filters": filters.as_dict(),
         "warnings": warnings,
         "charts": charts,
+        **reads.as_dict(),
     }

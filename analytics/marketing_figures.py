@@ -9,7 +9,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import F, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
@@ -21,6 +20,7 @@ from analytics.filters import DashboardFilters
 from analytics.sql import Where, bucket_dates, fetch_all, memoized
 from campaigns import figures as fig
 from campaigns.models import Campaign, DailyMetric
+from config.db_router import read_connection
 
 TOP_CAMPAIGNS = 8
 TOP_CAMPAIGNS_BAR = 20
@@ -72,7 +72,7 @@ def _channel_day_rows(
         WHERE r.date >= %(date_from)s AND r.date <= %(date_to)s AND {where.sql()}
         {grouping} {order}
     """
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(
             sql,
             {
@@ -153,7 +153,7 @@ def _campaign_ranking(filters: DashboardFilters) -> list[dict[str, Any]]:
             "top_bar": TOP_CAMPAIGNS_BAR,
             "top_line": TOP_CAMPAIGNS,
         }
-        with connection.cursor() as cursor:
+        with read_connection.cursor() as cursor:
             cursor.execute(sql, params)
             names = [c.name for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

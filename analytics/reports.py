@@ -13,7 +13,6 @@ from typing import IO, Any
 
 import psycopg
 from django import forms
-from django.db import connection
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +20,7 @@ from analytics import report_xlsx
 from analytics.models import ReportJob
 from campaigns.models import DailyMetric
 from config.csv_export import FORMULA_PREFIXES, safe_cell
+from config.db_router import read_connection
 from crm_tags.models import CUSTOMER_FILE_COLUMNS, Customer, TagMembership
 from privacy import personal_data
 from tickets.models import Ticket
@@ -48,6 +48,12 @@ class ReportParamsForm(forms.Form):
     )
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     team = forms.IntegerField(label=_("Team id"), required=False, min_value=1, widget=forms.HiddenInput)
+    request_type = forms.IntegerField(
+        label=_("Request type id"),
+        required=False,
+        min_value=1,
+        help_text=_("Requests: only this request type, with a column per field of it."),
+    )
     channel = forms.CharField(label=_("Channel"), required=False, max_length=40)
     campaign = forms.CharField(label=_("Campaign code"), required=False, max_length=60)
     urgency = forms.ChoiceField(
@@ -124,6 +130,7 @@ def _tickets(params: dict[str, Any], tz: str) -> QuerySet[Ticket]:
         qs = qs.filter(created_at__lt=end)
     for name, lookup in (
         ("team", "team_id"),
+        ("request_type", "request_type_id"),
         ("urgency", "urgency"),
         ("channel", "channel"),
         ("campaign", "campaign__code"),
@@ -176,7 +183,17 @@ def _ticket_source(qs: QuerySet[Ticket], tz: str, extra: list[tuple[str, Any]] |
 
 
 def tickets_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
-    return _ticket_source(_tickets(params, tz), tz)
+    from dataclasses import replace
+
+    from tickets.request_types import export_columns
+
+    # a chosen request type: a column per field of it (staff-written text, so formula-guarded too)
+    custom = export_columns(params.get("request_type"))
+    source = _ticket_source(_tickets(params, tz), tz, extra=custom)
+    added = range(len(source.header) - len(custom), len(source.header))
+    # their text may quote a customer: e-mail addresses and phone numbers masked without view_pii
+    masks = {} if unmasked else dict.fromkeys(added, personal_data.scrub_text)
+    return replace(source, text_columns=(*source.text_columns, *added), masks={**source.masks, **masks})
 
 
 def sla_breaches_source(params: dict[str, Any], tz: str, unmasked: bool) -> ReportSource:
@@ -369,18 +386,22 @@ def copy_cursor() -> Iterator[tuple[psycopg.Cursor, bool]]:
     Outside a transaction (a Celery worker) the COPY runs on a connection of its own, so progress
     and heartbeat updates can go through Django's connection while it streams (live). Inside one (tests,
     or a caller's atomic block) it must share that transaction's view, so it runs on Django's
-    connection and progress is reported when it ends.
+    connection and progress is reported when it ends. Inside `replica_reads()` the connection is the
+    replica's when it serves (config/db_router.py).
     """
-    if connection.in_atomic_block:
-        with connection.cursor() as cursor:
+    reads = read_connection
+    if reads.in_atomic_block:
+        with reads.cursor() as cursor:
             yield cursor.cursor, False
         return
     settings = {
-        k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")
+        k: v for k, v in reads.get_connection_params().items() if k not in ("cursor_factory", "context")
     }
-    with psycopg.connect(**settings, autocommit=True) as own, own.cursor() as cursor:
+    # One transaction, so SET LOCAL holds for the COPY behind a transaction-mode pooler too (a session SET
+    # would stay on a pooled server connection that other clients then get).
+    with psycopg.connect(**settings, autocommit=True) as own, own.transaction(), own.cursor() as cursor:
         # The report's ORDER BY sorts every row: in memory rather than in temporary files.
-        cursor.execute("SET work_mem = '256MB'")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         yield cursor, True
 
 
@@ -459,7 +480,7 @@ def write_xlsx(
 def _column_kinds(source: ReportSource) -> list[str] | None:
     """What report_xlsx renders each column as, from the query's result description (not run)."""
     sql, params = source.queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM ({sql}) AS r LIMIT 0", params)  # noqa: S608
         return report_xlsx.column_kinds(cursor.description)
 

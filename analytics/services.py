@@ -31,6 +31,7 @@ from analytics.heartbeat import JobHeartbeat
 from analytics.models import ReportDelivery, ReportJob, ReportSubscription
 from analytics.permissions import can_cancel_report, report_unmasked
 from campaigns.figures import PERCENT, format_figure
+from config.db_router import replica_reads
 from config.task_queue import enqueue
 from config.uploads import orphan_files_delete
 from privacy import personal_data
@@ -187,7 +188,9 @@ def report_job_run(*, job_id: int) -> ReportJob:
     tz = viewer_time_zone(job.owner)
     started = time.monotonic()
     try:
-        with JobHeartbeat(job.pk), report_files.job_work_dir(job.pk) as work_dir:
+        # the rows are read from the replica when it serves (config/db_router.py); progress writes go on
+        with JobHeartbeat(job.pk), report_files.job_work_dir(job.pk) as work_dir, replica_reads() as reads:
+            log.info("report job %s reads %s (lag %s s)", job.pk, reads.alias, reads.lag_seconds)
             rows, truncated, name = _write_report(job, tz, work_dir)
     except ReportJobStopped:
         job.refresh_from_db()

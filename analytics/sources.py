@@ -48,12 +48,11 @@ def _last_campaign_import() -> dt.datetime | None:
 def _last_customer_event() -> dt.datetime | None:
     """max(occurred_at) of the events, as a skip scan of the (event_type, occurred_at) index: one
     probe per event type instead of reading every event (millions)."""
-    from django.db import connection
-
+    from config.db_router import read_connection
     from crm_tags.models import Event
 
     table = Event._meta.db_table
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH RECURSIVE types AS (

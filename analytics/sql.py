@@ -8,7 +8,9 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
+
+from config.db_router import read_alias, read_connection
 
 
 class Where:
@@ -34,8 +36,9 @@ class Where:
 
 
 def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple]:
-    """Run one aggregate statement and return its (already small) result rows."""
-    with connection.cursor() as cursor:
+    """Run one aggregate statement and return its (already small) result rows (on the replica inside
+    `replica_reads()`, see config/db_router.py)."""
+    with read_connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -107,7 +110,10 @@ def dashboard_transaction() -> Iterator[None]:
         return
     token = _PLANNED.set(True)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        # on the connection the reads go to: the replica's inside `replica_reads()` (a transaction on the
+        # primary's would send them to the primary, see config/db_router.py)
+        alias = read_alias()
+        with transaction.atomic(using=alias), transaction.get_connection(alias).cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
             yield
     finally:

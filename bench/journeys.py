@@ -2,7 +2,7 @@
 their first step (a webhook) delivered, batched, to a local receiver; then the tick with N enrolments
 waiting and nothing due.
 
-    python bench/journeys.py [--customers 1000000] [--batch-size 1000] [--engine-batch 500] [--ticks 20]
+    python bench/journeys.py [--customers 1000000] [--batch-size 1000] [--engine-batch 5000] [--ticks 20]
                              [--idle-only]
 
 Uses its own database (martech_bench_journeys). Generates N customers in Postgres, a manual tag and a
@@ -19,7 +19,9 @@ Checks that the receiver saw N distinct keys, none twice, all signatures right. 
 of a second journey waiting 10 days (inserted directly), and the whole beat tick (`journeys.tasks.tick`'s
 body: tag and time admission, the event pass, the claim, deliveries) timed --ticks times with nothing due.
 
-`BENCH_PROFILE=1` prints a cProfile of the first 10 engine batches of part one.
+`BENCH_PROFILE=1` prints a cProfile of the first 10 engine batches of part one (`BENCH_PROFILE_SORT=tottime`
+to sort by own time); `BENCH_SQL=1` prints every statement of the steps over 20 ms and each `send_due`'s
+time. Celery's task modules are imported before the clock starts, as a worker has them.
 
 Ends with one line: build_s=… admit_s=… steps_s=… deliver_s=… total_s=… customers=… delivered=…
 duplicates=… bad_signatures=… tick_median_ms=… tick_max_ms=… claim_median_ms=…
@@ -174,6 +176,11 @@ def enrol_and_deliver(tag, customers: int, engine_batch: int, receiver_url: str)
     from crm_tags.models import TagBuild
 
     post_save.disconnect(sender=TagBuild, dispatch_uid="journeys-tag-build-done")
+    # a Celery worker imports every app's tasks when it starts; here the first `enqueue` would do it inside
+    # the timed steps (2-8 s, with Django's checks and every URLconf): do it before, as a worker would have
+    from config.task_queue import registered_task
+
+    registered_task("journeys.tasks.send_deliveries")
     started = time.perf_counter()
     build = tag_members_change(tag=tag, add=ids)
     figures["build_s"] = time.perf_counter() - started
@@ -186,6 +193,51 @@ def enrol_and_deliver(tag, customers: int, engine_batch: int, receiver_url: str)
 
     mark = time.perf_counter()
     ran = 0
+    if os.environ.get("BENCH_SQL"):  # every statement of the steps over 20 ms, with its time
+        from django.db import connection as conn
+
+        def timed(execute, sql, params, many, context):
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                took = time.perf_counter() - began
+                if took > 0.02:
+                    print(f"    sql {took * 1000:.0f} ms: {' '.join(sql.split())[:110]}")
+
+        conn.execute_wrappers.append(timed)
+        from journeys import bulk
+
+        class TimedCursor:  # the same for the bulk statements' own cursors
+            def __init__(self, cursor):
+                self.cursor = cursor
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.cursor.close()
+
+            def __getattr__(self, name):
+                return getattr(self.cursor, name)
+
+            def execute(self, sql, params=None):
+                return timed(lambda *a: self.cursor.execute(sql, params), sql, params, False, None)
+
+        plain = bulk.cursor
+        bulk.cursor = lambda: TimedCursor(plain())
+        from journeys import delivery as sender
+
+        send_due = sender.send_due
+
+        def send_timed(**kwargs):
+            began = time.perf_counter()
+            try:
+                return send_due(**kwargs)
+            finally:
+                print(f"    send_due {(time.perf_counter() - began) * 1000:.0f} ms")
+
+        sender.send_due = send_timed
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
         import pstats
@@ -194,7 +246,7 @@ def enrol_and_deliver(tag, customers: int, engine_batch: int, receiver_url: str)
         profiler.enable()
         ran += engine.run_due(batch_size=engine_batch, max_batches=10)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(45)
     while True:
         done = engine.run_due(batch_size=engine_batch, max_batches=100)
         ran += done
@@ -296,7 +348,7 @@ def main() -> None:
     )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=1000, help="items per webhook request")
-    parser.add_argument("--engine-batch", type=int, default=500, help="enrolments claimed per transaction")
+    parser.add_argument("--engine-batch", type=int, default=5000, help="enrolments claimed per transaction")
     parser.add_argument("--ticks", type=int, default=20, help="idle ticks timed")
     parser.add_argument(
         "--idle-only", action="store_true", help="only part two: the idle tick with N enrolments waiting"

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import is_manager
-from campaigns import attribution, permissions, selectors, services
+from campaigns import attribution, kpi, permissions, selectors, services
 from campaigns.models import Campaign, UtmLink
 from config.api import Conflict
 from config.concurrency import (
@@ -183,10 +183,26 @@ class FunnelStepSerializer(serializers.Serializer):
     rate = serializers.FloatField(allow_null=True, help_text="This step over the step before.")
 
 
+class KpiSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=list(kpi.METRICS))
+    target = serializers.FloatField(
+        help_text="As the figure is stated: rates as fractions, ROAS as a multiple."
+    )
+    actual = serializers.FloatField(
+        allow_null=True, help_text="The summary's figure; null when it has no value."
+    )
+    attainment = serializers.FloatField(
+        allow_null=True,
+        help_text="actual / target; null when the target is 0. For spend, cac and cost_per_lead lower is "
+        "better: 1 or less meets the target; for the others 1 or more does.",
+    )
+
+
 class SummarySerializer(FiguresSerializer):
     by_channel = ChannelFiguresSerializer(many=True)
     by_day = DayFiguresSerializer(many=True)
     funnel = FunnelStepSerializer(many=True)
+    kpi = KpiSerializer(many=True, help_text="KPI targets compared with the actuals (campaigns.kpi).")
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -452,7 +468,9 @@ class CampaignSummaryView(APIView):
     @extend_schema(responses=SummarySerializer)
     def get(self, request: Request, code: str) -> Response:
         campaign = selectors.campaign_get_for_user(user=request.user, code=code)
-        return Response(selectors.campaign_summary(campaign=campaign, by_day=True))
+        summary = selectors.campaign_summary(campaign=campaign, by_day=True)
+        summary["kpi"] = kpi.kpi_rows(campaign.kpi_targets, summary)
+        return Response(summary)
 
 
 class AttributionView(APIView):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import abtest_api, api
+from campaigns import abtest_api, api, kpi_api
 
 urlpatterns = [
     path("campaigns/", api.CampaignListCreateView.as_view(), name="api-campaigns"),
@@ -22,6 +22,9 @@ urlpatterns = [
         name="api-campaign-conversions-import",
     ),
     path("campaigns/<str:code>/summary/", api.CampaignSummaryView.as_view(), name="api-campaign-summary"),
+    path(
+        "campaigns/<str:code>/kpi-targets/", kpi_api.KpiTargetsView.as_view(), name="api-campaign-kpi-targets"
+    ),
     path(
         "campaigns/<str:code>/ab-tests/",
         abtest_api.ABTestListCreateView.as_view(),

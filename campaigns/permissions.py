@@ -50,3 +50,10 @@ def can_review_campaign(user: User | AnonymousUser, campaign: Campaign) -> bool:
 
 def can_publish_review(user: User | AnonymousUser, campaign: Campaign) -> bool:
     return can_view_campaign(user, campaign) and campaign.status == Campaign.Status.REVIEWED
+
+
+def can_edit_kpi_targets(user: User | AnonymousUser, campaign: Campaign) -> bool:
+    """KPI targets are set by the campaign's owner or a manager, until the campaign is reviewed."""
+    if not can_view_campaign(user, campaign) or campaign.status == Campaign.Status.REVIEWED:
+        return False
+    return user.pk == campaign.owner_id or is_manager(user)

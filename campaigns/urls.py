@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import abtest_views, import_views, plan_views, review_views, views
+from campaigns import abtest_views, import_views, kpi_views, plan_views, review_views, views
 
 app_name = "campaigns"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("<str:code>/", views.detail, name="detail"),
     path("<str:code>/edit/", views.edit, name="edit"),
     path("<str:code>/approve/", views.approve, name="approve"),
+    path("<str:code>/kpi/", kpi_views.kpi_targets_edit, name="kpi_targets"),
     path("<str:code>/status/", views.set_status, name="set_status"),
     path("<str:code>/tasks/", plan_views.task_add, name="task_add"),
     path("<str:code>/tasks/<int:task_id>/toggle/", plan_views.task_toggle, name="task_toggle"),

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.value_labels import channel_label
-from campaigns import attribution, forms, permissions, selectors, services
+from campaigns import attribution, forms, kpi, permissions, selectors, services
 from campaigns import figures as fig
 from campaigns.models import Campaign, CampaignReview
 from config.concurrency import EditConflict, VersionRequired, conflict_status
@@ -259,6 +259,9 @@ def _tab_context(request: HttpRequest, campaign: Campaign, tab: str) -> dict[str
         funnel = summary["funnel"]
         context.update(
             summary=summary,
+            # KPI targets against the actuals (issue 21, campaigns.kpi)
+            kpi=kpi.kpi_shown(kpi.kpi_rows(campaign.kpi_targets, summary)),
+            can_edit_kpi=permissions.can_edit_kpi_targets(user, campaign),
             daily=daily,
             funnel=funnel,
             funnel_by_channel=[

@@ -122,6 +122,34 @@ DATABASES["default"]["TEST"] = {
     "NAME": env("TEST_DATABASE_NAME", default=f"test_{DATABASES['default']['NAME']}_{os.getpid()}")
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Replica reads (config/db_router.py, docs/scaling.md): with DATABASE_REPLICA_URL set, dashboards, report
+# jobs and exports read from this streaming standby inside `replica_reads()`; one more than
+# REPLICA_MAX_LAG_SECONDS behind, or down, makes them read the primary (and say so).
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {})
+    # a replica that does not answer costs a page at most this long before it reads the primary
+    DATABASES["replica"]["OPTIONS"].setdefault(
+        "connect_timeout", env.int("REPLICA_CONNECT_TIMEOUT", default=2)
+    )
+    # a test run on a machine with a configured replica reads its own test database through this alias
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=30.0)
+# after a failed connection the replica is tried again only this many seconds later (the primary meanwhile)
+REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=10.0)
+# Connection pooling (docs/scaling.md): DATABASE_POOLER=pgbouncer when DATABASE_URL points at PgBouncer in
+# transaction mode. A server connection then serves a client for one transaction only: no server-side
+# cursors (a cursor outlives the transaction that declared it), no prepared statements, and no startup
+# `options` (PgBouncer refuses them): set those on the role instead (ALTER ROLE ... SET ..., see the docs).
+DATABASE_POOLER = env("DATABASE_POOLER", default="")
+if DATABASE_POOLER == "pgbouncer":
+    for _alias in DATABASES:
+        DATABASES[_alias]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # (prepared statements: Django's psycopg backend already sets prepare_threshold=None)
+        DATABASES[_alias].get("OPTIONS", {}).pop("options", None)
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
@@ -246,6 +274,14 @@ STATIC_COMPRESS_CACHE = env.path(
 WHITENOISE_ROOT = BASE_DIR / "public"
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
+# audience activation's file destinations write only below this folder (docs/journeys.md)
+ACTIVATION_FILE_ROOT = env.path("ACTIVATION_FILE_ROOT", default=BASE_DIR / ".data" / "activation")
+# ... or, for a folder `s3://bucket/prefix`, only into these buckets of an S3-compatible store
+ACTIVATION_S3_BUCKETS = env.list("ACTIVATION_S3_BUCKETS", default=[])
+ACTIVATION_S3_ENDPOINT_URL = env("ACTIVATION_S3_ENDPOINT_URL", default="")
+ACTIVATION_S3_REGION = env("ACTIVATION_S3_REGION", default="us-east-1")
+ACTIVATION_S3_ACCESS_KEY_ID = env("ACTIVATION_S3_ACCESS_KEY_ID", default="")
+ACTIVATION_S3_SECRET_ACCESS_KEY = env("ACTIVATION_S3_SECRET_ACCESS_KEY", default="")
 MEDIA_URL = "/media/"
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
@@ -336,6 +372,11 @@ SPECTACULAR_SETTINGS = {
         "PrivacyRequestKindEnum": "privacy.models.PrivacyRequest.Kind",
         "PrivacyRequestStatusEnum": "privacy.models.PrivacyRequest.Status",
         "DestinationKindEnum": "journeys.models.Destination.Kind",
+        "SyncStatusEnum": "journeys.activation_tables.SyncRun.Status",
+        "SyncModeEnum": "journeys.activation_tables.SyncMode",
+        "SyncOriginEnum": "journeys.activation_tables.SyncRun.Origin",
+        "TypeEnum": "tickets.models.Ticket.Type",  # also a request type's default (tickets.request_types_api)
+        "UrgencyEnum": "tickets.models.Ticket.Urgency",
     },
 }
 
@@ -364,10 +405,74 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# Queues by kind of work (docs/scaling.md), one worker per group (Procfile, docker-compose.yml), so a long
+# tag rebuild or report never delays a notification. Every task is named here: tests/scaling/test_queues.py
+# fails for a task without a route, so a new one cannot land on a queue by accident.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+TASK_QUEUE_NAMES = ["default", "tags", "reports", "journeys", "email"]
+TASK_QUEUE_TASKS = {
+    # rule builds, imports and whole-base recomputes: minutes of database work each
+    "tags": [
+        "crm_tags.tasks.run_tag_build",
+        "crm_tags.tasks.rebuild_all_tags",
+        "crm_tags.tasks.scheduled_rebuilds",
+        "crm_tags.tasks.fail_orphaned_builds",
+        "crm_tags.tasks.sync_event_ranks",
+        "crm_tags.tasks.validate_constraint",
+        "crm_tags.tasks.run_import_job",
+        "crm_tags.tasks.fail_stale_import_jobs",
+        "crm_tags.tasks.recompute_customer_values",
+        "crm_tags.tasks.recompute_lead_scores",
+        "crm_tags.tasks.refresh_after_import",
+        "crm_tags.tasks.maintain_event_partitions",
+        "privacy.tasks.apply_retention",
+    ],
+    # report files, exports and the dashboards' aggregates (these read the replica when there is one)
+    "reports": [
+        "analytics.tasks.run_report_job",
+        "analytics.tasks.fail_stale_report_jobs",
+        "analytics.tasks.send_scheduled_reports",
+        "analytics.tasks.compact_rollups",
+        "analytics.tasks.refresh_order_months",
+        "privacy.tasks.run_export",
+    ],
+    "journeys": [
+        "journeys.tasks.tick",
+        "journeys.tasks.tag_build_done",
+        "journeys.tasks.send_deliveries",
+        "journeys.tasks.dry_run",
+        "journeys.tasks.activation_after_build",
+        "journeys.tasks.activation_schedules",
+        "journeys.tasks.activation_sync",
+    ],
+    # messages in and out: notification e-mails, chat posts, the inbound mailbox
+    "email": [
+        "accounts.tasks.send_notification_emails",
+        "accounts.tasks.post_chat_message",
+        "tickets.tasks.deliver_chat",
+        "tickets.tasks.poll_inbound_imap",
+        "tickets.tasks.send_inbound_refusal",
+    ],
+    # short periodic checks and everything a person waits on that is none of the above
+    "default": [
+        "accounts.tasks.worker_heartbeat",
+        "accounts.tasks.flush_outbox",
+        "accounts.tasks.purge_sessions",
+        "accounts.tasks.audit_chain_anchor",
+        "campaigns.tasks.follow_dates",
+        "knowledge_base.tasks.flag_stale_articles",
+        "tickets.tasks.sla_scan",
+        "tickets.tasks.auto_close_resolved",
+        "tickets.tasks.milestone_reminders",
+        "privacy.tasks.run_erasure",
+    ],
+}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUE_TASKS.items() for task in tasks}
 # Every periodic job lives here, in code; apps add theirs to this one table.
 CELERY_BEAT_SCHEDULE = {
     "tickets-sla-scan": {"task": "tickets.tasks.sla_scan", "schedule": 60.0},
     "tickets-auto-close": {"task": "tickets.tasks.auto_close_resolved", "schedule": 3600.0},
+    "tickets-milestone-reminders": {"task": "tickets.tasks.milestone_reminders", "schedule": 3600.0},
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 30.0},
     "outbox-flush": {"task": "accounts.tasks.flush_outbox", "schedule": 15.0},
     "crm-tags-fail-orphaned-builds": {"task": "crm_tags.tasks.fail_orphaned_builds", "schedule": 60.0},
@@ -388,11 +493,15 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"full": True},
     },
     "crm-tags-scheduled-rebuilds": {"task": "crm_tags.tasks.scheduled_rebuilds", "schedule": 3600.0},
+    # events partitioned by month (crm_tags/partitions.py): the months ahead made, stray rows moved
+    "crm-tags-event-partitions": {"task": "crm_tags.tasks.maintain_event_partitions", "schedule": 21600.0},
     "privacy-retention": {"task": "privacy.tasks.apply_retention", "schedule": 86400.0},
     "accounts-purge-sessions": {"task": "accounts.tasks.purge_sessions", "schedule": 3600.0},
     "accounts-audit-anchor": {"task": "accounts.tasks.audit_chain_anchor", "schedule": 3600.0},
     # journeys (docs/journeys.md): admit from new tag builds and events, run due steps, send deliveries
     "journeys-tick": {"task": "journeys.tasks.tick", "schedule": 5.0},
+    # audience activation: hourly and daily audience syncs that are due
+    "journeys-activation-schedules": {"task": "journeys.tasks.activation_schedules", "schedule": 60.0},
     "crm-tags-recompute-customer-values": {
         "task": "crm_tags.tasks.recompute_customer_values",
         "schedule": 86400.0,
@@ -420,6 +529,9 @@ RETENTION_DAYS = {
 RETENTION_BATCH = env.int("RETENTION_BATCH", default=10_000)
 
 # Report jobs (analytics) -----------------------------------------------------------------------------
+# Plan milestones: their assignee is reminded this many days before each due date (tickets.milestones).
+MILESTONE_REMINDER_DAYS = env.int("MILESTONE_REMINDER_DAYS", default=2)
+
 # A running job's worker refreshes its heartbeat every REPORT_JOB_HEARTBEAT_SECONDS (from a thread of
 # its own, whatever the job is busy with); one silent for REPORT_JOB_STALE_SECONDS is dead: the sweep
 # (beat, every 15 s) or the owner's next request for the same report marks it failed.
@@ -441,6 +553,33 @@ IM_INTAKE_TOKEN = env("IM_INTAKE_TOKEN", default="")
 # the intake answers 503) and the name of the team its incident tickets go to.
 ALERT_INTAKE_TOKEN = env("ALERT_INTAKE_TOKEN", default="")
 ALERT_INTAKE_TEAM = env("ALERT_INTAKE_TEAM", default="MarTech support")
+# E-mail intake (docs/tickets.md, "E-mail intake"): `manage.py inbound_email` (an MTA pipe) and IMAP polling.
+# Unknown senders (no active account with that address): "reject" (a polite automatic reply) or "triage"
+# (a ticket for INBOUND_TRIAGE_TEAM, which also takes mail from people without a team).
+INBOUND_UNKNOWN_SENDER = env("INBOUND_UNKNOWN_SENDER", default="reject")
+if INBOUND_UNKNOWN_SENDER not in ("reject", "triage"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("INBOUND_UNKNOWN_SENDER must be 'reject' or 'triage'")
+INBOUND_TRIAGE_TEAM = env("INBOUND_TRIAGE_TEAM", default="MarTech support")
+# Addresses that are this system's own besides DEFAULT_FROM_EMAIL (mail from them is never handled).
+INBOUND_EMAIL_OWN_ADDRESSES = env.list("INBOUND_EMAIL_OWN_ADDRESSES", default=[])
+# The domain of the Message-IDs of the mails this system sends (replies are threaded by them).
+EMAIL_MESSAGE_ID_DOMAIN = env(
+    "EMAIL_MESSAGE_ID_DOMAIN", default=DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
+)
+# imaps://user:password@host:993/INBOX (user and password %-encoded); empty: no polling.
+INBOUND_IMAP_URL = env("INBOUND_IMAP_URL", default="")
+INBOUND_IMAP_POLL_SECONDS = env.float("INBOUND_IMAP_POLL_SECONDS", default=60.0)
+INBOUND_IMAP_BATCH = env.int("INBOUND_IMAP_BATCH", default=100)
+INBOUND_IMAP_TIMEOUT_SECONDS = env.int("INBOUND_IMAP_TIMEOUT_SECONDS", default=30)
+# A folder to move handled messages to; empty: they stay in the mailbox, marked read.
+INBOUND_IMAP_MOVE_TO = env("INBOUND_IMAP_MOVE_TO", default="")
+if INBOUND_IMAP_URL:
+    CELERY_BEAT_SCHEDULE["tickets-inbound-imap"] = {
+        "task": "tickets.tasks.poll_inbound_imap",
+        "schedule": INBOUND_IMAP_POLL_SECONDS,
+    }
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Anonymous /metrics from a loopback address; off by default, as a same-host proxy makes every caller
 # look local.

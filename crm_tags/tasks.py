@@ -108,3 +108,12 @@ def refresh_after_import() -> None:
         except ValueModelError as exc:
             log.warning("customer values as of %s not refreshed after an import: %s", latest.as_of, exc)
     services.tags_rebuild_all(trigger=TagBuild.Trigger.IMPORT)
+
+
+@shared_task(acks_late=True)
+def maintain_event_partitions() -> list[str]:
+    """The months ahead exist, and rows waiting in the default partition move to their month's own
+    (crm_tags.partitions); returns the partitions created."""
+    from crm_tags import partitions
+
+    return partitions.maintain()["created"]

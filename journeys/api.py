@@ -168,6 +168,10 @@ class DestinationCreateSerializer(serializers.Serializer):
         choices=[("", "")] + [(p, p) for p in consent.CHANNEL_PURPOSES], required=False, allow_blank=True
     )
     customer_facing = serializers.BooleanField(required=False)
+    # audience syncs: personal fields sent beside the external id (needs a purpose and view_pii)
+    personal_fields = serializers.ListField(
+        child=serializers.ChoiceField(choices=["email", "phone"]), required=False, max_length=2
+    )
 
 
 class DestinationSerializer(serializers.ModelSerializer):
@@ -184,6 +188,7 @@ class DestinationSerializer(serializers.ModelSerializer):
             "batch_size",
             "purpose",
             "customer_facing",
+            "personal_fields",
             "secret_set",
         ]
         read_only_fields = fields

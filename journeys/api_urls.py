@@ -1,6 +1,7 @@
 from django.urls import path
 
 from journeys import api
+from journeys.activation import api as activation_api
 
 urlpatterns = [
     path("journeys/", api.JourneyListCreateApi.as_view(), name="journeys-list"),
@@ -17,4 +18,20 @@ urlpatterns = [
         name="journeys-dry-run-detail",
     ),
     path("destinations/", api.DestinationListCreateApi.as_view(), name="journeys-destinations"),
+    # audience activation (journeys/activation/api.py)
+    path(
+        "destinations/<int:pk>/syncs/",
+        activation_api.DestinationSyncsApi.as_view(),
+        name="journeys-destination-syncs",
+    ),
+    path(
+        "destinations/<int:pk>/syncs/<int:sync_id>/",
+        activation_api.DestinationSyncApi.as_view(),
+        name="journeys-destination-sync",
+    ),
+    path(
+        "destinations/<int:pk>/syncs/<int:sync_id>/retry/",
+        activation_api.DestinationSyncRetryApi.as_view(),
+        name="journeys-destination-sync-retry",
+    ),
 ]

@@ -11,3 +11,7 @@ class JourneysConfig(AppConfig):
         from journeys import triggers
 
         triggers.connect_signals()
+
+        from journeys.activation import schedules
+
+        schedules.connect_signals()

@@ -9,22 +9,21 @@ item's key is sent again only with its own request, and only after that request 
 
 import hashlib
 import hmac
-import json
 import logging
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.template import Context, Engine
 from django.utils import timezone
 
 from journeys.models import Delivery, Destination, Enrolment, StepRun, WebhookRequest
 
 log = logging.getLogger(__name__)
-GROUP_LIMIT = 5000  # items grouped per destination per pass
+GROUP_LIMIT = 20_000  # items grouped per destination per pass
 
 
 def max_attempts() -> int:
@@ -55,33 +54,40 @@ def requests_make(*, now: datetime | None = None) -> int:
     )
     for destination in Destination.objects.filter(pk__in=list(destination_ids)):
         with transaction.atomic():
-            items = list(
-                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(
-                    destination=destination,
-                    channel=Delivery.Channel.WEBHOOK,
-                    status=Delivery.Status.PENDING,
-                    request__isnull=True,
-                )
-                .order_by("pk")[:GROUP_LIMIT]
-            )
-            size = max(destination.batch_size, 1)
-            for start in range(0, len(items), size):
-                chunk = items[start : start + size]
-                body = json.dumps(
-                    {"deliveries": [item.payload for item in chunk]},
-                    separators=(",", ":"),
-                    ensure_ascii=False,
-                )
-                request = WebhookRequest.objects.create(
-                    destination=destination, idempotency_key=uuid.uuid4().hex, body=body, next_attempt_at=now
-                )
-                Delivery.objects.filter(pk__in=[item.pk for item in chunk]).update(request=request)
-                made += 1
+            made += _group(destination, now)
     return made
 
 
-def _post(destination: Destination, request: WebhookRequest) -> tuple[int | None, str]:
+def _group(destination: Destination, now: datetime) -> int:
+    """One statement: up to GROUP_LIMIT of the destination's ungrouped items (locked, SKIP LOCKED: a
+    concurrent pass takes others), numbered in id order into chunks of `batch_size`, one request per chunk
+    with its body (`{"deliveries": [item, ...]}`, fixed from now on) and a random Idempotency-Key, and each
+    item pointed at its request. Returns how many requests were made."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH items AS (SELECT d.id, d.payload FROM journeys_delivery d WHERE d.destination_id = %s "
+            "AND d.channel = 'webhook' AND d.status = 'pending' AND d.request_id IS NULL "
+            "ORDER BY d.id LIMIT %s FOR UPDATE SKIP LOCKED), "
+            "numbered AS (SELECT id, payload, (row_number() OVER (ORDER BY id) - 1) / %s AS chunk FROM items), "
+            "bodies AS (SELECT chunk, replace(gen_random_uuid()::text, '-', '') AS key, "
+            "'{\"deliveries\":[' || string_agg(payload::text, ',' ORDER BY id) || ']}' AS body "
+            "FROM numbered GROUP BY chunk), "
+            "made AS (INSERT INTO journeys_webhookrequest (destination_id, idempotency_key, body, status, "
+            "attempts, next_attempt_at, last_error, created_at) "
+            "SELECT %s, key, body, 'pending', 0, %s, '', %s FROM bodies ORDER BY chunk "
+            "RETURNING id, idempotency_key), "
+            "linked AS (UPDATE journeys_delivery d SET request_id = made.id FROM numbered n "
+            "JOIN bodies b ON b.chunk = n.chunk JOIN made ON made.idempotency_key = b.key "
+            "WHERE d.id = n.id RETURNING 1) "
+            "SELECT (SELECT count(*) FROM made), (SELECT count(*) FROM linked)",
+            [destination.pk, GROUP_LIMIT, max(destination.batch_size, 1), destination.pk, now, now],
+        )
+        return cursor.fetchone()[0]
+
+
+def _post(
+    destination: Destination, request: WebhookRequest, *, session: requests.Session | None = None
+) -> tuple[int | None, str]:
     body = request.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -91,12 +97,28 @@ def _post(destination: Destination, request: WebhookRequest) -> tuple[int | None
     }
     timeout = float(getattr(settings, "JOURNEYS_WEBHOOK_TIMEOUT", 10))
     try:
-        response = requests.post(
+        response = (session or requests).post(
             destination.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
     except requests.RequestException as exc:
         return None, type(exc).__name__
     return response.status_code, "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def _dead_letter_request(request: WebhookRequest, reason: str) -> None:
+    """A dead request's items will not be sent again: dead, and their steps counted as failed (set-based)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE journeys_delivery SET status = 'dead', last_error = %s WHERE request_id = %s",
+            [reason, request.pk],
+        )
+        cursor.execute(
+            "UPDATE journeys_steprun s SET outcome = 'failed', "
+            "detail = jsonb_build_object('reason', 'dead_letter', 'delivery', d.id) "
+            "FROM journeys_delivery d WHERE d.request_id = %s "
+            "AND s.enrolment_id = d.enrolment_id AND s.step = d.step",
+            [request.pk],
+        )
 
 
 def _dead_letter_items(request_items: list[Delivery], reason: str) -> None:
@@ -110,45 +132,90 @@ def _dead_letter_items(request_items: list[Delivery], reason: str) -> None:
         )
 
 
-def requests_send(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Send due webhook requests one by one (each claimed while it is sent); returns how many were tried."""
-    tried = 0
-    for _ in range(limit):
-        moment = now or timezone.now()
-        with transaction.atomic():
-            request = (
-                WebhookRequest.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status=WebhookRequest.Status.PENDING, next_attempt_at__lte=moment)
-                .select_related("destination")
-                .order_by("next_attempt_at", "pk")
-                .first()
+def senders() -> int:
+    """Webhook requests sent at once (JOURNEYS_WEBHOOK_SENDERS, default 4): each sender a thread with its
+    own database connection and HTTP keep-alive session, each request claimed while it is sent."""
+    return max(int(getattr(settings, "JOURNEYS_WEBHOOK_SENDERS", 4)), 1)
+
+
+def _send_one(now: datetime | None, sessions: list[requests.Session]) -> bool:
+    """Claim the next due request (SKIP LOCKED), send it and record the answer, in one transaction; False
+    when none is due. The row stays locked while it is sent, so no other sender sends it at the same time,
+    and an answer is recorded with the request, so a 2xx request is never sent again."""
+    moment = now or timezone.now()
+    with transaction.atomic():
+        request = (
+            WebhookRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=WebhookRequest.Status.PENDING, next_attempt_at__lte=moment)
+            .select_related("destination")
+            .order_by("next_attempt_at", "pk")
+            .first()
+        )
+        if request is None:
+            return False
+        if not sessions:  # made when there is something to send (an idle tick makes none)
+            sessions.append(requests.Session())
+        status, error = _post(request.destination, request, session=sessions[0])
+        request.attempts += 1
+        request.last_status = status
+        request.last_error = error[:500]
+        if not error:
+            request.status = WebhookRequest.Status.DELIVERED
+            request.delivered_at = moment
+            # delivered: the body (which may hold personal values a purpose allowed) is no longer needed
+            request.body = ""
+            Delivery.objects.filter(request=request).update(
+                status=Delivery.Status.SENT, sent_at=moment, payload={}
             )
-            if request is None:
-                break
-            status, error = _post(request.destination, request)
-            request.attempts += 1
-            request.last_status = status
-            request.last_error = error[:500]
-            items = list(request.items.all())
-            if not error:
-                request.status = WebhookRequest.Status.DELIVERED
-                request.delivered_at = moment
-                # delivered: the body (which may hold personal values a purpose allowed) is no longer needed
-                request.body = ""
-                Delivery.objects.filter(request=request).update(
-                    status=Delivery.Status.SENT, sent_at=moment, payload={}
-                )
-            elif request.attempts >= max_attempts():
-                request.status = WebhookRequest.Status.DEAD
-                _dead_letter_items(items, error[:500])
-                log.warning(
-                    "webhook request %s dead after %s attempts: %s", request.pk, request.attempts, error
-                )
-            else:
-                request.next_attempt_at = moment + backoff(request.attempts)
-            request.save()
+        elif request.attempts >= max_attempts():
+            request.status = WebhookRequest.Status.DEAD
+            _dead_letter_request(request, error[:500])
+            log.warning("webhook request %s dead after %s attempts: %s", request.pk, request.attempts, error)
+        else:
+            request.next_attempt_at = moment + backoff(request.attempts)
+        request.save()
+    return True
+
+
+def _send_loop(now: datetime | None, limit: int) -> int:
+    tried = 0
+    sessions: list[requests.Session] = []
+    try:
+        while tried < limit and _send_one(now, sessions):
             tried += 1
+    finally:
+        for session in sessions:
+            session.close()
     return tried
+
+
+def _send_loop_thread(now: datetime | None, limit: int) -> int:
+    try:
+        return _send_loop(now, limit)
+    finally:
+        connection.close()  # the thread's own connection
+
+
+def requests_send(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Send due webhook requests, up to `senders()` at once; returns how many were tried. Inside a
+    transaction (a caller's, or a test's) they are sent one after another on the caller's connection:
+    another connection would not see what that transaction wrote."""
+    workers = senders()
+    if workers <= 1 or connection.in_atomic_block:
+        return _send_loop(now, limit)
+    due = len(
+        WebhookRequest.objects.filter(
+            status=WebhookRequest.Status.PENDING, next_attempt_at__lte=now or timezone.now()
+        ).values("pk")[: workers * 2]
+    )
+    if due == 0:
+        return 0
+    if due == 1:
+        return _send_loop(now, limit)
+    workers = min(workers, due)
+    share = -(-limit // workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="journeys-send") as pool:
+        return sum(pool.map(lambda _n: _send_loop_thread(now, share), range(workers)))
 
 
 def email_render(delivery: Delivery) -> tuple[str, str, str] | None:

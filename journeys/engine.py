@@ -6,32 +6,52 @@ tickets, notifications, the enrolments' new places) commits in one transaction; 
 """
 
 import hashlib
+import json
 import logging
 import time
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from crm_tags.rules import compile_rule
-from journeys import actions
+from journeys import actions, bulk
 from journeys.definition import Node, Program, program_of, wait_until
 from journeys.models import Enrolment, Journey, JourneyVersion, StepRun
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 MAX_ROUNDS = 50  # steps one enrolment may take in one batch (a loop-free tree is shorter than this)
 _UNSET: Any = object()
-_programs: dict[int, Program] = {}  # versions are immutable once active: their programs can be kept
+# version id -> (its steps, their program). An id alone is not enough: a restored database, a sequence
+# reset (the test suite's `flush` restarts every sequence) or a dry run over a draft gives one id other
+# steps, and a program kept for the old ones would run the wrong tree (issue 20: a webhook step run as a wait).
+_programs: dict[int, tuple[Any, Program]] = {}
 
 
 def program_for(version: Any) -> Program:
-    program = _programs.get(version.pk)
-    if program is None:
-        program = _programs[version.pk] = program_of(version.steps)
+    """The version's program, decoded once per process while its steps stay the same."""
+    kept = _programs.get(version.pk)
+    if kept is not None and kept[0] == version.steps:
+        return kept[1]
+    program = program_of(version.steps)
+    if version.pk is not None:
+        _programs[version.pk] = (version.steps, program)
     return program
+
+
+class Run(NamedTuple):
+    """One step run of a batch, written with the batch (StepRun's columns; a tuple, not a model instance:
+    a batch makes thousands and writes them in one statement)."""
+
+    enrolment_id: int
+    journey_id: int
+    step: str
+    kind: str
+    outcome: str
+    detail: dict
 
 
 class Runner:
@@ -44,7 +64,7 @@ class Runner:
         self.now = now
         self.enrolments = enrolments
         self.journeys: dict[int, Journey] = {e.journey_id: e.journey for e in enrolments}
-        self.runs: list[StepRun] = []
+        self.runs: list[Run] = []
         self.moving: list[Enrolment] = []  # still walking this batch, for the next round
         self.deliveries_made = False
 
@@ -54,15 +74,7 @@ class Runner:
     ) -> None:
         """Record the step (once) and move to `to` (default: the step after it); the end completes."""
         self.runs.append(
-            StepRun(
-                enrolment=enrolment,
-                journey_id=enrolment.journey_id,
-                step=node.id,
-                kind=node.action or node.kind,
-                outcome=outcome,
-                detail=detail or {},
-                at=self.now,
-            )
+            Run(enrolment.pk, enrolment.journey_id, node.id, node.action or node.kind, outcome, detail or {})
         )
         target = node.next if to is _UNSET else to
         enrolment.step_started_at = None
@@ -124,30 +136,74 @@ class Runner:
         writes a CASE per column whose cost grows with the square of the batch), then the step runs."""
         rows = self.enrolments
         if rows:
-            with connection.cursor() as cursor:
+            states, state_values = bulk.codes(e.state for e in rows)
+            steps, step_values = bulk.codes(e.step for e in rows)
+            events, event_values = bulk.codes(e.wait_event for e in rows)
+            reasons, reason_values = bulk.codes(e.exit_reason for e in rows)
+            with bulk.cursor() as cursor:
                 cursor.execute(
-                    "UPDATE journeys_enrolment e SET state = u.state, step = u.step, "
+                    "UPDATE journeys_enrolment e SET state = (%b::text[])[u.state], step = (%b::text[])[u.step], "
                     "step_started_at = u.step_started_at, wait_deadline = u.wait_deadline, "
-                    "wait_event = u.wait_event, next_at = u.next_at, finished_at = u.finished_at, "
-                    "exit_reason = u.exit_reason "
-                    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-                    "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
+                    "wait_event = (%b::text[])[u.wait_event], next_at = u.next_at, finished_at = u.finished_at, "
+                    "exit_reason = (%b::text[])[u.exit_reason] "
+                    "FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::timestamptz[], %b::timestamptz[], "
+                    "%b::int[], %b::timestamptz[], %b::timestamptz[], %b::int[]) "
                     "AS u(id, state, step, step_started_at, wait_deadline, wait_event, next_at, finished_at, "
                     "exit_reason) WHERE e.id = u.id",
                     [
+                        state_values,
+                        step_values,
+                        event_values,
+                        reason_values,
                         [e.pk for e in rows],
-                        [e.state for e in rows],
-                        [e.step for e in rows],
+                        states,
+                        steps,
                         [e.step_started_at for e in rows],
                         [e.wait_deadline for e in rows],
-                        [e.wait_event for e in rows],
+                        events,
                         [e.next_at for e in rows],
                         [e.finished_at for e in rows],
-                        [e.exit_reason for e in rows],
+                        reasons,
                     ],
                 )
-        # no ignore_conflicts: a second run of a step is a bug to surface, not to hide
-        StepRun.objects.bulk_create(self.runs, batch_size=1000)
+        self.save_runs()
+
+    def save_runs(self) -> None:
+        """The batch's step runs in one INSERT from arrays (a detail's JSON encoded once per distinct
+        detail object). No ON CONFLICT: a second run of a step is a bug to surface, not to hide; the unique
+        (enrolment, step) key makes the whole batch fail rather than act twice."""
+        runs = self.runs
+        if not runs:
+            return
+        encoded: dict[int, str] = {}
+        for run in runs:
+            if id(run.detail) not in encoded:
+                encoded[id(run.detail)] = json.dumps(run.detail, separators=(",", ":"))
+        steps, step_values = bulk.codes(r.step for r in runs)
+        kinds, kind_values = bulk.codes(r.kind for r in runs)
+        outcomes, outcome_values = bulk.codes(r.outcome for r in runs)
+        details, detail_values = bulk.codes(encoded[id(r.detail)] for r in runs)
+        with bulk.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO journeys_steprun (enrolment_id, journey_id, step, kind, outcome, detail, at) "
+                "SELECT u.enrolment_id, u.journey_id, (%b::text[])[u.step], (%b::text[])[u.kind], "
+                "(%b::text[])[u.outcome], ((%b::text[])[u.detail])::jsonb, %b::timestamptz "
+                "FROM unnest(%b::bigint[], %b::bigint[], %b::int[], %b::int[], %b::int[], %b::int[]) "
+                "AS u(enrolment_id, journey_id, step, kind, outcome, detail)",
+                [
+                    step_values,
+                    kind_values,
+                    outcome_values,
+                    detail_values,
+                    self.now,
+                    [r.enrolment_id for r in runs],
+                    [r.journey_id for r in runs],
+                    steps,
+                    kinds,
+                    outcomes,
+                    details,
+                ],
+            )
 
 
 # --- the step kinds ------------------------------------------------------------------------------------
@@ -252,29 +308,76 @@ STEP_KINDS = {
 # --- claiming -----------------------------------------------------------------------------------------
 
 
-def _claim(now: datetime, limit: int) -> list[Enrolment]:
+class Claimed:
+    """A claimed enrolment as the steps see it: the columns they read and write, as plain attributes, and
+    its version, journey and (when a step reads it: actions.with_customers) customer. A model instance per
+    row (and the garbage collector's passes over them) was a third of a batch's time."""
+
+    COLUMNS = (
+        "id",
+        "journey_id",
+        "version_id",
+        "customer_id",
+        "holdout",
+        "state",
+        "step",
+        "step_started_at",
+        "wait_deadline",
+        "wait_event",
+        "next_at",
+        "finished_at",
+        "exit_reason",
+    )
+    __slots__ = (*COLUMNS, "version", "journey", "customer")
+
+    def __init__(self, row: tuple, version: JourneyVersion, journey: Journey) -> None:
+        (
+            self.id,
+            self.journey_id,
+            self.version_id,
+            self.customer_id,
+            self.holdout,
+            self.state,
+            self.step,
+            self.step_started_at,
+            self.wait_deadline,
+            self.wait_event,
+            self.next_at,
+            self.finished_at,
+            self.exit_reason,
+        ) = row
+        self.version = version
+        self.journey = journey
+        self.customer = None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"<claimed enrolment {self.id} of journey {self.journey_id} at step {self.step!r}>"
+
+
+def _claim(now: datetime, limit: int) -> list[Claimed]:
+    """Lock and read up to `limit` due enrolments of active journeys in one statement (SKIP LOCKED: rows
+    another worker holds are passed over). Customers are not read here: the steps that need them read them
+    for their group (actions.with_customers); a webhook with a fixed template never does."""
+    columns = ", ".join(f"e.{c}" for c in Claimed.COLUMNS)
     with connection.cursor() as cursor:
         # the partial index on next_at (state = 'active') finds the due ones; nothing due is one probe
         cursor.execute(
-            "SELECT e.id FROM journeys_enrolment e WHERE e.state = 'active' AND e.next_at <= %s "
+            f"SELECT {columns} FROM journeys_enrolment e WHERE e.state = 'active' AND e.next_at <= %s "  # noqa: S608
             "AND EXISTS (SELECT 1 FROM journeys_journey j WHERE j.id = e.journey_id AND j.status = 'active') "
-            "ORDER BY e.next_at LIMIT %s FOR UPDATE OF e SKIP LOCKED",
+            "ORDER BY e.next_at LIMIT %s FOR UPDATE OF e SKIP LOCKED",  # the index's order: it stops at LIMIT
             [now, limit],
         )
-        ids = [row[0] for row in cursor.fetchall()]
-    if not ids:
+        rows = cursor.fetchall()
+    if not rows:
         return []
-    enrolments = list(
-        Enrolment.objects.filter(pk__in=ids).select_related("customer").order_by("next_at", "pk")
-    )
-    # a batch holds a handful of journeys and versions: read each once, not once per row (a version's
-    # steps JSON decoded 500 times was a third of the claim's time in bench/journeys.py)
-    versions = JourneyVersion.objects.in_bulk({e.version_id for e in enrolments})
-    journeys = Journey.objects.select_related("owner", "campaign").in_bulk({e.journey_id for e in enrolments})
-    for enrolment in enrolments:
-        enrolment.version = versions[enrolment.version_id]
-        enrolment.journey = journeys[enrolment.journey_id]
-    return enrolments
+    # a batch holds a handful of journeys and versions: each is read once
+    versions = JourneyVersion.objects.in_bulk({row[2] for row in rows})
+    journeys = Journey.objects.select_related("owner", "campaign").in_bulk({row[1] for row in rows})
+    return [Claimed(row, versions[row[2]], journeys[row[1]]) for row in rows]
 
 
 def run_due(*, now: datetime | None = None, batch_size: int = BATCH_SIZE, max_batches: int = 20) -> int:

@@ -8,12 +8,12 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import Team, User
+from accounts.models import User
 from campaigns.selectors import campaigns_for_user
 from crm_tags import rule_builder
 from crm_tags.models import Tag
+from journeys.builder import step_kind_choices, trigger_kind_choices
 from journeys.definition import TAG_TRIGGERS
-from journeys.models import Destination, EmailTemplate, Journey
 from privacy import personal_data
 
 
@@ -31,7 +31,18 @@ def trigger_words(trigger: dict | None, tag_names: dict[str, str] | None = None)
     if kind == "event":
         return _("An event “%(event)s” arrives") % {"event": trigger.get("event", "")}
     if kind == "date":
-        return _("On the anniversary of %(attribute)s") % {"attribute": trigger.get("attribute", "")}
+        attribute = trigger.get("attribute", "")
+        attribute = (
+            _("Birth date") if attribute == "birth_date" else str(attribute).removeprefix("attributes.")
+        )
+        words = {"attribute": attribute, "at": trigger.get("at", "")}
+        if trigger.get("days_before"):
+            words["n"] = trigger["days_before"]
+            return _("%(n)s days before the anniversary of %(attribute)s, at %(at)s") % words
+        if trigger.get("days_after"):
+            words["n"] = trigger["days_after"]
+            return _("%(n)s days after the anniversary of %(attribute)s, at %(at)s") % words
+        return _("On the anniversary of %(attribute)s, at %(at)s") % words
     if kind == "schedule":
         return _("On a schedule over the tag %(tag)s") % {"tag": tag}
     return str(kind)
@@ -102,16 +113,6 @@ class ActivateForm(forms.Form):
     )
 
 
-def trigger_kind_choices() -> list[tuple[str, str]]:
-    return [
-        ("tag_entered", _("enters a tag")),
-        ("tag_exited", _("leaves a tag")),
-        ("event", _("does something (an event)")),
-        ("date", _("has a yearly date (set through the API)")),
-        ("schedule", _("is in a tag at a scheduled time (set through the API)")),
-    ]
-
-
 def step_kind_words() -> dict[str, str]:
     words = {code: label for code, label in step_kind_choices()}
     words |= {"split": _("Random split"), "touchpoint": _("Campaign touchpoint")}
@@ -135,20 +136,6 @@ def reason_words() -> dict[str, str]:
         "left_tag": _("they left the tag"),
         "goal": _("they reached the goal"),
     }
-
-
-def step_kind_choices() -> list[list[str]]:
-    return [
-        ["wait", _("Wait")],
-        ["branch", _("If / else")],
-        ["email", _("Send an e-mail")],
-        ["webhook", _("Call a webhook")],
-        ["notify", _("Notify a team")],
-        ["ticket", _("Create a request")],
-        ["tag_add", _("Add to a tag")],
-        ["tag_remove", _("Remove from a tag")],
-        ["exit", _("Exit")],
-    ]
 
 
 def definition_for_viewer(definition: dict[str, Any], *, viewer: User) -> dict[str, Any]:
@@ -177,74 +164,3 @@ def definition_for_viewer(definition: dict[str, Any], *, viewer: User) -> dict[s
 
     walk(shown.get("steps"))
     return shown
-
-
-def builder_labels(*, journey: Journey) -> dict[str, Any]:
-    """Everything the journey builder's script shows, translated, and the choices it offers."""
-    events = rule_builder.builder_labels(tags=[])["events"]
-    return {
-        "triggerKinds": trigger_kind_choices(),
-        "tags": list(Tag.objects.order_by("name").values_list("slug", "name")),
-        "manualTags": list(
-            Tag.objects.filter(kind=Tag.Kind.MANUAL).order_by("name").values_list("slug", "name")
-        ),
-        "events": events,
-        "destinations": [
-            [d.pk, d.name]
-            for d in Destination.objects.filter(kind=Destination.Kind.WEBHOOK)
-            .order_by("name")
-            .only("pk", "name")
-        ],
-        "emailTemplates": list(EmailTemplate.objects.order_by("name").values_list("pk", "name")),
-        "teams": list(Team.objects.order_by("name").values_list("name", "name")),
-        "reentry": [
-            ["never", _("never: once per customer")],
-            ["after_days", _("again after some days")],
-            ["always", _("every time")],
-        ],
-        "stepKinds": step_kind_choices(),
-        "words": {
-            "trigger": _("Trigger"),
-            "customer": _("A customer"),
-            "tag": _("Tag"),
-            "event": _("Event"),
-            "exitOnLeave": _("Leave the journey when they leave the tag"),
-            "apiOnly": _("This trigger is edited through the API; the builder keeps it as it is."),
-            "entry": _("Entry"),
-            "reentry": _("Enter again"),
-            "reentryDays": _("Days before entering again"),
-            "percent": _("Gray share, in percent"),
-            "holdout": _("Holdout, in percent"),
-            "entryCondition": _("Only customers who match a condition"),
-            "goal": _("Goal"),
-            "goalOn": _("Count as converted when the customer does"),
-            "withinDays": _("within days"),
-            "steps": _("Steps"),
-            "addStep": _("Add a step"),
-            "addStepHere": _("Add a step here"),
-            "remove": _("Remove step"),
-            "days": _("days"),
-            "hours": _("hours"),
-            "editCondition": _("Edit condition"),
-            "conditionSet": _("Customers who match the condition"),
-            "conditionNone": _("No condition yet"),
-            "then": _("If they match"),
-            "else": _("Otherwise"),
-            "template": _("E-mail template"),
-            "destination": _("Destination"),
-            "payloadKey": _("Payload field"),
-            "payloadValue": _("Value"),
-            "addPayload": _("Add a payload field"),
-            "team": _("Team"),
-            "message": _("Message"),
-            "title": _("Title"),
-            "noChoices": _("(none yet)"),
-            "other": _("A step edited through the API; the builder keeps it as it is."),
-            "exit": _("The customer leaves the journey here."),
-            "end": _("End of the journey"),
-            "passed": _("passed"),
-            "acted": _("acted"),
-            "skipped": _("skipped"),
-            "failed": _("failed"),
-        },
-    }

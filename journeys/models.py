@@ -108,8 +108,16 @@ class Enrolment(models.Model):
         CONVERTED = "converted", _("Converted")
         EXITED = "exited", _("Exited")
 
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrolments", db_index=False)
-    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No database FK on the engine's own high-volume links (here, StepRun's and Delivery's): Postgres checks
+    # an FK with a trigger per inserted row, a third of writing a million enrolments (docs/journeys.md,
+    # "Measured"). The engine writes them only from rows it has just read or locked, and deleting a journey
+    # or an enrolment cascades through Django as before; the customer keeps its database FK.
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="enrolments", db_index=False, db_constraint=False
+    )
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     customer = models.ForeignKey(
         "crm_tags.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
     )
@@ -158,8 +166,12 @@ class StepRun(models.Model):
         SKIPPED = "skipped", _("Skipped")
         FAILED = "failed", _("Failed")
 
-    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="runs", db_index=False)
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+", db_index=False)
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="runs", db_index=False, db_constraint=False
+    )
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     step = models.CharField(max_length=200)
     kind = models.CharField(max_length=16)
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
@@ -190,6 +202,8 @@ class Destination(models.Model):
     # the consent purpose each delivery needs ("" = none: the payload may then carry no personal value)
     purpose = models.CharField(_("consent purpose"), max_length=32, blank=True, default="")
     customer_facing = models.BooleanField(_("customer-facing"), default=False)
+    # audience syncs: personal fields ("email", "phone") sent beside the external id; only with a purpose
+    personal_fields = models.JSONField(_("personal fields sent"), default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -267,15 +281,27 @@ class Delivery(models.Model):
 
     channel = models.CharField(max_length=8, choices=Channel.choices)
     destination = models.ForeignKey(
-        Destination, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        Destination,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_constraint=False,
     )
     email_template = models.ForeignKey(
         EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     request = models.ForeignKey(
-        WebhookRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+        WebhookRequest,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        db_constraint=False,
     )
-    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     step = models.CharField(max_length=200)
     idempotency_key = models.CharField(max_length=260, unique=True)
     payload = models.JSONField(default=dict)
@@ -350,3 +376,14 @@ class DryRun(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+
+# audience activation's tables live in their own module (docs/journeys.md, "Audience activation")
+from journeys.activation_tables import (  # noqa: E402, F401
+    ActivationSchedule,
+    SyncBaseline,
+    SyncBatch,
+    SyncMember,
+    SyncMode,
+    SyncRun,
+)

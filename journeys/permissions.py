@@ -52,3 +52,23 @@ def can_pause_journey(user: User | AnonymousUser, journey: Journey) -> bool:
 
 def can_manage_destinations(user: User | AnonymousUser) -> bool:
     return is_agent(user)
+
+
+# --- audience activation (docs/journeys.md, "Audience activation") ---------------------------------------
+
+
+def can_sync_audience(user: User | AnonymousUser) -> bool:
+    """Starting and retrying a sync sends customers out: whoever manages destinations."""
+    return can_manage_destinations(user)
+
+
+def can_view_sync_log(user: User | AnonymousUser) -> bool:
+    """The sync log carries counts, codes and external ids of nobody: support staff."""
+    return can_manage_destinations(user)
+
+
+def can_send_personal_fields(user: User | AnonymousUser) -> bool:
+    """Setting up (or changing) a destination that receives e-mail / phone: support staff with view_pii."""
+    from privacy import personal_data
+
+    return can_manage_destinations(user) and personal_data.can_see(user)

@@ -17,7 +17,7 @@ from crm_tags.rules import RuleError
 from journeys import definition, permissions
 from journeys.definition import DefinitionInvalid
 from journeys.models import Destination, EmailTemplate, Journey, JourneyVersion
-from privacy import consent, personal_data
+from privacy import personal_data
 
 log = logging.getLogger(__name__)
 
@@ -255,20 +255,21 @@ def destination_create(
     batch_size: int = 1,
     purpose: str = "",
     customer_facing: bool = False,
+    personal_fields: list[str] | None = None,
 ) -> Destination:
     """A webhook or file destination (the secret is stored, never shown back; the audit says only
-    whether one was set)."""
+    whether one was set). Its checks (a file folder confined to ACTIVATION_FILE_ROOT, personal fields only
+    with a purpose and by view_pii) are audience activation's."""
+    from journeys.activation.services import destination_errors
+
     if not permissions.can_manage_destinations(by):
         raise PermissionDenied(_("You may not create destinations."))
-    errors: list[RuleError] = []
-    if kind == Destination.Kind.WEBHOOK and not url:
-        errors.append(RuleError("url", _("is required for a webhook destination")))
-    if kind == Destination.Kind.FILE and not folder:
-        errors.append(RuleError("folder", _("is required for a file destination")))
-    if purpose and purpose not in consent.CHANNEL_PURPOSES:
-        errors.append(
-            RuleError("purpose", _("must be one of %(c)s") % {"c": ", ".join(consent.CHANNEL_PURPOSES)})
+    errors: list[RuleError] = [
+        RuleError(field, message)
+        for field, message in destination_errors(
+            kind=kind, url=url, folder=folder, purpose=purpose, personal_fields=personal_fields, by=by
         )
+    ]
     if Destination.objects.filter(name=name).exists():
         errors.append(RuleError("name", _("a destination with this name exists")))
     if errors:
@@ -282,13 +283,20 @@ def destination_create(
         batch_size=batch_size,
         purpose=purpose,
         customer_facing=customer_facing,
+        personal_fields=list(personal_fields or []),
         created_by=by,
     )
     audit_record(
         actor=by,
         action="journey.destination_create",
         obj=destination,
-        changes={"name": name, "kind": kind, "purpose": purpose, "secret_set": bool(secret)},
+        changes={
+            "name": name,
+            "kind": kind,
+            "purpose": purpose,
+            "secret_set": bool(secret),
+            "personal_fields": list(personal_fields or []),
+        },
     )
     return destination
 

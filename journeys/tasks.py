@@ -37,3 +37,11 @@ def dry_run(dry_run_id: int) -> None:
     from journeys.dryrun import dry_run_execute
 
     dry_run_execute(dry_run_id=dry_run_id)
+
+
+# audience activation's tasks, registered with the app when this module is imported
+from journeys.activation.tasks import (  # noqa: E402, F401
+    activation_after_build,
+    activation_schedules,
+    activation_sync,
+)

@@ -86,3 +86,8 @@ def render(template: Any, customer: Any, *, personal_allowed: bool) -> Any:
         return node
 
     return walk(template)
+
+
+def has_placeholders(template: Any) -> bool:
+    """Whether any string in the template names a customer field (else it renders the same for everyone)."""
+    return any(PLACEHOLDER.search(text) for _path, text in _strings(template, ""))

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm_tags import rule_builder
 from crm_tags.models import Tag
-from journeys import forms, permissions, selectors, services
+from journeys import builder, forms, permissions, selectors, services
 from journeys.definition import DefinitionInvalid
 from journeys.models import Journey, JourneyVersion
 from privacy import personal_data
@@ -87,7 +87,7 @@ def journey_create(request: HttpRequest) -> HttpResponse:
             )
         except DefinitionInvalid as exc:
             for error in exc.errors:
-                form.add_error(None, f"{error.path}: {error.message}")
+                form.add_error(None, f"{builder.error_where(error.path)}: {error.message}")
         else:
             return redirect("journeys:detail", journey_id=journey.pk)
     return _list_page(request, form, status=422)
@@ -128,7 +128,7 @@ def _detail_page(
         "can_raise": permissions.can_activate_journey(request.user, journey, 100),
         "gray_limit": permissions.GRAY_LIMIT,
         "activate_form": forms.ActivateForm(initial={"percent": journey.percent or permissions.GRAY_LIMIT}),
-        "builder_i18n": forms.builder_labels(journey=journey),
+        "builder_i18n": builder.builder_labels(journey=journey),
         "rule_i18n": rule_builder.builder_labels(tags=list(Tag.objects.order_by("name"))),
     }
     return render(request, "journeys/journey_detail.html", context, status=status)
@@ -146,7 +146,8 @@ def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
 def journey_stats(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The counts panel (htmx refreshes it)."""
     journey = _journey(request, journey_id)
-    context = {"journey": journey, "stats": selectors.journey_stats(journey=journey)}
+    stats = selectors.journey_stats(journey=journey)
+    context = {"journey": journey, "stats": stats, "step_stats": {row["id"]: row for row in stats["steps"]}}
     return render(request, "journeys/partials/stats.html", context)
 
 
@@ -173,7 +174,7 @@ def journey_save(request: HttpRequest, journey_id: int) -> HttpResponse:
             goal=data.get("goal") or None,
         )
     except DefinitionInvalid as exc:
-        errors = [e.as_dict() for e in exc.errors]
+        errors = builder.errors_for_page(exc.errors)
         shown = forms.definition_for_viewer(data, viewer=request.user)
         return _detail_page(request, journey, definition=shown, errors=errors, status=422)
     except personal_data.PersonalRuleForbidden as exc:
@@ -208,7 +209,7 @@ def journey_activate(request: HttpRequest, journey_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return _detail_page(request, journey, status=409)
     except DefinitionInvalid as exc:
-        return _detail_page(request, journey, errors=[e.as_dict() for e in exc.errors], status=422)
+        return _detail_page(request, journey, errors=builder.errors_for_page(exc.errors), status=422)
     messages.success(request, _("Active for %(p)d %% of its customers.") % {"p": journey.percent})
     return redirect("journeys:detail", journey_id=journey.pk)
 

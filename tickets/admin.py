@@ -81,3 +81,14 @@ class TicketAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:  # noqa: ANN001
         return False
+
+
+# plan sign-offs (issue 21): the default sign-off list per requesting team and type, set by an admin
+from tickets.plan_tables import SignoffDefault  # noqa: E402
+
+
+@admin.register(SignoffDefault)
+class SignoffDefaultAdmin(admin.ModelAdmin):
+    list_display = ["team", "ticket_type", "position", "role", "signer_team"]
+    list_filter = ["ticket_type", "role"]
+    list_select_related = ["team", "signer_team"]

@@ -24,8 +24,8 @@ from accounts.selectors import support_agents
 from campaigns.models import Campaign
 from config.api import Conflict
 from config.concurrency import etag_header, version_token, with_etag
-from tickets import selectors, services
-from tickets.models import Comment, SatisfactionRating, Ticket, TicketEvent
+from tickets import request_types, selectors, services
+from tickets.models import Comment, RequestType, SatisfactionRating, Ticket, TicketEvent
 
 # --- serializers ----------------------------------------------------------------------------------
 
@@ -42,6 +42,14 @@ class SlaSerializer(serializers.Serializer):
     )
 
 
+class CustomFieldValues(serializers.DictField):
+    """A ticket's request-type values as the request's user may see them (tickets.request_types)."""
+
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        viewer = getattr(self.context.get("request"), "user", None)
+        return request_types.custom_values_for(value, viewer=viewer)
+
+
 class TicketSerializer(serializers.ModelSerializer):
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
@@ -51,6 +59,12 @@ class TicketSerializer(serializers.ModelSerializer):
         choices=[("", "not assessed"), *Ticket.Feasibility.choices],
         read_only=True,
         help_text="Empty until the ticket is triaged.",
+    )
+    request_type = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    custom_fields = CustomFieldValues(
+        read_only=True,
+        help_text="The request type's field values: {name: value} (e-mail addresses and phone numbers in "
+        "text masked unless the viewer, when known, holds view_pii).",
     )
 
     class Meta:
@@ -77,6 +91,8 @@ class TicketSerializer(serializers.ModelSerializer):
             "resolved_at",
             "closed_at",
             "sla",
+            "request_type",
+            "custom_fields",
         ]
         read_only_fields = fields
 
@@ -84,12 +100,27 @@ class TicketSerializer(serializers.ModelSerializer):
 class TicketCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    type = serializers.ChoiceField(choices=Ticket.Type.choices)
-    urgency = serializers.ChoiceField(choices=Ticket.Urgency.choices)
+    type = serializers.ChoiceField(
+        choices=Ticket.Type.choices, default="", help_text="Required unless the request type has a default."
+    )
+    urgency = serializers.ChoiceField(
+        choices=Ticket.Urgency.choices,
+        default="",
+        help_text="Required unless the request type has a default.",
+    )
     campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.none(), required=False, allow_null=True, help_text="A campaign you may see"
     )
     requested_due = serializers.DateField(required=False, allow_null=True)
+    request_type = serializers.PrimaryKeyRelatedField(
+        queryset=RequestType.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text="One of your team's request types (GET /api/v1/teams/{id}/request-types/)",
+    )
+    custom_fields = serializers.DictField(
+        required=False, help_text="The request type's field values {name: value}, checked against its fields."
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,6 +130,9 @@ class TicketCreateSerializer(serializers.Serializer):
             from campaigns.selectors import campaigns_for_user
 
             self.fields["campaign"].queryset = campaigns_for_user(user=user)
+            self.fields["request_type"].queryset = RequestType.objects.filter(
+                team_id=user.team_id, active=True
+            )
 
 
 class TransitionSerializer(serializers.Serializer):
@@ -200,6 +234,11 @@ FILTER_PARAMETERS = [
     OpenApiParameter("team", {"type": "integer", "minimum": 1}, description="Team id"),
     OpenApiParameter("campaign", {"type": "integer", "minimum": 1}, description="Campaign id"),
     OpenApiParameter("q", str, description="A key (MT-1042) or words in the title"),
+    OpenApiParameter(
+        "request_type",
+        {"type": "integer", "minimum": 1},
+        description="Request type id; `cf_<field name>=<value>` filters on that field's value",
+    ),
     OpenApiParameter(
         "created_from", OpenApiTypes.DATE, description="Created on or after this day (viewer's time zone)"
     ),

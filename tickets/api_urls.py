@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import api, intake_alerts
+from tickets import api, intake_alerts, oncall_api, request_types_api
 
 urlpatterns = [
     path("tickets/", api.TicketListCreateView.as_view(), name="api-tickets"),
@@ -14,4 +14,15 @@ urlpatterns = [
     path("tickets/<str:key>/events/", api.TicketEventsView.as_view(), name="api-ticket-events"),
     path("intake/im/", api.ImIntakeView.as_view(), name="api-intake-im"),
     path("intake/alerts/", intake_alerts.AlertIntakeView.as_view(), name="api-intake-alerts"),
+    path("oncall/", oncall_api.OnCallView.as_view(), name="api-oncall"),
+    path(
+        "teams/<int:id>/request-types/",
+        request_types_api.TeamRequestTypesView.as_view(),
+        name="api-team-request-types",
+    ),
+    path(
+        "tickets/<str:key>/custom-fields/",
+        request_types_api.TicketCustomFieldsView.as_view(),
+        name="api-ticket-custom-fields",
+    ),
 ]

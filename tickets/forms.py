@@ -18,6 +18,7 @@ from config.forms import BootstrapFormMixin
 from config.inputs import InvalidInput, calendar_day, whole_number
 from tickets import permissions, sla
 from tickets.models import Retrospective, SlaPolicy, Ticket, TicketLink
+from tickets.request_type_forms import add_request_type_fields
 from tickets.services.triage import TRIAGE_FIELDS
 
 TYPE_HELP = {
@@ -111,6 +112,7 @@ class TicketCreateForm(BootstrapFormMixin, forms.Form):
         self.fields["attachments"].widget.attrs["data-dropzone"] = "1"
         self.type_help = TYPE_HELP
         self.urgency_help = URGENCY_HELP
+        add_request_type_fields(self, user=user)  # the team's request types and the chosen one's fields
 
 
 class CommentForm(BootstrapFormMixin, forms.Form):
@@ -177,7 +179,7 @@ class PlanForm(BootstrapFormMixin, forms.Form):
     resources = forms.CharField(
         label=_("Resources"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    submit = forms.BooleanField(label=_("Submit for manager approval"), required=False)
+    submit = forms.BooleanField(label=_("Submit for sign-off"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -185,7 +187,23 @@ class PlanForm(BootstrapFormMixin, forms.Form):
             self.fields[f"milestone_{key}"] = forms.DateField(
                 label=label, required=False, widget=forms.DateInput(attrs={"type": "date"})
             )
-        order = ["implementation_path", *[f"milestone_{k}" for k, _l in MILESTONES], "resources", "submit"]
+        from tickets.signoff import signer_choices
+
+        # who must sign the plan off (issue 21); none chosen: the defaults for the team and type
+        self.fields["signoffs"] = forms.MultipleChoiceField(
+            label=_("Sign-offs needed"),
+            choices=signer_choices(),
+            required=False,
+            help_text=_("Leave empty for the defaults of this team and type (one manager if none are set)."),
+            widget=forms.CheckboxSelectMultiple,
+        )
+        order = [
+            "implementation_path",
+            *[f"milestone_{k}" for k, _l in MILESTONES],
+            "resources",
+            "signoffs",
+            "submit",
+        ]
         self.order_fields(order)
 
     def milestones(self) -> list[dict[str, str]]:
@@ -202,6 +220,11 @@ class PlanForm(BootstrapFormMixin, forms.Form):
         initial = {"implementation_path": plan.implementation_path, "resources": plan.resources}
         for milestone in plan.milestones or []:
             initial[f"milestone_{milestone.get('name')}"] = milestone.get("due")
+        from tickets.signoff import current_signoffs
+
+        initial["signoffs"] = [
+            f"role:{s.role}" if s.role else f"team:{s.team_id}" for s in current_signoffs(plan)
+        ]
         return initial
 
 

@@ -59,6 +59,7 @@ class Ticket(Versioned):
         IM = "im", _("Chat")
         MEETING = "meeting", _("Meeting")
         ALERT = "alert", _("Monitoring alert")
+        EMAIL = "email", _("E-mail")
 
     class SlaState(models.TextChoices):
         ON_TRACK = "on_track", _("On track")
@@ -151,6 +152,16 @@ class Ticket(Versioned):
     sla_alert_at = models.DateTimeField(null=True, blank=True)  # when the stored state must next change
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     sla_paused_seconds = models.PositiveIntegerField(default=0)
+    # Request type and its fields' values {name: value} (tickets.request_types validates them)
+    request_type = models.ForeignKey(
+        "tickets.RequestType",
+        verbose_name=_("request type"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tickets",
+    )
+    custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -176,6 +187,7 @@ class Ticket(Versioned):
             models.Index(fields=["created_at"], name="ticket_created"),
             models.Index(fields=["resolved_at"], name="ticket_resolved"),
             GinIndex(OpClass(Upper("title"), name="gin_trgm_ops"), name="ticket_title_trgm"),
+            GinIndex(fields=["custom_fields"], opclasses=["jsonb_path_ops"], name="ticket_custom_fields"),
         ]
 
     def __str__(self) -> str:
@@ -539,3 +551,33 @@ class AssignmentCursor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from tickets.intake_tables import InboundMail  # noqa: E402, F401  (e-mail intake)
+from tickets.oncall_tables import (  # noqa: E402, F401
+    BigSaleWindow,
+    ChatAttempt,
+    ChatDelivery,
+    ChatRobot,
+    EscalationFiring,
+    EscalationRule,
+    OnCallMember,
+    OnCallOverride,
+    OnCallRota,
+)
+from tickets.plan_tables import (  # noqa: E402, F401  (plan sign-offs and milestones)
+    MilestoneReminder,
+    PlanMilestone,
+    PlanSignoff,
+    SignoffDefault,
+    SignoffRole,
+)
+from tickets.routing_tables import (  # noqa: E402, F401
+    AgentRouting,
+    RequestField,
+    RequestType,
+    RoutingMiss,
+    Skill,
+    TeamRouting,
+    TypeSkill,
+)

@@ -29,7 +29,8 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (S.ANALYSIS, S.CANCELLED): frozenset({TEAM}),
     (S.TRIAGED, S.ANALYSIS): frozenset({AGENT}),
     (S.TRIAGED, S.IN_PROGRESS): frozenset({AGENT}),
-    (S.ANALYSIS, S.IN_PROGRESS): frozenset({AGENT}),
+    # the system moves it on when every sign-off of its plan approved (tickets.signoff)
+    (S.ANALYSIS, S.IN_PROGRESS): frozenset({AGENT, SYSTEM}),
     (S.TRIAGED, S.WAITING_ON_REQUESTER): frozenset({AGENT}),
     (S.ANALYSIS, S.WAITING_ON_REQUESTER): frozenset({AGENT}),
     (S.IN_PROGRESS, S.WAITING_ON_REQUESTER): frozenset({AGENT}),
@@ -201,3 +202,34 @@ def can_edit_sla(user: User | AnonymousUser) -> bool:
 def can_rate(user: User | AnonymousUser, ticket: Ticket) -> bool:
     """The requesting team rates delivered work once; nobody who worked on it does."""
     return ticket.status in (S.RESOLVED, S.CLOSED) and rating_refusal(user, ticket) is None
+
+
+# --- on-call, escalation, chat robots, big-sale windows (tickets.oncall, tickets.escalation) --------------
+
+
+def can_view_oncall(user: User | AnonymousUser) -> bool:
+    """Support staff read rotas, who is on call, robots' delivery logs and big-sale windows."""
+    return roles.is_agent(user)
+
+
+def can_edit_oncall(user: User | AnonymousUser) -> bool:
+    """Rotas, overrides and team chat robots are set by managers."""
+    return roles.is_manager(user)
+
+
+def can_manage_big_sale(user: User | AnonymousUser) -> bool:
+    return roles.is_manager(user)
+
+
+def can_edit_escalation(user: User | AnonymousUser) -> bool:
+    return roles.is_manager(user)
+
+
+def can_manage_routing(user: User | AnonymousUser) -> bool:
+    """Team routing, agents' skills and capacity, request types (tickets.routing, tickets.request_types)."""
+    return roles.is_manager(user)
+
+
+def can_view_routing(user: User | AnonymousUser) -> bool:
+    """The routing pages: support staff (an agent sees them and sets their own away)."""
+    return roles.is_agent(user)

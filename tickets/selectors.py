@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from accounts import roles
 from accounts.models import User
 from config.inputs import INT64_MAX, InvalidInput, calendar_day, whole_number
-from tickets import permissions
+from tickets import milestones as plan_milestones
+from tickets import permissions, request_types
 from tickets.models import (
     Attachment,
     BusinessCalendar,
@@ -95,6 +96,11 @@ class TicketFilters:
     created_to: date | None = None
     resolved_from: date | None = None
     resolved_to: date | None = None
+    # "overdue": only tickets with a plan milestone past its date and not done (tickets.milestones)
+    milestone: str = ""
+    # request types (tickets.request_types): the type's id and `cf_<name>=value` filters
+    request_type: int | None = None
+    custom: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_params(
@@ -154,6 +160,9 @@ class TicketFilters:
             created_to=day("created_to"),
             resolved_from=day("resolved_from"),
             resolved_to=day("resolved_to"),
+            milestone="overdue" if str(params.get("milestone") or "") == "overdue" else "",
+            request_type=number("request_type"),
+            custom=request_types.custom_filter_params(params),
         )
 
     def apply(self, qs: QuerySet[Ticket], *, user: User, with_status: bool = True) -> QuerySet[Ticket]:
@@ -175,6 +184,11 @@ class TicketFilters:
             qs = qs.filter(team_id=self.team)
         if self.campaign is not None:
             qs = qs.filter(campaign_id=self.campaign)
+        if self.request_type is not None:
+            qs = qs.filter(request_type_id=self.request_type)
+        qs = request_types.custom_fields_filter(qs, self.custom)
+        if self.milestone == "overdue":
+            qs = qs.filter(plan_milestones.has_overdue_milestone())
         for lookup, value in (
             ("created_at__date__gte", self.created_from),
             ("created_at__date__lte", self.created_to),
@@ -193,7 +207,10 @@ class TicketFilters:
 
 
 def _list_rows(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    return qs.select_related("team", "requester", "assignee")
+    # the overdue-milestone badge: one EXISTS per row inside the same query
+    return qs.select_related("team", "requester", "assignee").annotate(
+        overdue_milestones=plan_milestones.has_overdue_milestone()
+    )
 
 
 def _rank(field: str, values: list[str]) -> Case:

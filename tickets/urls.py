@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import queue_views, sla_views, views
+from tickets import oncall_views, plan_views, queue_views, request_type_views, sla_views, views
 
 app_name = "tickets"
 urlpatterns = [
@@ -15,6 +15,45 @@ urlpatterns = [
     path("sla/", sla_views.sla_policies_view, name="sla"),
     path("sla/calendars/new/", sla_views.sla_calendar_create_view, name="sla_calendar_create"),
     path("sla/calendars/<int:pk>/load-holidays/", sla_views.sla_calendar_load_view, name="sla_calendar_load"),
+    path("plans/waiting/", plan_views.plans_waiting_view, name="plans_waiting"),
+    path("oncall/", oncall_views.oncall_index, name="oncall"),
+    path("oncall/teams/<int:team_id>/", oncall_views.oncall_team, name="oncall_team"),
+    path(
+        "oncall/teams/<int:team_id>/overrides/<int:pk>/delete/",
+        oncall_views.oncall_override_delete,
+        name="oncall_override_delete",
+    ),
+    path("oncall/teams/<int:team_id>/robots/", oncall_views.oncall_robots, name="oncall_robots"),
+    path("oncall/teams/<int:team_id>/robots/test/", oncall_views.oncall_robot_test, name="oncall_robot_test"),
+    path(
+        "oncall/teams/<int:team_id>/robots/<int:pk>/delete/",
+        oncall_views.oncall_robot_delete,
+        name="oncall_robot_delete",
+    ),
+    path("oncall/big-sale/", oncall_views.big_sale_list, name="big_sale"),
+    path("oncall/big-sale/<int:pk>/delete/", oncall_views.big_sale_delete_view, name="big_sale_delete"),
+    path("sla/<int:policy_id>/escalation/", oncall_views.escalation_rules, name="escalation_rules"),
+    path(
+        "sla/<int:policy_id>/escalation/<int:pk>/delete/",
+        oncall_views.escalation_rule_delete,
+        name="escalation_rule_delete",
+    ),
+    path("request-types/fields/", request_type_views.request_type_fields_partial, name="request_type_fields"),
+    path("routing/", request_type_views.routing_overview, name="routing"),
+    path("routing/away/", request_type_views.agent_away_view, name="routing_away"),
+    path("routing/skills/", request_type_views.skill_create_view, name="routing_skill_create"),
+    path("routing/agents/<int:user_id>/", request_type_views.agent_routing_view, name="routing_agent"),
+    path("routing/teams/<int:team_id>/", request_type_views.team_routing_view, name="routing_team"),
+    path(
+        "routing/teams/<int:team_id>/request-types/new/",
+        request_type_views.request_type_create_view,
+        name="request_type_create",
+    ),
+    path(
+        "routing/teams/<int:team_id>/request-types/<int:pk>/",
+        request_type_views.request_type_edit_view,
+        name="request_type_edit",
+    ),
     path("files/<int:pk>/", views.attachment_download, name="attachment"),
     path("<str:key>/", views.ticket_detail, name="detail"),
     path("<str:key>/transition/", views.ticket_transition_view, name="transition"),
@@ -23,6 +62,13 @@ urlpatterns = [
     path("<str:key>/assign/", views.assign_view, name="assign"),
     path("<str:key>/plan/", views.plan_view, name="plan"),
     path("<str:key>/plan/review/", views.plan_review_view, name="plan_review"),
+    path("<str:key>/plan/signoff/", plan_views.plan_signoff_view, name="plan_signoff"),
+    path("<str:key>/plan/signoff/decide/", plan_views.plan_signoff_decide_view, name="plan_signoff_decide"),
+    path(
+        "<str:key>/plan/milestones/<int:milestone_id>/",
+        plan_views.milestone_mark_view,
+        name="milestone_mark",
+    ),
     path("<str:key>/links/", views.link_add_view, name="link_add"),
     path("<str:key>/links/<int:link_id>/delete/", views.link_remove_view, name="link_remove"),
     path("<str:key>/rate/", views.rate_view, name="rate"),

@@ -27,7 +27,7 @@ from config.concurrency import (
     conflict_status,
 )
 from config.markdown import render_markdown
-from tickets import forms, permissions, selectors, services
+from tickets import forms, permissions, request_type_forms, selectors, services
 from tickets.models import SolutionPlan, Ticket, TicketLink
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,16 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
                 campaign=data["campaign"],
                 requested_due=data["requested_due"],
                 files=data["attachments"],
+                request_type=data.get("request_type"),
+                custom_fields=request_type_forms.custom_values(form),
             )
         except DjangoValidationError as exc:
-            form.add_error("attachments" if exc.code in ("too_large", "bad_type") else None, exc.messages)
+            if request_type_forms.custom_errors_apply(form, exc):
+                pass
+            elif hasattr(exc, "error_dict"):  # type / urgency / request type: under their fields
+                apply_errors(form, exc)
+            else:
+                form.add_error("attachments" if exc.code in ("too_large", "bad_type") else None, exc.messages)
         else:
             messages.success(request, _("Request %(key)s filed.") % {"key": ticket.key})
             return redirect(ticket)
@@ -343,14 +350,19 @@ def plan_view(request: HttpRequest, key: str) -> HttpResponse:
     form = forms.PlanForm(request.POST)
     if not form.is_valid():
         return _render_ticket(request, ticket, status=400, plan_form=form)
-    services.plan_save(
-        ticket=ticket,
-        by=request.user,
-        implementation_path=form.cleaned_data["implementation_path"],
-        milestones=form.milestones(),
-        resources=form.cleaned_data["resources"],
-        submit=form.cleaned_data["submit"],
-    )
+    try:
+        services.plan_save(
+            ticket=ticket,
+            by=request.user,
+            implementation_path=form.cleaned_data["implementation_path"],
+            milestones=form.milestones(),
+            resources=form.cleaned_data["resources"],
+            submit=form.cleaned_data["submit"],
+            signoffs=form.cleaned_data.get("signoffs") or None,
+        )
+    except DjangoValidationError as exc:  # milestones out of order, a sign-off nobody can give
+        apply_errors(form, exc)
+        return _render_ticket(request, ticket, status=400, plan_form=form)
     return _after_action(request, ticket, _("Plan saved."))
 
 

@@ -119,6 +119,9 @@ def campaign_update(
             setattr(campaign, key, value)
     if not changes:
         return campaign
+    if "kpi_targets" in changes and not permissions.can_edit_kpi_targets(by, campaign):
+        # one rule for the plan form, the KPI form and the API (issue 21)
+        raise ValidationError(_("Only the campaign's owner or a manager changes its KPI targets."))
     campaign.full_clean()
     campaign.save()
     audit_record(actor=by, action="campaign.update", obj=campaign, changes=changes)

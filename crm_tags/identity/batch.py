@@ -31,6 +31,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from accounts.models import User
+from config.pooling import require_session_connection
 from crm_tags.identity.bulk import customers_merge_bulk
 from crm_tags.identity.merge import MergeRefused, customers_merge, tags_rebuild_after_merge
 from crm_tags.identity.normalise import IdentifierInvalid, normalise_phone
@@ -269,6 +270,7 @@ def resolve_identities(
 ) -> BatchReport:
     """Find (and unless `dry_run`, merge) the profiles that are one person; see the module's docstring.
     `only`: merge just the groups that hold one of these customers."""
+    require_session_connection("Identity resolution")  # its temporary tables span many transactions
     started = time.monotonic()
     rules = identity_rules()
     report = BatchReport()

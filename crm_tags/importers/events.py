@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from psycopg import errors as pg_errors
 
 from config.csv_import import MAX_ERRORS, ErrorCollector, ImportRejected, RowError, read_rows
+from crm_tags import partitions
 from crm_tags.identity.imports import (
     APP_ID_COLUMN,
     IDENTIFIER_COLUMNS,
@@ -53,6 +54,11 @@ def _insert_events(cursor: Any, staged: int) -> None:
     """Move the staged events into the table (a small load sorted, so the customer index fills in order)."""
     with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, staged) as bulk:
         _pause_ranks(cursor, bulk)
+        if bulk:  # the table is held exclusively already: each row goes straight into its month
+            cursor.execute("SELECT min(occurred_at), max(occurred_at) FROM crm_stage_events_ids")
+            low, high = cursor.fetchone()
+            if low is not None:
+                partitions.ensure_range(cursor, low, high)
         cursor.execute(
             "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "  # noqa: S608
             "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids"

@@ -8,15 +8,16 @@ import zoneinfo
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 
-from crm_tags import ranks
+from crm_tags import partitions, ranks
 from crm_tags.importers.arrow_typing import (
     _blocks,
     _customer_map,
@@ -103,15 +104,13 @@ def _fast_import_events(
         with _bulk_indexes(
             cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True, keys_proven=True
         ) as bulk:
+            # (COPY … FREEZE, which a first load used, is refused on the partitioned events table)
             first_load = _pause_ranks(cursor, bulk)
-            if first_load:
-                # emptied in this (sub)transaction, so COPY may write the rows frozen: no later pass sets
-                # their hint bits (a rewrite of every page) or freezes them
-                cursor.execute("TRUNCATE crm_tags_event")
             blocks = itertools.chain([first], blocks)
             if bulk:
                 with _step("type events"):
                     rows = pa.concat_tables(_in_order(pool, typed, _joined(blocks, BULK_BLOCKS)))
+                _month_partitions_for(cursor, rows)
                 rank = _collation_ranks(cursor, types)
             parts: list[Any] = []
             # a queued writer sends from its own thread: Python prepares the next rows meanwhile
@@ -123,7 +122,7 @@ def _fast_import_events(
                 raw_cursor.copy(
                     "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel"
                     + (", properties) FROM STDIN (FORMAT text" if extras else ") FROM STDIN (FORMAT binary")
-                    + (", FREEZE)" if first_load else ")"),
+                    + ")",
                     writer=writer,
                 ) as copy,
             ):
@@ -189,6 +188,17 @@ def _collation_ranks(cursor: Any, types: list[str]) -> Any:
     cursor.execute("SELECT array_agg(t ORDER BY t) FROM unnest(%s::varchar[]) t", [types])
     collated = cursor.fetchone()[0]
     return np.array([collated.index(name) for name in types], dtype=np.int64)
+
+
+def _month_partitions_for(cursor: Any, rows: Any) -> None:
+    """A bulk load holds the events table exclusively already: the months of its rows are made first,
+    so each row goes straight into its own month's partition."""
+    if rows.num_rows:
+        low, high = (int(x) for x in pc.min_max(rows["at"].cast(pa.int64())).values())
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        partitions.ensure_range(
+            cursor, epoch + timedelta(microseconds=low), epoch + timedelta(microseconds=high)
+        )
 
 
 def _index_ordered(rows: Any, rank: Any) -> Iterator[Any]:

@@ -265,8 +265,8 @@ class _Compiler:
         node, k = self.rank_leaf  # type: ignore[misc]
         event, start = node["event"], self.as_of - timedelta(days=node["window_days"])
         ready = (
-            "(EXISTS (SELECT 1 FROM crm_tags_rankedcount WHERE event_type = %s AND k = %s) AND COALESCE(("
-            "SELECT max(occurred_at) FROM crm_tags_event WHERE event_type = %s) <= %s, true))"
+            "(EXISTS (SELECT 1 FROM crm_tags_rankedcount WHERE event_type = %s AND k = %s) AND NOT EXISTS ("
+            "SELECT 1 FROM crm_tags_event WHERE event_type = %s AND occurred_at > %s))"
         )
         ready_params = [event, k, event, self.as_of]
         # OFFSET 0 keeps the second condition above the grouped window, so that, when the ranks
@@ -297,7 +297,7 @@ class _Compiler:
             "WHERE customer_id = {cid} AND event_type = %s AND last_at <= %s "
             f"UNION ALL SELECT {raw_cols} FROM crm_tags_event "
             "WHERE customer_id = {cid} AND event_type = %s AND occurred_at <= %s "
-            "AND (SELECT max(occurred_at) FROM crm_tags_event WHERE event_type = %s) > %s AND EXISTS ("
+            "AND EXISTS (SELECT 1 FROM crm_tags_event WHERE event_type = %s AND occurred_at > %s) AND EXISTS ("
             "SELECT 1 FROM crm_tags_customereventtotal WHERE customer_id = {cid} AND event_type = %s "
             "AND last_at > %s) HAVING count(*) > 0"
         )

@@ -31,6 +31,8 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm_tags.partitions import estimate
+
 log = logging.getLogger(__name__)
 
 # more events newer than the watermark than this share of the table (and this many): rebuilt by one grouping
@@ -137,11 +139,10 @@ def purchase_days_catch_up(*, order_type: str, time_zone: str) -> str:
         same = kind == order_type and zone == time_zone
         if same and top == mark:
             return "current"
-        cursor.execute("SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'crm_tags_event'::regclass")
         if (
             not same
             or mark == 0
-            or top - mark > max(REBUILD_SHARE * cursor.fetchone()[0], REBUILD_MIN_EVENTS)
+            or top - mark > max(REBUILD_SHARE * estimate(cursor, "crm_tags_event")[1], REBUILD_MIN_EVENTS)
         ):
             cursor.execute(
                 "UPDATE crm_tags_purchasedaysupkeep SET event_type = %s, time_zone = %s WHERE id = 1",

@@ -2,8 +2,13 @@
 whose worker dies before commit leaves nothing behind, so the next worker runs each step (and writes each
 webhook key) exactly once."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -77,11 +82,6 @@ def _journey_with_due_enrolments(manager, url, n):
     return journey
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Open: in the whole suite (never alone, nor with tests/journeys or the browser tests) the "
-    "second run_due ran the 5 enrolments but left no delivery row; under investigation (issue 20 note).",
-)
 def test_a_claimed_batch_is_skipped_and_a_dead_workers_batch_runs_once(manager):
     receiver, url, server = rx.start(SECRET)
     try:
@@ -114,6 +114,79 @@ def test_a_claimed_batch_is_skipped_and_a_dead_workers_batch_runs_once(manager):
         )
         assert StepRun.objects.filter(outcome="acted").count() == 5
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _database_url() -> str:
+    """The test database as a DATABASE_URL, for a worker process of its own."""
+    from urllib.parse import quote
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{host}{port}/{db['NAME']}"
+
+
+def _backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", [pid])
+        return cursor.fetchone()[0]
+
+
+def test_a_sigkilled_worker_process_mid_batch_leaves_every_key_delivered_exactly_once(manager):
+    """Issue 20's acceptance: a real worker process runs the engine; its first batch commits (and its
+    webhook requests are sent), its second is SIGKILLed after writing its step runs and deliveries but
+    before committing. The next run of the engine takes that batch over, and the receiver on loopback sees
+    every expected idempotency key exactly once."""
+    receiver, url, server = rx.start(SECRET)
+    worker = None
+    try:
+        journey = _journey_with_due_enrolments(manager, url, 7)
+        connection.close()  # the worker's claims must not wait on anything this connection holds
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.journeys.engine_worker", "3", "2"],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "true"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = worker.stdout.readline()  # the worker says when it is in the middle of its second batch
+        assert line.startswith("mid-batch "), (
+            line,
+            worker.stderr.read() if worker.poll() is not None else "",
+        )
+        _, backend, ids = line.split()
+        in_flight = {int(pk) for pk in ids.split(",")}
+        assert len(in_flight) == 3
+        # the first batch committed and its three keys were delivered; the second's not (still uncommitted)
+        first = {f"{journey.pk}-{pk}-0" for pk in StepRun.objects.values_list("enrolment_id", flat=True)}
+        assert len(first) == 3 and not in_flight & set(StepRun.objects.values_list("enrolment_id", flat=True))
+        assert _eventually(lambda: sorted(receiver.delivered_keys()) == sorted(first))
+
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+        # its backend sees the socket close, rolls the batch back and ends (the locks go with it)
+        assert _eventually(lambda: not _backend_alive(int(backend)), timeout=30)
+
+        assert engine.run_due() == 4  # the killed batch and the one never reached
+        delivery.send_due()
+        assert engine.run_due() == 0
+        expected = sorted(f"{journey.pk}-{e.pk}-0" for e in Enrolment.objects.filter(journey=journey))
+        assert len(expected) == 7
+        assert _eventually(lambda: sorted(receiver.delivered_keys()) == expected), receiver.received
+        assert all(r.signature_ok for r in receiver.received)
+        assert StepRun.objects.filter(outcome="acted").count() == 7
+        assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=30)
         server.shutdown()
         server.server_close()
 

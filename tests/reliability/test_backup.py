@@ -49,3 +49,26 @@ def test_restore_refuses_a_foreign_archive(tmp_path):
         archive.add(payload, arcname="x.txt")
     with pytest.raises(CommandError, match="not a MarTech Hub backup"):
         call_command("restore", str(other), "--yes")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_damaged_archive_restores_nothing_and_leaves_the_database_as_it_was(make_user, settings, tmp_path):
+    # given a backup whose database dump is cut in half
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    make_user("keeper")
+    archive = tmp_path / "backup.tar"
+    call_command("backup", "--output", str(archive))
+    work = tmp_path / "work"
+    with tarfile.open(archive) as whole:
+        whole.extractall(work, filter="data")
+    dump = work / "database.dump"
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    damaged = tmp_path / "damaged.tar"
+    with tarfile.open(damaged, "w") as out:
+        for path in sorted(work.rglob("*")):
+            out.add(path, arcname=str(path.relative_to(work)), recursive=False)
+    make_user("after_backup")
+    # when it is restored, then the restore fails and every row is still there
+    with pytest.raises(CommandError, match="pg_restore failed"):
+        call_command("restore", str(damaged), "--yes")
+    assert set(User.objects.values_list("username", flat=True)) >= {"keeper", "after_backup"}

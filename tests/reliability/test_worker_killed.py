@@ -52,7 +52,8 @@ from crm_tags.tasks import run_tag_build
 # machine but took up to 20 s on the shared 2-core one; a dead client's backend goes within 2 s.
 BOOT_SECONDS = 60.0
 GONE_SECONDS = 15.0
-KOMBU_KEYS = ("celery", "unacked", "unacked_index", "unacked_mutex")
+# the queues (one Redis list each, config/settings.py TASK_QUEUE_NAMES) and kombu's bookkeeping
+KOMBU_KEYS = ("celery", *settings.TASK_QUEUE_NAMES, "unacked", "unacked_index", "unacked_mutex")
 SHEET_ROWS = 40_000
 
 
@@ -116,7 +117,7 @@ class Worker:
             "-n",
             f"{app_name}-{uuid.uuid4().hex[:6]}@%h",
             "-Q",
-            celery_app.conf.task_default_queue,
+            ",".join(settings.TASK_QUEUE_NAMES),  # builds and reports go to queues of their own
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -187,7 +188,8 @@ def start_worker(transactional_db, observer, tmp_path) -> Iterator[Callable[[], 
         # The queue's binding lives in Redis, which the per-test cache.clear() flushes: declare it again
         # so a message sent before the worker has started is queued, not routed to the dead-letter queue.
         with celery_app.connection_for_write() as conn:
-            celery_app.amqp.queues[celery_app.conf.task_default_queue](conn.default_channel).declare()
+            for queue in settings.TASK_QUEUE_NAMES:
+                celery_app.amqp.queues[queue](conn.default_channel).declare()
         worker = Worker(app_name, tmp_path / f"worker-{len(workers)}.log")
         workers.append(worker)
         return worker

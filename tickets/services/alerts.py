@@ -185,7 +185,9 @@ def _open_ticket_for(fingerprint: str) -> Ticket | None:
 def touched_by_people(ticket: Ticket, system: User) -> bool:
     """Whether anyone but the monitoring account changed the ticket since it was opened: a status
     change, an assignment, a reply or note, a field, a file (any event with a person as its actor)."""
-    if ticket.status != Ticket.Status.NEW or ticket.assignee_id is not None:
+    # an assignment by the system (the person on call, tickets.oncall) is no person's touch; a person's
+    # assignment is an event with that person as its actor
+    if ticket.status != Ticket.Status.NEW:
         return True
     return TicketEvent.objects.filter(ticket=ticket, actor__isnull=False).exclude(actor_id=system.pk).exists()
 

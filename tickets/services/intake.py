@@ -15,12 +15,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Team, User
-from accounts.selectors import managers, support_agents
+from accounts.selectors import managers
 from accounts.services import audit_record, notify
 from config.text import name_text
 from config.uploads import random_storage_name, safe_display_name, validate_upload
-from tickets import sla
-from tickets.models import AssignmentCursor, Attachment, Comment, Ticket, TicketCounter, TicketEvent
+from tickets import request_types, routing, sla
+from tickets.models import Attachment, Comment, Ticket, TicketCounter, TicketEvent
+from tickets.oncall.services import assign_after_hours
 from tickets.services.shared import _event, _ticket_url
 from tickets.services.sla_policies import _apply_due_times
 
@@ -63,22 +64,10 @@ def next_key() -> tuple[int, str]:
     return counter.last_number, f"{KEY_PREFIX}-{counter.last_number}"
 
 
-def round_robin_agent() -> User | None:
-    """The next available agent of the support team after the one chosen last (locks the cursor)."""
-    cursor, _created = AssignmentCursor.objects.select_for_update().get_or_create(name="support")
-    candidates = list(
-        support_agents()
-        .filter(is_available=True, team__is_support=True)
-        .order_by("pk")
-        .only("pk", "username")
-    )
-    if not candidates:
-        return None
-    last = cursor.last_user_id or 0
-    chosen = next((agent for agent in candidates if agent.pk > last), candidates[0])
-    cursor.last_user = chosen
-    cursor.save(update_fields=["last_user"])
-    return User.objects.get(pk=chosen.pk)
+def round_robin_agent(ticket: Ticket | None = None) -> User | None:
+    """The agent who takes `ticket` by its team's routing (round-robin, load or skill; tickets.routing), or
+    None when nobody qualifies. The one assignment entry point: pass the ticket."""
+    return routing.agent_for_ticket(ticket)
 
 
 @transaction.atomic
@@ -96,6 +85,8 @@ def ticket_create(
     by: User | None = None,
     now: datetime | None = None,
     team: Team | None = None,
+    request_type: Any = None,
+    custom_fields: dict[str, Any] | None = None,
 ) -> Ticket:
     """File a request for the requester's team (or `team`, for the system's own tickets such as alert
     incidents): allocate the key, start the SLA clocks, store files."""
@@ -105,6 +96,15 @@ def ticket_create(
     if not title:
         raise DjangoValidationError({"title": _("This field is required.")}, code="required")
     checked = attachments_validate(files)
+    team_id = team.pk if team is not None else requester.team_id
+    type, urgency, custom_fields = request_types.new_ticket_values(
+        team_id=team_id,
+        request_type=request_type,
+        custom_fields=custom_fields,
+        requester=requester,
+        type=type,
+        urgency=urgency,
+    )
     number, key = next_key()
     now = now or timezone.now()
     ticket = Ticket(
@@ -119,6 +119,8 @@ def ticket_create(
         team_id=team.pk if team is not None else requester.team_id,
         campaign=campaign,
         requested_due=requested_due,
+        request_type=request_type,
+        custom_fields=custom_fields,
     )
     ticket.save()
     if now != ticket.created_at:
@@ -129,6 +131,11 @@ def ticket_create(
     ticket.save(update_fields=sla.SLA_FIELDS)
     actor = by or requester
     _event(ticket, actor, TicketEvent.Kind.CREATED, new=ticket.status, note=channel)
+    assign_after_hours(ticket, now)  # tickets.oncall: incidents and urgent work outside hours
+    if ticket.assignee_id is None:  # tickets.routing: the request type's default assignee, or routing now
+        routing.ticket_route_new(
+            ticket=ticket, default_assignee=getattr(request_type, "default_assignee", None)
+        )
     _attachments_store(ticket, actor, checked)
     audit_record(actor=actor, action="ticket.create", obj=ticket, changes={"key": key, "channel": channel})
     notify(

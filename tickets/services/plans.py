@@ -1,20 +1,18 @@
-"""Solution plans: written by support staff, approved or sent back by a manager."""
+"""Solution plans: written by support staff, signed off (tickets.signoff) or sent back; milestones kept
+in order (tickets.milestones)."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.selectors import managers
-from accounts.services import audit_record, notify
-from tickets import permissions
+from accounts.services import audit_record
+from tickets import milestones as plan_milestones
+from tickets import signoff
 from tickets.models import SolutionPlan, Ticket, TicketEvent
-from tickets.services.errors import TicketConflict
-from tickets.services.shared import _event, _require_agent, _ticket_url
+from tickets.services.shared import _event, _require_agent
 
 
 @transaction.atomic
@@ -26,11 +24,16 @@ def plan_save(
     milestones: list[dict[str, str]],
     resources: str = "",
     submit: bool = False,
+    signoffs: list[str] | None = None,
 ) -> SolutionPlan:
-    """Write the solution plan (an approved plan edited again needs approval again)."""
+    """Write the solution plan (an approved plan edited again needs approval again). Milestones must be
+    in date order; a submission opens a new revision of sign-offs (`signoffs` codes, else the defaults)."""
     _require_agent(by)
     if not implementation_path.strip():
         raise DjangoValidationError({"implementation_path": _("Describe the implementation path.")})
+    dated = plan_milestones.milestones_read(milestones)
+    plan_milestones.milestones_check_order(dated)
+    signers = signoff.signers_parse(signoffs) if signoffs else None
     status = SolutionPlan.Status.SUBMITTED if submit else SolutionPlan.Status.DRAFT
     plan, created = SolutionPlan.objects.update_or_create(
         ticket=ticket,
@@ -44,47 +47,20 @@ def plan_save(
             "reviewed_at": None,
         },
     )
+    plan_milestones.milestones_replace(plan=plan, items=dated)
     _event(ticket, by, TicketEvent.Kind.PLAN, field="plan", new=status, internal=True)
     audit_record(actor=by, action="ticket.plan", obj=ticket, changes={"status": status})
     if submit:
-        notify(
-            recipients=[m for m in managers() if m.pk != by.pk],
-            kind="ticket.plan_submitted",
-            params={"key": ticket.key},
-            url=_ticket_url(ticket),
-        )
+        signoff.signoffs_start(plan=plan, by=by, signers=signers)
     return plan
 
 
-@transaction.atomic
 def plan_review(*, ticket: Ticket, by: User, approve: bool, note: str = "") -> SolutionPlan:
-    """A manager approves the submitted plan or sends it back with a note."""
-    if not permissions.can_approve_plan(by):
-        raise PermissionDenied(_("Only managers approve solution plans."))
-    plan = SolutionPlan.objects.select_for_update().filter(ticket=ticket).first()
-    if plan is None or plan.status != SolutionPlan.Status.SUBMITTED:
-        raise TicketConflict(_("There is no plan waiting for approval."))
-    if not approve and not note.strip():
-        raise DjangoValidationError({"review_note": _("Say what needs to change.")})
-    plan.status = SolutionPlan.Status.APPROVED if approve else SolutionPlan.Status.RETURNED
-    plan.reviewed_by, plan.reviewed_at, plan.review_note = by, timezone.now(), note.strip()
-    plan.save()
-    _event(
-        ticket,
-        by,
-        TicketEvent.Kind.PLAN,
-        field="plan",
-        old=SolutionPlan.Status.SUBMITTED,
-        new=plan.status,
-        note=note,
-        internal=True,
-    )
-    audit_record(actor=by, action="ticket.plan_review", obj=ticket, changes={"status": plan.status})
-    if plan.author_id != by.pk:
-        notify(
-            recipients=[plan.author],
-            kind="ticket.plan_reviewed",
-            params={"key": ticket.key, "status": plan.status, "text": note},
-            url=_ticket_url(ticket),
-        )
-    return plan
+    """One sign-off: approve the submitted plan or send it back with a note (tickets.signoff)."""
+    try:
+        return signoff.signoff_decide(ticket=ticket, by=by, approve=approve, note=note)
+    except DjangoValidationError as exc:
+        # the review form names the note `review_note`
+        if hasattr(exc, "error_dict") and "note" in exc.error_dict:
+            raise DjangoValidationError({"review_note": exc.error_dict["note"]}) from exc
+        raise

@@ -14,6 +14,7 @@ from accounts.services import audit_record
 from config.concurrency import check_version
 from tickets import permissions, sla
 from tickets.models import BusinessCalendar, SlaPolicy, SlaTypeCalendar, Ticket, WorkingHours
+from tickets.oncall.big_sale import event_targets
 
 
 def _targets(ticket: Ticket) -> sla.Targets:
@@ -22,7 +23,8 @@ def _targets(ticket: Ticket) -> sla.Targets:
     if ticket.urgency not in targets:
         sla_defaults_ensure()
         targets = sla.load_targets(ticket.urgency)
-    return targets[ticket.urgency].for_type(ticket.type)
+    # a big-sale window's targets for urgent and incident work filed during it (tickets.oncall.big_sale)
+    return event_targets(ticket, targets[ticket.urgency].for_type(ticket.type))
 
 
 DEFAULT_POLICIES = [("urgent", 30, 120), ("routine", 240, 3 * 540), ("planned", 2 * 540, 20 * 540)]

@@ -110,7 +110,7 @@ def ticket_transition(
         ticket.feasibility_note = feasibility_note or ticket.feasibility_note
         fields |= {"feasibility", "feasibility_note"}
         _event(ticket, by, TicketEvent.Kind.FIELD, field="feasibility", old=old_feasibility, new=feasibility)
-        chosen = assignee or (ticket.assignee if ticket.assignee_id else None) or round_robin_agent()
+        chosen = assignee or (ticket.assignee if ticket.assignee_id else None) or round_robin_agent(ticket)
         if chosen is not None and chosen.pk != ticket.assignee_id:
             _event(
                 ticket,

@@ -98,6 +98,17 @@ TYPE_LABELS = dict(Ticket.Type.choices)
 URGENCY_LABELS = dict(Ticket.Urgency.choices)
 
 
+def _with_overdue_badge(title: str, ticket: Ticket) -> SafeString:
+    """The title with a red "milestone overdue" badge when the queue found one (tickets.milestones)."""
+    if not getattr(ticket, "overdue_milestones", False):
+        return format_html("{}", title)
+    return format_html(
+        '{} <span class="badge text-bg-danger" data-overdue-milestone>{}</span>',
+        title,
+        _("Milestone overdue"),
+    )
+
+
 @register.simple_tag
 def queue_row(ticket: Ticket) -> SafeString:
     """One row of the queue in one call (the queue renders 50: per-variable template lookups add up)."""
@@ -120,7 +131,7 @@ def queue_row(ticket: Ticket) -> SafeString:
         '<td class="mt-secondary">{due}</td><td class="mt-secondary">{updated}</td></tr>',
         key=ticket.key,
         url=ticket.get_absolute_url(),
-        title=title,
+        title=_with_overdue_badge(title, ticket),
         status=status_badge(ticket.status),
         sla=sla_chip(ticket),
         urgency=URGENCY_LABELS.get(ticket.urgency, ticket.urgency),

@@ -177,7 +177,11 @@
         return response.json();
       })
       .then(function (payload) {
-        asOf.textContent = asOfLabel + " " + clock.format(new Date(payload.as_of));
+        // where the figures were read (config/db_router.py): a replica's note carries its replay time and lag
+        asOf.textContent = payload.data_source === "replica" && payload.data_note
+          ? payload.data_note
+          : asOfLabel + " " + clock.format(new Date(payload.as_of)) + (payload.data_note ? " · " + payload.data_note : "");
+        asOf.dataset.source = payload.data_source || "";
         asOf.dataset.asOf = payload.as_of;
         warnings.textContent = (payload.warnings || []).join(" ");
         warnings.classList.toggle("d-none", !(payload.warnings || []).length);
