@@ -13,8 +13,11 @@ last 30 days >= 300", a grouped window scan: no ranks answer it) rebuilt --reps 
 membership, then the four older years are imported (a load too small for the bulk path waits in the default
 partition until the upkeep, run next, moves it into its months) and the rule rebuilt again. With --plain the events
 table is then converted back to one plain table (crm_tags.partitions.convert_back) and the rule rebuilt
-once more: the same history unpartitioned, for comparison. Every rebuild's membership is checked equal.
-Ends with one line: import_rows_per_s=… rebuild_1y_s=… rebuild_all_s=… ratio=… [rebuild_plain_s=…]
+once more: the same history unpartitioned, for comparison. With --fanout-parts N the rule is also built
+over N customer-id ranges (crm_tags/fanout.py; the ranges run one after another in this process).
+Every rebuild's membership is checked equal.
+Ends with one line: import_rows_per_s=… rebuild_1y_s=… rebuild_all_s=… ratio=… [rebuild_fanout_s=…
+fanout_ratio=…] [rebuild_plain_s=…]
 partitions=… events=…
 """
 
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--files", help="directory that keeps the generated CSV files for reuse")
     parser.add_argument("--plain", action="store_true", help="also rebuild over the history unpartitioned")
+    parser.add_argument("--fanout-parts", type=int, default=0, help="also build over N customer-id ranges")
     args = parser.parse_args()
     bench_database_setup(DB_NAME, redis_db=12)
 
@@ -150,6 +154,32 @@ def main() -> None:
         count = len(partitions.month_partitions(cursor))
         cursor.execute("SELECT count(*) FROM crm_tags_event")
         events = cursor.fetchone()[0]
+    fanned = ""
+    if args.fanout_parts:
+        # the ranges run one after another in this process (Celery eager): the figure is the overhead of
+        # splitting and joining on one machine, not the gain of several workers
+        from django.test import override_settings
+
+        from crm_tags import tasks
+
+        times = []
+        for _ in range(args.reps):
+            TagMembership.objects.filter(tag=tag).delete()
+            with override_settings(TAG_FANOUT_MIN_CUSTOMERS=0, TAG_FANOUT_PARTS=args.fanout_parts):
+                build = TagBuild.objects.create(tag=tag, version=version, rollout_percent=100, as_of=now)
+                started = time.perf_counter()
+                tasks.run_tag_build(build.pk)
+                times.append(time.perf_counter() - started)
+            build.refresh_from_db()
+            members.add(
+                frozenset(TagMembership.objects.filter(tag=tag).values_list("customer_id", flat=True))
+            )
+        fanout_s = statistics.median(times)
+        print(
+            f"rebuild over {args.fanout_parts} customer-id ranges: median {fanout_s:.3f}s of "
+            f"{[round(t, 3) for t in times]}, {build.members} members, status {build.status}; {load()}"
+        )
+        fanned = f" rebuild_fanout_s={fanout_s:.3f} fanout_ratio={fanout_s / every_year:.2f}"
     plain = ""
     if args.plain:
         started = time.perf_counter()
@@ -162,7 +192,7 @@ def main() -> None:
     print(f"end: {load()}")
     print(
         f"import_rows_per_s={min([rate, *rates]):.0f} rebuild_1y_s={one_year:.3f} rebuild_all_s={every_year:.3f} "
-        f"ratio={every_year / one_year:.2f}{plain} partitions={count} events={events}"
+        f"ratio={every_year / one_year:.2f}{fanned}{plain} partitions={count} events={events}"
     )
 
 

@@ -425,6 +425,7 @@ TASK_QUEUE_TASKS = {
         "crm_tags.tasks.recompute_lead_scores",
         "crm_tags.tasks.refresh_after_import",
         "crm_tags.tasks.maintain_event_partitions",
+        "crm_tags.tasks.run_tag_build_part",
         "privacy.tasks.apply_retention",
     ],
     # report files, exports and the dashboards' aggregates (these read the replica when there is one)
@@ -527,6 +528,11 @@ RETENTION_DAYS = {
     "privacy_files": env.int("RETENTION_PRIVACY_FILES_DAYS", default=30),
 }
 RETENTION_BATCH = env.int("RETENTION_BATCH", default=10_000)
+
+# Tag builds over at least this many customers run as one task per customer-id range, TAG_FANOUT_PARTS of
+# them, across the `tags` workers (crm_tags/fanout.py); smaller ones stay one statement.
+TAG_FANOUT_MIN_CUSTOMERS = env.int("TAG_FANOUT_MIN_CUSTOMERS", default=2_000_000)
+TAG_FANOUT_PARTS = env.int("TAG_FANOUT_PARTS", default=4)
 
 # Report jobs (analytics) -----------------------------------------------------------------------------
 # Plan milestones: their assignee is reminded this many days before each due date (tickets.milestones).

@@ -314,6 +314,34 @@ class TagBuild(models.Model):
         return f"{self.tag.slug} build {self.pk} ({self.status})"
 
 
+class TagBuildPart(models.Model):
+    """One customer-id range [low, high) of a build fanned out over ranges (crm_tags/fanout.py)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    build = models.ForeignKey(TagBuild, on_delete=models.CASCADE, related_name="parts")
+    number = models.PositiveSmallIntegerField(_("range"))
+    low = models.BigIntegerField(_("from customer id"))
+    high = models.BigIntegerField(_("to customer id (excluded)"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    matched = models.PositiveIntegerField(_("matched"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    seconds = models.FloatField(_("seconds"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["build", "number"]
+        verbose_name = _("build range")
+        verbose_name_plural = _("build ranges")
+        constraints = [models.UniqueConstraint(fields=["build", "number"], name="crm_buildpart_build_number")]
+
+    def __str__(self) -> str:
+        return f"build {self.build_id} range {self.number}"
+
+
 class TagMembershipChange(models.Model):
     """History: a customer entered or exited a tag in a build (with the rule version)."""
 

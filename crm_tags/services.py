@@ -468,7 +468,10 @@ def tag_builds_fail_orphaned(*, now: datetime | None = None) -> int:
     membership is intact). A build is orphaned when nobody holds its advisory lock."""
     now = now or timezone.now()
     failed = 0
-    running = TagBuild.objects.filter(status=TagBuild.Status.RUNNING, started_at__lt=now - ORPHAN_GRACE)
+    # (a build fanned out over ranges holds no build lock while its ranges run: fanout.fail_dead_parts)
+    running = TagBuild.objects.filter(
+        status=TagBuild.Status.RUNNING, started_at__lt=now - ORPHAN_GRACE, parts__isnull=True
+    )
     for build_id in running.values_list("pk", flat=True):
         with transaction.atomic():
             with connection.cursor() as cursor:

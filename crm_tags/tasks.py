@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from crm_tags import import_jobs, ranks, services
+from crm_tags import fanout, import_jobs, ranks, services
 from crm_tags.models import Tag, TagBuild
 from crm_tags.value import ValueModelError
 from crm_tags.value.lead_score import lead_scores_recompute
@@ -25,7 +25,16 @@ def run_tag_build(build_id: int) -> None:
     )
     if build is None:
         return
+    if fanout.fans_out(build):  # a rule over many customers: one task per customer-id range
+        fanout.start(build)
+        return
     services.tag_build_run(build=build)
+
+
+@shared_task(acks_late=True)
+def run_tag_build_part(part_id: int) -> int:
+    """One customer-id range of a fanned-out build (crm_tags/fanout.py)."""
+    return fanout.run_part(part_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
@@ -50,8 +59,9 @@ def scheduled_rebuilds() -> None:
 
 @shared_task(acks_late=True)
 def fail_orphaned_builds() -> int:
-    """Every minute from beat: builds whose worker died are shown as failed, never running forever."""
-    return services.tag_builds_fail_orphaned()
+    """Every minute from beat: builds whose worker died (or one of whose range workers died) are shown as
+    failed, never running forever."""
+    return services.tag_builds_fail_orphaned() + fanout.fail_dead_parts()
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
