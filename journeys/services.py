@@ -319,3 +319,36 @@ def email_template_create(*, by: User | None, name: str, texts: dict[str, dict[s
     template = EmailTemplate.objects.create(name=name, texts=texts)
     audit_record(actor=by, action="journey.email_template_create", obj=template, changes={"name": name})
     return template
+
+
+def customer_erase(*, customer: Any, surrogate: Any, scrubber: Any) -> dict[str, int]:
+    """An erasure's step (privacy.rights): the person's enrolments, contact counts and audience-sync rows
+    move to the surrogate (so the customer row can go and the counts stay), and the person's values leave
+    every stored request body (journey webhooks pending or dead-lettered, sync batches not yet delivered:
+    a template or a destination set up for personal fields may have put them there). Returns the counts."""
+    from django.db.models import Q
+
+    from journeys.activation_tables import SyncBaseline, SyncBatch, SyncMember
+    from journeys.models import ContactCount, Enrolment, WebhookRequest
+
+    report: dict[str, int] = {}
+    for label, model in (
+        ("journey_enrolments", Enrolment),
+        ("journey_contact_counts", ContactCount),
+        ("sync_members", SyncMember),
+        ("sync_baselines", SyncBaseline),
+    ):
+        report[label] = model.objects.filter(customer_id=customer.pk).update(customer_id=surrogate.pk)
+    holds = Q()
+    for value in scrubber.values:
+        holds |= Q(body__icontains=value)
+    for label, model in (("webhook_requests", WebhookRequest), ("sync_batches", SyncBatch)):
+        count = 0
+        if scrubber:
+            for pk, body in model.objects.select_for_update().filter(holds).values_list("pk", "body"):
+                scrubbed = scrubber.text(body)
+                if scrubbed != body:
+                    model.objects.filter(pk=pk).update(body=scrubbed)
+                    count += 1
+        report[label] = count
+    return report

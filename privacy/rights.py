@@ -35,6 +35,7 @@ from analytics import services as analytics_services
 from campaigns import selectors as campaign_selectors
 from campaigns import services as campaign_services
 from crm_tags import erasure, portability
+from journeys import services as journeys_services
 from privacy import consent, permissions, personal_data
 from privacy.models import Consent, ConsentChange, ConsentState, PrivacyRequest, Purpose, UnmaskedAccess
 from privacy.scrubbing import Scrubber
@@ -385,6 +386,7 @@ def _erase(req: PrivacyRequest) -> dict[str, int] | None:
         old=customer.pk, new=surrogate.pk
     )
     report.update(_consent_erase(customer, surrogate))
+    report.update(journeys_services.customer_erase(customer=customer, surrogate=surrogate, scrubber=scrubber))
     report.update(_access_log_unlink(customer))
     report["audit_entries"] = audit_entries_scrub(
         values=values,

@@ -36,7 +36,16 @@ from tests.privacy.conftest import PLANTED_EMAIL, PLANTED_NAME, PLANTED_PHONE
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("accounts", "tickets", "crm_tags", "campaigns", "analytics", "knowledge_base", "privacy")
+OUR_APPS = (
+    "accounts",
+    "tickets",
+    "crm_tags",
+    "campaigns",
+    "analytics",
+    "knowledge_base",
+    "privacy",
+    "journeys",
+)
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb")
 SIGNUP = dt.datetime(2026, 10, 3, 9, tzinfo=dt.UTC)
 
@@ -85,6 +94,40 @@ def _where_found(value: str) -> list[tuple[str, str]]:
     return found
 
 
+def _pending_bodies(customer) -> None:
+    from django.utils import timezone
+
+    from journeys.activation_tables import SyncBatch, SyncRun
+    from journeys.models import Destination, WebhookRequest
+
+    destination = Destination.objects.create(name="crm", kind="webhook", url="http://127.0.0.1:9/hook")
+    quoted = json.dumps({"external_id": customer.external_id, "email": PLANTED_EMAIL, "phone": PLANTED_PHONE})
+    WebhookRequest.objects.create(
+        destination=destination, idempotency_key="j-1", body=quoted, next_attempt_at=timezone.now()
+    )
+    run = SyncRun.objects.create(
+        destination=destination, audience="tag:x", audience_label="x", mode="snapshot"
+    )
+    SyncBatch.objects.create(run=run, number=1, idempotency_key="sync-1-1", body=quoted, items=1)
+
+
+def _enrolled(customer, by) -> None:
+    """The person enrolled in a journey, with a contact counted."""
+    from journeys.models import ContactCount, Enrolment
+    from tests.journeys import factories as journey_factories
+
+    journey = journey_factories.journey(by, tag=journey_factories.manual_tag(), steps=[{"wait": {"days": 3}}])
+    Enrolment.objects.create(
+        journey=journey,
+        version=journey.versions.order_by("-number").first(),
+        customer=customer,
+        trigger_ref="t",
+        entered_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        next_at=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    )
+    ContactCount.objects.create(customer=customer, channel="email", day=dt.date(2026, 12, 1), count=1)
+
+
 def _figures(campaign) -> dict:
     local = DashboardFilters(
         date_from=dt.date(2026, 9, 1), date_to=dt.date(2026, 11, 30), tz=settings.TIME_ZONE
@@ -130,6 +173,11 @@ def test_after_erasure_no_table_holds_the_persons_values(person, manager, django
             f"PLANTED1,signup,2026-10-03T09:00:00+00:00,,web,{PLANTED_EMAIL.upper()}\n"
         )
     )
+    # (and request bodies waiting for a journey's webhook and an audience sync, from a template and a
+    # destination that send the e-mail and phone)
+    _pending_bodies(planted)
+    # (and enrolled in a journey, contacted once by it)
+    _enrolled(planted, manager)
     # (and a rule whose literals name the person, saved by someone allowed to)
     factories.rule_tag(
         "this-person",
@@ -149,6 +197,10 @@ def test_after_erasure_no_table_holds_the_persons_values(person, manager, django
     # then none of those values is left in any text or JSON column of any table of our apps
     assert req.status == "done", req.error
     assert {value: _where_found(value) for value in values} == {value: [] for value in values}
+    from journeys.models import ContactCount, Enrolment
+
+    assert Enrolment.objects.filter(customer=_surrogate()).count() == 1
+    assert ContactCount.objects.filter(customer=_surrogate()).count() == 1
     assert Event.objects.get(customer=_surrogate(), event_type="signup").properties == {"contact": "[erased]"}
     # and the export file written before is gone from the disk
     assert not default_storage.exists(made["export"].file)
