@@ -39,6 +39,9 @@ lint: install
 	.venv/bin/ruff format --check .
 	python3 .ci/po.py check
 
+# Two test processes (pytest-xdist; a file's tests stay in one): each has its own test database, Redis
+# database and media folder (config/settings.py, TEST_WORKER). `make test PYTEST_ARGS=-n0` runs in one.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: install services messages lint
 	.venv/bin/pytest -q $(PYTEST_ARGS)
 

@@ -6,7 +6,13 @@ from django.http import FileResponse, Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
@@ -120,6 +126,24 @@ class ReportJobSerializer(serializers.ModelSerializer):
     cancel_url = serializers.SerializerMethodField(
         help_text="POST here to cancel; null once the job has ended."
     )
+    data_as_of = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the file's rows are current as of: the replica's replay point, or when the primary "
+        "was read. Null until the job is done.",
+    )
+    data_source = serializers.SerializerMethodField(
+        help_text='Where the rows were read: "primary" or "replica"; null until the job is done.'
+    )
+    replica_lag_seconds = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="How far behind the replica was (null: read live from the primary, or not done yet).",
+    )
+    data_note = serializers.SerializerMethodField(
+        help_text='"live data from the primary", or "as of HH:MM:SS, N s behind" for a replica; null until '
+        "the job is done."
+    )
 
     class Meta:
         model = ReportJob
@@ -139,6 +163,10 @@ class ReportJobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "data_as_of",
+            "data_source",
+            "replica_lag_seconds",
+            "data_note",
         ]
         read_only_fields = fields
 
@@ -149,6 +177,15 @@ class ReportJobSerializer(serializers.ModelSerializer):
 
     def get_cancel_url(self, job: ReportJob) -> str | None:
         return reverse("api-report-cancel", args=[job.pk]) if job.is_active else None
+
+    # the same enum as the dashboards' `data_source` (ReadSourceFields), and null rather than ""
+    @extend_schema_field(serializers.ChoiceField(choices=["primary", "replica"], allow_null=True))
+    def get_data_source(self, job: ReportJob) -> str | None:
+        return job.data_source or None
+
+    def get_data_note(self, job: ReportJob) -> str | None:
+        read = job.data_read
+        return None if read is None else read.note()
 
 
 class _ErrorItemSerializer(serializers.Serializer):

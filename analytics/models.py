@@ -1,9 +1,13 @@
 """Report jobs (CSV/XLSX exports run on Celery) and scheduled e-mail reports with their delivery log."""
 
+import datetime as dt
+
 from django.conf import settings
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from config.db_router import REPLICA_ALIAS, ReadSource
 
 
 class ReportKind(models.TextChoices):
@@ -29,6 +33,13 @@ class ReportStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+class DataSource(models.TextChoices):
+    """Which database a finished report's rows were read from (config/db_router.py)."""
+
+    PRIMARY = "primary", _("Primary")
+    REPLICA = "replica", _("Replica")
+
+
 class ReportJob(models.Model):
     """One export: queued → running → done | failed | cancelled, written by a Celery task with progress
     and a heartbeat."""
@@ -36,6 +47,7 @@ class ReportJob(models.Model):
     Kind = ReportKind
     Format = ReportFormat
     Status = ReportStatus
+    Source = DataSource
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
@@ -56,6 +68,11 @@ class ReportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the job is done: the time its rows are current as of (the replica's replay point, or when
+    # the primary was read), where they were read, and how far behind the replica was (null: the primary).
+    data_as_of = models.DateTimeField(_("data as of"), null=True, blank=True)
+    data_source = models.CharField(_("data source"), max_length=10, choices=Source.choices, blank=True)
+    replica_lag_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -80,6 +97,18 @@ class ReportJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def data_read(self) -> ReadSource | None:
+        """Where and as of when the finished job's rows were read; None until it is done."""
+        if not self.data_source or self.data_as_of is None:
+            return None
+        if self.data_source != self.Source.REPLICA:
+            return ReadSource(DEFAULT_DB_ALIAS, checked_at=self.data_as_of)
+        lag = self.replica_lag_seconds or 0.0
+        # ReadSource.as_of() is its check time less the lag: the check time that gives back data_as_of
+        checked = self.data_as_of + dt.timedelta(seconds=lag)
+        return ReadSource(REPLICA_ALIAS, lag_seconds=lag, checked_at=checked)
 
 
 class ReportSubscription(models.Model):

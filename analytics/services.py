@@ -188,10 +188,15 @@ def report_job_run(*, job_id: int) -> ReportJob:
     tz = viewer_time_zone(job.owner)
     started = time.monotonic()
     try:
+        # decided on the primary before the replica scope: a permission revoked a moment ago (not
+        # replayed yet) must count, and an answer read there would stay cached (accounts.backends)
+        unmasked = report_unmasked(job.owner)
         # the rows are read from the replica when it serves (config/db_router.py); progress writes go on
         with JobHeartbeat(job.pk), report_files.job_work_dir(job.pk) as work_dir, replica_reads() as reads:
             log.info("report job %s reads %s (lag %s s)", job.pk, reads.alias, reads.lag_seconds)
-            rows, truncated, name = _write_report(job, tz, work_dir)
+            # taken as the reading starts: on the primary, as_of() is the time it is called
+            data_as_of = reads.as_of()
+            rows, truncated, name = _write_report(job, tz, work_dir, unmasked)
     except ReportJobStopped:
         job.refresh_from_db()
         log.info("report job %s stopped: %s while it ran", job.pk, job.status)
@@ -209,6 +214,9 @@ def report_job_run(*, job_id: int) -> ReportJob:
             file=name,
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
+            data_as_of=data_as_of,
+            data_source=ReportJob.Source.REPLICA if reads.on_replica else ReportJob.Source.PRIMARY,
+            replica_lag_seconds=round(reads.lag_seconds or 0.0, 3) if reads.on_replica else None,
         )
         if not finished:
             # Cancelled, or declared dead by the stale sweep (its owner told it failed), after the last
@@ -227,9 +235,9 @@ def report_job_run(*, job_id: int) -> ReportJob:
     return job
 
 
-def _write_report(job: ReportJob, tz: str, work_dir: Path) -> tuple[int, bool, str]:
+def _write_report(job: ReportJob, tz: str, work_dir: Path, unmasked: bool) -> tuple[int, bool, str]:
     """(rows, truncated, storage name): count, write the temporary file, save it to storage."""
-    source = reports.report_source(job, tz, report_unmasked(job.owner))
+    source = reports.report_source(job, tz, unmasked)
     total = reports.count_rows(source)
     if job.format == ReportJob.Format.XLSX:
         total = min(total, reports.XLSX_MAX_DATA_ROWS)

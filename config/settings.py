@@ -3,6 +3,7 @@
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from csp.constants import NONCE, NONE, SELF
@@ -12,6 +13,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# The test suite runs in parallel processes (pytest-xdist's gw0, gw1, ...): each takes the Redis database
+# after REDIS_URL's by its number (every test empties its cache first) and a media folder of its own; its
+# test database gets a suffix from pytest-django. Written back to the environment, once, so the servers and
+# workers a test starts inherit the same.
+TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if TEST_WORKER[:2] == "gw" and TEST_WORKER[2:].isdigit() and not os.environ.get("MARTECH_TEST_WORKER_SET"):
+    _redis = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    _redis_db = int(_redis.path.strip("/") or 0) + int(TEST_WORKER[2:])
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{_redis_db}"))
+    os.environ["MEDIA_ROOT"] = str(
+        Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".data" / "media")) / TEST_WORKER
+    )
+    os.environ["MARTECH_TEST_WORKER_SET"] = "1"
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-0f1b7c2e9a4d4c8b9e6f3a2d1c0b9a8f7e6d5c4b3a2")

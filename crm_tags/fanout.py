@@ -14,6 +14,13 @@ Failure is visible and harmless: a range task that raises fails the build; a ran
 at the next orphan sweep. Either way the matches are deleted and the membership is untouched; a range
 task delivered again after its build failed does nothing. Smaller tags stay one statement
 (`services.tag_build_run`).
+
+The tags that read a fanned-out tag wait for its join: `finish` queues their builds (as of its `as_of`
+when one was given), and each of those queues its own dependents in turn. A rebuild of every tag
+(`services.tags_rebuild_all`) fans out the same way and leaves every tag downstream of a fanned-out one
+to that chain, so none is built from the old membership; after a failed build they are not rebuilt.
+A tag reading two fanned-out tags is queued by each join; of two builds of one tag, one that joins after
+a newer one is done does not apply (the newer was queued later, after both joins' data).
 """
 
 # SQL is assembled from fixed fragments and the compiled rule; every value is a bound parameter.
@@ -25,6 +32,7 @@ import time
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.task_queue import enqueue
 from crm_tags import services
@@ -63,9 +71,9 @@ def start(build: TagBuild) -> None:
     parts = ranges(low or 0, high or 0, max(1, settings.TAG_FANOUT_PARTS))
     with transaction.atomic():
         now = timezone.now()
-        # every range reads the rule as of the same moment
+        # every range reads the rule as of the same moment: the build's as_of, or else its start
         if not TagBuild.objects.filter(pk=build.pk, status=TagBuild.Status.QUEUED).update(
-            status=TagBuild.Status.RUNNING, started_at=now, as_of=build.as_of or now
+            status=TagBuild.Status.RUNNING, started_at=now
         ):
             return  # another worker took it
         created = TagBuildPart.objects.bulk_create(
@@ -95,7 +103,9 @@ def run_part(part_id: int) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PART_LOCK_NAMESPACE, part.pk])
             compiled = compile_rule(
-                build.version.definition, as_of=build.as_of, rollout=(build.tag_id, build.rollout_percent)
+                build.version.definition,
+                as_of=build.as_of or build.started_at,
+                rollout=(build.tag_id, build.rollout_percent),
             )
             tune_session_for_rules(cursor)
             # a part delivered again (its worker died after the insert) replaces what it stored
@@ -147,6 +157,12 @@ def finish(build_id: int) -> None:
             if waiting:
                 raise services.TagError(f"{waiting} customer-id range(s) of the build did not finish")
             tag = Tag.objects.select_for_update().get(pk=build.tag_id)
+            # two builds of a tag can run at once (a tag reading two fanned-out tags is queued by each
+            # join) and finish in either order: the newer was queued later, so read data at least as new
+            if TagBuild.objects.filter(
+                tag_id=build.tag_id, pk__gt=build.pk, status=TagBuild.Status.DONE
+            ).exists():
+                raise services.TagError(_("A newer build of this tag finished first; its membership stands."))
             services._apply_membership(
                 tag=tag,
                 build=build,
@@ -180,7 +196,9 @@ def finish(build_id: int) -> None:
         build.entered,
         build.exited,
     )
-    services._queue_dependents(tag)
+    # the tags that read it are built now, from the new membership (tags_rebuild_all leaves them out of
+    # its own loop); each of their builds queues its own dependents in turn
+    services._queue_dependents(tag, as_of=build.as_of)
 
 
 def _drop_matches(build_id: int) -> None:

@@ -459,7 +459,7 @@ def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild
         build.exited,
     )
     if queue_dependents:
-        _queue_dependents(tag)
+        _queue_dependents(tag, as_of=build.as_of)
     return build
 
 
@@ -491,10 +491,11 @@ def tag_builds_fail_orphaned(*, now: datetime | None = None) -> int:
     return failed
 
 
-def _queue_dependents(tag: Tag) -> None:
-    """Rebuild the rule tags that read this tag (they come after it in dependency order)."""
+def _queue_dependents(tag: Tag, *, as_of: datetime | None = None) -> None:
+    """Rebuild the rule tags that read this tag (they come after it in dependency order), as of the same
+    moment as its build when that was given (each queued build queues its own dependents in turn)."""
     for dependent in Tag.objects.filter(current_version__depends_on__contains=[tag.slug]).exclude(pk=tag.pk):
-        tag_build_queue(tag=dependent, trigger=TagBuild.Trigger.DEPENDENCY)
+        tag_build_queue(tag=dependent, trigger=TagBuild.Trigger.DEPENDENCY, as_of=as_of)
 
 
 def tags_in_dependency_order(tags: list[Tag]) -> list[Tag]:
@@ -523,18 +524,56 @@ def tags_in_dependency_order(tags: list[Tag]) -> list[Tag]:
     return ordered
 
 
+def _readers() -> dict[str, list[str]]:
+    """slug -> the published tags whose rule reads it."""
+    readers: dict[str, list[str]] = {}
+    rows = Tag.objects.filter(current_version__isnull=False).values_list(
+        "slug", "current_version__depends_on"
+    )
+    for slug, deps in rows:
+        for dep in deps or []:
+            readers.setdefault(dep, []).append(slug)
+    return readers
+
+
+def _downstream(slug: str, readers: dict[str, list[str]]) -> set[str]:
+    """Every tag that reads `slug`, directly or through other tags."""
+    found: set[str] = set()
+    todo = [slug]
+    while todo:
+        for reader in readers.get(todo.pop(), []):
+            if reader not in found and reader != slug:
+                found.add(reader)
+                todo.append(reader)
+    return found
+
+
 def tags_rebuild_all(
     *, trigger: str, tags: list[Tag] | None = None, as_of: datetime | None = None
 ) -> list[TagBuild]:
-    """Rebuild published rule tags now, one after another in dependency order."""
+    """Rebuild published rule tags in dependency order; returns the builds made, in that order.
+
+    A rule over many customers (`fanout.fans_out`) is fanned out over customer-id ranges and is still
+    running when this returns. Every tag downstream of it (transitively) is left out here: the join
+    (`fanout.finish`) queues its dependents, whose builds queue theirs, so each is built after the new
+    membership it reads, never from the old one. The fanned-out builds start after every build made
+    here, so a tag reading both one of them and a tag built here reads the latter's new membership.
+    """
+    from crm_tags import fanout  # fanout imports this module
+
     if tags is None:
         tags = list(
             Tag.objects.filter(kind=Tag.Kind.RULE, current_version__isnull=False).select_related(
                 "current_version"
             )
         )
-    builds = []
+    builds: list[TagBuild] = []
+    fanned: list[TagBuild] = []
+    waiting: set[str] = set()  # downstream of a fanned-out tag: built after its join
+    readers: dict[str, list[str]] | None = None
     for tag in tags_in_dependency_order(tags):
+        if tag.slug in waiting:
+            continue
         build = TagBuild.objects.create(
             tag=tag,
             version_id=tag.current_version_id,
@@ -542,7 +581,28 @@ def tags_rebuild_all(
             as_of=as_of,
             trigger=trigger,
         )
-        builds.append(tag_build_run(build=build, queue_dependents=False))
+        if fanout.fans_out(build):
+            fanned.append(build)
+            readers = _readers() if readers is None else readers
+            waiting |= _downstream(tag.slug, readers)
+        else:
+            build = tag_build_run(build=build, queue_dependents=False)
+        builds.append(build)
+    for build in fanned:
+        try:
+            fanout.start(build)
+        except Exception as exc:  # noqa: BLE001 - one tag's failure never stops the others' rebuild
+            log.exception("tag build %s could not be fanned out", build.pk)
+            TagBuild.objects.filter(
+                pk=build.pk, status__in=[TagBuild.Status.QUEUED, TagBuild.Status.RUNNING]
+            ).update(
+                status=TagBuild.Status.FAILED,
+                finished_at=timezone.now(),
+                error=personal_data.scrub_text(str(exc))[:2000],
+            )
+        build.refresh_from_db()  # running (done already when Celery runs eagerly)
+    if waiting:
+        log.info("rebuild of all tags: %s tag(s) wait for a fanned-out build's join", len(waiting))
     return builds
 
 

@@ -26,6 +26,7 @@ from config.concurrency import (
     with_etag,
 )
 from config.csv_export import stream_csv
+from config.db_router import replica_reads_iter
 from config.inputs import INT32_MAX, FormParser, InvalidInput, MultiPartParser
 from crm_tags import permissions, selectors, services
 from crm_tags.api import CrmImportFileSerializer
@@ -438,9 +439,21 @@ MEMBER_CSV_HEADER = ["external_id", "name", "email", "phone", "city", "since"]
 
 
 def members_csv_response(tag: Tag, user: Any, purpose: str = "") -> StreamingHttpResponse:
-    """The members CSV; with a (checked) channel `purpose`, only the customers it may reach."""
+    """The members CSV; with a (checked) channel `purpose`, only the customers it may reach. The rows are
+    read from the replica when it serves (config/db_router.py), while the body streams; with a purpose,
+    from the primary."""
+    # Whether this person sees contact data unmasked is read now, on the primary, and kept on the user
+    # object for the stream: inside the replica's scope a permission revoked a moment ago (not replayed
+    # yet) would still count, and the answer read there would stay cached (accounts.backends).
+    personal_data.can_see(user)
+
+    def rows() -> Any:
+        return selectors.tag_members_rows(tag=tag, user=user, purpose=purpose)
+
+    # Consent decides whom a channel may reach: a withdrawal must count at once, so a purpose's export
+    # reads the primary, not a replica up to REPLICA_MAX_LAG_SECONDS behind.
     response = StreamingHttpResponse(
-        stream_csv(MEMBER_CSV_HEADER, selectors.tag_members_rows(tag=tag, user=user, purpose=purpose)),
+        stream_csv(MEMBER_CSV_HEADER, rows() if purpose else replica_reads_iter(rows)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{tag.slug}-members.csv"'

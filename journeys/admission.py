@@ -41,23 +41,28 @@ def holdout_seed(journey_id: int) -> int:
     return -journey_id - HOLDOUT_SEED_OFFSET
 
 
-def _entry_sql(journey: Journey, version: JourneyVersion, now: datetime) -> tuple[str, list[Any]]:
-    """The WHERE clause of the entry rules over `s.customer_id`."""
+def _entry_sql(
+    journey: Journey, version: JourneyVersion, now: datetime, *, first: bool = False
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of the entry rules over `s.customer_id`; `first`: the journey has no enrolment yet
+    (nobody can have been in it before, so the re-entry probe is left out)."""
     entry = version.entry or {}
-    clauses: list[str] = []
+    clauses: list[str] = ["true"]
     params: list[Any] = []
     reentry = entry.get("reentry", "never")
     # A scalar subquery, not NOT EXISTS: the planner turns NOT EXISTS into an anti-join that reads every
     # enrolment of the journey (2 s at a million), where this probes the (customer, journey) index per
     # entrant (docs/journeys.md, "Measured").
     previous = "SELECT 1 FROM journeys_enrolment p WHERE p.customer_id = s.customer_id AND p.journey_id = %s"
+    if first:
+        reentry = "first"
     if reentry == "never":
         clauses.append(f"({previous} LIMIT 1) IS NULL")
         params.append(journey.pk)
     elif reentry == "after_days":
         clauses.append(f"({previous} AND (p.state = 'active' OR p.entered_at > %s) LIMIT 1) IS NULL")
         params += [journey.pk, now - timedelta(days=int(entry["reentry_days"]))]
-    else:  # always: again at once, but never twice at the same time
+    elif reentry == "always":  # again at once, but never twice at the same time
         clauses.append(f"({previous} AND p.state = 'active' LIMIT 1) IS NULL")
         params.append(journey.pk)
     if journey.percent < 100:
@@ -76,7 +81,11 @@ def admit(
 ) -> int:
     """Admit the customers `source_sql` selects (`customer_id`, `ref`: one row per customer) that pass the
     entry rules; returns how many entered."""
-    where, params = _entry_sql(journey, version, now)
+    with connection.cursor() as cursor:
+        # the callers hold the journey's row (or the events cursor's): nobody else admits into it meanwhile
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM journeys_enrolment WHERE journey_id = %s)", [journey.pk])
+        first = not cursor.fetchone()[0]
+    where, params = _entry_sql(journey, version, now, first=first)
     holdout_percent = int((version.entry or {}).get("holdout_percent", 0))
     if holdout_percent > 0:
         sql, holdout_params = gray_filter(holdout_seed(journey.pk), holdout_percent)

@@ -30,6 +30,24 @@ def trigger_kind_choices() -> list[tuple[str, str]]:
     ]
 
 
+def trigger_time_choices() -> dict[str, list]:
+    """The choices of a yearly-date and a schedule trigger (the builder's and the new-journey form's)."""
+    return {
+        "dateAttributes": [["birth_date", _("Birth date")], ["attributes.", _("other date detail …")]],
+        "offsets": [["before", _("days before")], ["on", _("on the day")], ["after", _("days after")]],
+        "repeats": [["once", _("once")], ["day", _("every day")], ["week", _("every week")]],
+        "weekdays": [
+            [1, _("Monday")],
+            [2, _("Tuesday")],
+            [3, _("Wednesday")],
+            [4, _("Thursday")],
+            [5, _("Friday")],
+            [6, _("Saturday")],
+            [7, _("Sunday")],
+        ],
+    }
+
+
 def step_kind_choices() -> list[list[str]]:
     """The kinds of step the builder adds; the three waits are one `wait` step each with its own fields."""
     return [
@@ -163,18 +181,7 @@ def builder_labels(*, journey: Journey) -> dict[str, Any]:
         ),
         "events": rules["events"],
         "amountOps": [[op, ops.get(op, op)] for op in AMOUNT_OPS],
-        "dateAttributes": [["birth_date", _("Birth date")], ["attributes.", _("other date detail …")]],
-        "offsets": [["before", _("days before")], ["on", _("on the day")], ["after", _("days after")]],
-        "repeats": [["once", _("once")], ["day", _("every day")], ["week", _("every week")]],
-        "weekdays": [
-            [1, _("Monday")],
-            [2, _("Tuesday")],
-            [3, _("Wednesday")],
-            [4, _("Thursday")],
-            [5, _("Friday")],
-            [6, _("Saturday")],
-            [7, _("Sunday")],
-        ],
+        **trigger_time_choices(),
         "destinations": [
             [d.pk, d.name]
             for d in Destination.objects.filter(kind=Destination.Kind.WEBHOOK)
@@ -229,6 +236,8 @@ def builder_labels(*, journey: Journey) -> dict[str, Any]:
             "addStep": _("Add a step"),
             "addStepHere": _("Add a step here"),
             "remove": _("Remove step"),
+            "moveUp": _("Move step up"),
+            "moveDown": _("Move step down"),
             "days": _("days"),
             "hours": _("hours"),
             "until": _("Until (company time zone)"),

@@ -28,7 +28,8 @@ SCHEDULE_EVERY = ("day", "week")
 MAX_OFFSET_DAYS = 365
 # actions that reach the customer (consent, frequency cap and quiet hours apply; a webhook only when its
 # destination is customer-facing or names a purpose)
-STEP_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# an id of the API's choosing, or a path the builder kept when it moved a step ("2.then.0"): dots only between
+STEP_ID = re.compile(r"(?=.{1,200}\Z)[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*\Z")
 AMOUNT_OPS = ("=", "!=", ">", ">=", "<", "<=")
 MAX_STEPS = 500
 MAX_DAYS = 3650
@@ -304,7 +305,9 @@ class _Walker:
             step_path = f"{path}[{index}]"
             explicit = step.get("id") if isinstance(step, dict) else None
             if explicit is not None and (not isinstance(explicit, str) or not STEP_ID.match(explicit)):
-                self.error(f"{step_path}.id", _("must be 1-64 letters, digits, _ or -"))
+                self.error(
+                    f"{step_path}.id", _("must be 1-200 letters, digits, _ or -, with dots only between them")
+                )
                 explicit = None
             step_id = explicit or f"{id_prefix}{index}"
             if step_id in self.nodes or step_id in ids:

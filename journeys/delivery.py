@@ -1,5 +1,5 @@
-"""Sending what actions wrote: webhook items grouped per destination into requests of up to `batch_size`
-items, each request's body fixed once (so its signature and Idempotency-Key are the same on every retry),
+"""Sending what actions wrote: webhook requests (the step groups its items into requests of up to the
+destination's `batch_size` as it writes them), each request's body fixed once (so its signature and Idempotency-Key are the same on every retry),
 retried with exponential backoff and dead-lettered after JOURNEYS_WEBHOOK_MAX_ATTEMPTS failures; e-mails
 rendered in the customer's language and sent through Django's e-mail backend, retried the same way.
 
@@ -23,7 +23,6 @@ from django.utils import timezone
 from journeys.models import Delivery, Destination, Enrolment, StepRun, WebhookRequest
 
 log = logging.getLogger(__name__)
-GROUP_LIMIT = 20_000  # items grouped per destination per pass
 
 
 def max_attempts() -> int:
@@ -39,50 +38,6 @@ def backoff(attempts: int) -> timedelta:
 def signature(secret: str, body: bytes) -> str:
     """`sha256=<hex>`: HMAC-SHA256 of the raw body with the destination's secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def requests_make(*, now: datetime | None = None) -> int:
-    """Group every destination's ungrouped webhook items into requests; returns how many were made."""
-    now = now or timezone.now()
-    made = 0
-    destination_ids = (
-        Delivery.objects.filter(
-            channel=Delivery.Channel.WEBHOOK, status=Delivery.Status.PENDING, request__isnull=True
-        )
-        .values_list("destination_id", flat=True)
-        .distinct()
-    )
-    for destination in Destination.objects.filter(pk__in=list(destination_ids)):
-        with transaction.atomic():
-            made += _group(destination, now)
-    return made
-
-
-def _group(destination: Destination, now: datetime) -> int:
-    """One statement: up to GROUP_LIMIT of the destination's ungrouped items (locked, SKIP LOCKED: a
-    concurrent pass takes others), numbered in id order into chunks of `batch_size`, one request per chunk
-    with its body (`{"deliveries": [item, ...]}`, fixed from now on) and a random Idempotency-Key, and each
-    item pointed at its request. Returns how many requests were made."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH items AS (SELECT d.id, d.payload FROM journeys_delivery d WHERE d.destination_id = %s "
-            "AND d.channel = 'webhook' AND d.status = 'pending' AND d.request_id IS NULL "
-            "ORDER BY d.id LIMIT %s FOR UPDATE SKIP LOCKED), "
-            "numbered AS (SELECT id, payload, (row_number() OVER (ORDER BY id) - 1) / %s AS chunk FROM items), "
-            "bodies AS (SELECT chunk, replace(gen_random_uuid()::text, '-', '') AS key, "
-            "'{\"deliveries\":[' || string_agg(payload::text, ',' ORDER BY id) || ']}' AS body "
-            "FROM numbered GROUP BY chunk), "
-            "made AS (INSERT INTO journeys_webhookrequest (destination_id, idempotency_key, body, status, "
-            "attempts, next_attempt_at, last_error, created_at) "
-            "SELECT %s, key, body, 'pending', 0, %s, '', %s FROM bodies ORDER BY chunk "
-            "RETURNING id, idempotency_key), "
-            "linked AS (UPDATE journeys_delivery d SET request_id = made.id FROM numbered n "
-            "JOIN bodies b ON b.chunk = n.chunk JOIN made ON made.idempotency_key = b.key "
-            "WHERE d.id = n.id RETURNING 1) "
-            "SELECT (SELECT count(*) FROM made), (SELECT count(*) FROM linked)",
-            [destination.pk, GROUP_LIMIT, max(destination.batch_size, 1), destination.pk, now, now],
-        )
-        return cursor.fetchone()[0]
 
 
 def _post(
@@ -164,9 +119,7 @@ def _send_one(now: datetime | None, sessions: list[requests.Session]) -> bool:
             request.delivered_at = moment
             # delivered: the body (which may hold personal values a purpose allowed) is no longer needed
             request.body = ""
-            Delivery.objects.filter(request=request).update(
-                status=Delivery.Status.SENT, sent_at=moment, payload={}
-            )
+            Delivery.objects.filter(request=request).update(status=Delivery.Status.SENT, sent_at=moment)
         elif request.attempts >= max_attempts():
             request.status = WebhookRequest.Status.DEAD
             _dead_letter_request(request, error[:500])
@@ -280,10 +233,8 @@ def emails_send(*, now: datetime | None = None, limit: int = 500) -> int:
 
 
 def send_due(*, now: datetime | None = None) -> dict[str, int]:
-    """Group new webhook items, send due requests and e-mails."""
-    made = requests_make(now=now)
+    """Send due webhook requests (the step that wrote their items made them) and e-mails."""
     return {
-        "requests_made": made,
         "requests_tried": requests_send(now=now),
         "emails_tried": emails_send(now=now),
     }

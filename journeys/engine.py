@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import binary_sql as bulk
 from crm_tags.rules import compile_rule
-from journeys import actions, bulk
+from journeys import actions
 from journeys.definition import Node, Program, program_of, wait_until
 from journeys.models import Enrolment, Journey, JourneyVersion, StepRun
 

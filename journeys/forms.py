@@ -12,7 +12,7 @@ from accounts.models import User
 from campaigns.selectors import campaigns_for_user
 from crm_tags import rule_builder
 from crm_tags.models import Tag
-from journeys.builder import step_kind_choices, trigger_kind_choices
+from journeys.builder import step_kind_choices, trigger_kind_choices, trigger_time_choices
 from journeys.definition import TAG_TRIGGERS
 from privacy import personal_data
 
@@ -49,29 +49,58 @@ def trigger_words(trigger: dict | None, tag_names: dict[str, str] | None = None)
 
 
 class JourneyCreateForm(forms.Form):
-    """A new draft: its name, campaign and trigger; the steps are built on the journey's page."""
+    """A new draft: its name, campaign and trigger; the steps are built on the journey's page. The trigger is
+    checked by the definition's own validation (journeys/definition.py, through the create service): its
+    errors come back on the field they name (`trigger_error_field`)."""
 
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
     trigger_kind = forms.ChoiceField(label=gettext_lazy("Starts when a customer"))
     tag = forms.ChoiceField(label=gettext_lazy("Tag"), required=False)
     event = forms.ChoiceField(label=gettext_lazy("Event"), required=False)
+    # a yearly date: which date, how many days before / after its anniversary, at what time of day
+    date_attribute = forms.ChoiceField(label=gettext_lazy("Date"), required=False)
+    attribute_key = forms.CharField(label=gettext_lazy("Detail key"), required=False)
+    date_offset = forms.ChoiceField(label=gettext_lazy("When"), required=False)
+    offset_days = forms.CharField(
+        label=gettext_lazy("Days"), required=False, widget=forms.NumberInput(attrs={"min": 0})
+    )
+    at = forms.CharField(
+        label=gettext_lazy("At (company time zone)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+    )
+    # a schedule over a tag's members: once at a moment, or every day / week at a time of day
+    repeat = forms.ChoiceField(label=gettext_lazy("Repeat"), required=False)
+    once_at = forms.CharField(
+        label=gettext_lazy("On (company time zone)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    weekday = forms.ChoiceField(label=gettext_lazy("Weekday"), required=False)
     campaign = forms.ModelChoiceField(
         label=gettext_lazy("Campaign"), queryset=None, required=False, empty_label=gettext_lazy("(none)")
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["trigger_kind"].choices = trigger_kind_choices()[:3]
+        labels = trigger_time_choices()  # the builder's words for the same choices
+        self.fields["trigger_kind"].choices = trigger_kind_choices()
         self.fields["tag"].choices = [("", "—")] + list(
             Tag.objects.order_by("name").values_list("slug", "name")
         )
         self.fields["event"].choices = [("", "—")] + [
             list(p) for p in rule_builder.builder_labels(tags=[])["events"]
         ]
+        self.fields["date_attribute"].choices = labels["dateAttributes"]
+        self.fields["date_offset"].choices = labels["offsets"]
+        self.fields["repeat"].choices = labels["repeats"]
+        self.fields["weekday"].choices = [("", "—")] + [(str(n), day) for n, day in labels["weekdays"]]
         self.fields["campaign"].queryset = campaigns_for_user(user=user).order_by("name")
         for field in self.fields.values():
             field.widget.attrs["class"] = (
-                "form-control" if isinstance(field, forms.CharField) else "form-select"
+                "form-select"
+                if isinstance(field, forms.ChoiceField | forms.ModelChoiceField)
+                else "form-control"
             )
 
     def clean(self) -> dict[str, Any]:
@@ -84,10 +113,64 @@ class JourneyCreateForm(forms.Form):
         return data
 
     def trigger(self) -> dict[str, Any]:
-        kind = self.cleaned_data["trigger_kind"]
+        """The trigger JSON as posted; the definition's validation judges it (nothing is checked twice)."""
+        data = self.cleaned_data
+        kind = data["trigger_kind"]
         if kind in TAG_TRIGGERS:
-            return {"kind": kind, "tag": self.cleaned_data["tag"]}
-        return {"kind": kind, "event": self.cleaned_data["event"]}
+            return {"kind": kind, "tag": data["tag"]}
+        if kind == "date":
+            attribute = data.get("date_attribute") or ""
+            if attribute == "attributes.":
+                attribute += (data.get("attribute_key") or "").strip()
+            trigger: dict[str, Any] = {"kind": kind, "attribute": attribute, "at": data.get("at") or ""}
+            offset = data.get("date_offset")
+            if offset in ("before", "after"):
+                trigger[f"days_{offset}"] = _whole_or_text(data.get("offset_days"))
+            return trigger
+        if kind == "schedule":
+            repeat = data.get("repeat") or "once"
+            if repeat == "once":
+                return {"kind": kind, "tag": data.get("tag") or "", "at": data.get("once_at") or ""}
+            trigger = {
+                "kind": kind,
+                "tag": data.get("tag") or "",
+                "every": repeat,
+                "at": data.get("at") or "",
+            }
+            if repeat == "week" and data.get("weekday"):
+                trigger["weekday"] = _whole_or_text(data["weekday"])
+            return trigger
+        return {"kind": kind, "event": data["event"]}
+
+    def trigger_error_field(self, path: str) -> str | None:
+        """The form field a refused trigger's error path names (None: the form as a whole)."""
+        key = path.removeprefix("trigger.").split(".")[0] if path.startswith("trigger.") else ""
+        kind = self.cleaned_data.get("trigger_kind")
+        if key == "attribute":
+            return (
+                "attribute_key"
+                if self.cleaned_data.get("date_attribute") == "attributes."
+                else "date_attribute"
+            )
+        if key == "at" and kind == "schedule" and (self.cleaned_data.get("repeat") or "once") == "once":
+            return "once_at"
+        fields = {
+            "kind": "trigger_kind",
+            "tag": "tag",
+            "event": "event",
+            "days_before": "offset_days",
+            "days_after": "offset_days",
+            "at": "at",
+            "every": "repeat",
+            "weekday": "weekday",
+        }
+        return fields.get(key)
+
+
+def _whole_or_text(value: Any) -> Any:
+    """A whole number typed into a box, or the text as typed (the definition's validation names it)."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else text
 
 
 class DefinitionForm(forms.Form):

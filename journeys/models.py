@@ -280,6 +280,8 @@ class Delivery(models.Model):
         DEAD = "dead", _("Dead letter")
 
     channel = models.CharField(max_length=8, choices=Channel.choices)
+    # No index of its own on destination or template (an index is written with every one of a million
+    # items; deleting a destination or a template is rare and may scan): items are found by request.
     destination = models.ForeignKey(
         Destination,
         null=True,
@@ -287,9 +289,10 @@ class Delivery(models.Model):
         on_delete=models.CASCADE,
         related_name="deliveries",
         db_constraint=False,
+        db_index=False,
     )
     email_template = models.ForeignKey(
-        EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     request = models.ForeignKey(
         WebhookRequest,
@@ -303,7 +306,7 @@ class Delivery(models.Model):
         Enrolment, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     step = models.CharField(max_length=200)
-    idempotency_key = models.CharField(max_length=260, unique=True)
+    idempotency_key = models.CharField(max_length=260)  # unique (Meta: one index, not unique=True's two)
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -315,13 +318,8 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name_plural = _("deliveries")
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="journey_delivery_key")]
         indexes = [
-            # webhook items not yet grouped into a request, per destination, oldest first
-            models.Index(
-                fields=["destination", "id"],
-                condition=Q(request__isnull=True, channel="webhook", status="pending"),
-                name="journey_delivery_ungrouped",
-            ),
             models.Index(
                 fields=["next_attempt_at"],
                 condition=Q(channel="email", status="pending"),

@@ -324,11 +324,13 @@ def email_template_create(*, by: User | None, name: str, texts: dict[str, dict[s
 def customer_erase(*, customer: Any, surrogate: Any, scrubber: Any) -> dict[str, int]:
     """An erasure's step (privacy.rights): the person's enrolments, contact counts and audience-sync rows
     move to the surrogate (so the customer row can go and the counts stay), and the person's values leave
-    every stored request body (journey webhooks pending or dead-lettered, sync batches not yet delivered:
-    a template or a destination set up for personal fields may have put them there). Returns the counts."""
+    every stored request body (journey webhooks pending or dead-lettered: a template may have put them there;
+    sync batches not yet delivered lose the person's items, so a failed sync's retry sends only the others).
+    Returns the counts."""
     from django.db.models import Q
 
-    from journeys.activation_tables import SyncBaseline, SyncBatch, SyncMember
+    from journeys.activation.sync import unsent_batches_erase
+    from journeys.activation_tables import SyncBaseline, SyncMember
     from journeys.models import ContactCount, Enrolment, WebhookRequest
 
     report: dict[str, int] = {}
@@ -342,13 +344,14 @@ def customer_erase(*, customer: Any, surrogate: Any, scrubber: Any) -> dict[str,
     holds = Q()
     for value in scrubber.values:
         holds |= Q(body__icontains=value)
-    for label, model in (("webhook_requests", WebhookRequest), ("sync_batches", SyncBatch)):
-        count = 0
-        if scrubber:
-            for pk, body in model.objects.select_for_update().filter(holds).values_list("pk", "body"):
-                scrubbed = scrubber.text(body)
-                if scrubbed != body:
-                    model.objects.filter(pk=pk).update(body=scrubbed)
-                    count += 1
-        report[label] = count
+    count = 0
+    if scrubber:
+        for pk, body in WebhookRequest.objects.select_for_update().filter(holds).values_list("pk", "body"):
+            scrubbed = scrubber.text(body)
+            if scrubbed != body:
+                WebhookRequest.objects.filter(pk=pk).update(body=scrubbed)
+                count += 1
+    report["webhook_requests"] = count
+    # a failed sync keeps its unsent batches for the retry: the person's items leave them
+    report["sync_batches"] = unsent_batches_erase(external_id=customer.external_id or "", scrubber=scrubber)
     return report

@@ -87,7 +87,11 @@ def journey_create(request: HttpRequest) -> HttpResponse:
             )
         except DefinitionInvalid as exc:
             for error in exc.errors:
-                form.add_error(None, f"{builder.error_where(error.path)}: {error.message}")
+                field = form.trigger_error_field(error.path)
+                if field is None:
+                    form.add_error(None, f"{builder.error_where(error.path)}: {error.message}")
+                else:  # beside the field, its label with it
+                    form.add_error(field, f"{form.fields[field].label}: {error.message}")
         else:
             return redirect("journeys:detail", journey_id=journey.pk)
     return _list_page(request, form, status=422)

@@ -94,13 +94,17 @@ class OverrideForm(forms.Form):
 
 
 class ChatRobotForm(forms.ModelForm):
+    # declared, not generated from the model: a generated URLField warns about Django 6's default scheme
+    webhook_url = forms.URLField(
+        label=_("webhook URL"), max_length=500, assume_scheme="https", widget=forms.URLInput(attrs=_CONTROL)
+    )
+
     class Meta:
         model = ChatRobot
         fields = ["name", "kind", "webhook_url", "secret", "keyword", "enabled"]
         widgets = {
             "name": forms.TextInput(attrs=_CONTROL),
             "kind": forms.Select(attrs=_SELECT),
-            "webhook_url": forms.URLInput(attrs=_CONTROL),
             "secret": forms.PasswordInput(attrs=_CONTROL, render_value=False),
             "keyword": forms.TextInput(attrs=_CONTROL),
             "enabled": forms.CheckboxInput(attrs={"class": "form-check-input"}),

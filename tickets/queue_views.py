@@ -163,7 +163,8 @@ def queue_export(request: HttpRequest) -> StreamingHttpResponse:
     sort = selectors.TicketSort.from_param(request.GET.get("sort"))
     tickets = selectors.ticket_queue_for_agent(user=request.user, filters=filters, sort=sort)
     log.info("queue export by %s: %s", request.user.pk, _without(request.GET, "page").urlencode()[:300])
-    # read from the replica when it serves (config/db_router.py), while the body streams
+    # read from the replica when it serves (config/db_router.py), while the body streams (so no header can
+    # say which: the source is chosen as the body starts, after the headers have gone; docs/scaling.md)
     # a chosen request type adds a column per field of it (tickets.request_types)
     custom = request_types.export_field_names(filters.request_type)
     rows = replica_reads_iter(

@@ -295,6 +295,57 @@ def sync_execute(*, run_id: int) -> SyncRun | None:
     return run
 
 
+def unsent_batches_erase(*, external_id: str, scrubber: Any) -> int:
+    """An erasure's step: the person's items leave every batch not yet delivered (a failed sync keeps them
+    for its retry), so the retry sends the others and never the person; any value of theirs left elsewhere in
+    a body, or quoted by a batch's error, is replaced. Returns the batches changed."""
+    from django.db.models import Q
+
+    holds = Q(body__icontains=external_id) if external_id else Q(pk__in=[])
+    for value in scrubber.values:
+        holds |= Q(body__icontains=value) | Q(last_error__icontains=value)
+    changed = 0
+    batches = SyncBatch.objects.select_for_update().filter(holds).exclude(status=SyncBatch.Status.DELIVERED)
+    for batch in batches.only("pk", "body", "items", "last_error"):
+        body, items = _body_without(batch.body, external_id, scrubber), batch.items
+        if body is None:  # not a body this module made: its text scrubbed as it is
+            body = scrubber.text(batch.body)
+        else:
+            body, items = body
+        last_error = scrubber.text(batch.last_error)
+        if (body, items, last_error) != (batch.body, batch.items, batch.last_error):
+            SyncBatch.objects.filter(pk=batch.pk).update(body=body, items=items, last_error=last_error)
+            changed += 1
+    return changed
+
+
+def _body_without(raw: str, external_id: str, scrubber: Any) -> tuple[str, int] | None:
+    """A batch body without the person's items and with their values replaced, and its item count."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    items = 0
+    for key in ("entered", "exited", "members"):
+        if isinstance(body.get(key), list):
+            body[key] = [
+                item
+                for item in body[key]
+                if not (isinstance(item, dict) and _is_person(item, external_id, scrubber))
+            ]
+            items += len(body[key])
+    return json.dumps(scrubber.json(body), separators=(",", ":"), ensure_ascii=False), items
+
+
+def _is_person(item: dict, external_id: str, scrubber: Any) -> bool:
+    """The item names the person: their external id, or (an id already replaced) one of their values."""
+    if external_id and item.get("external_id") == external_id:
+        return True
+    return any(scrubber.text(str(v)) != str(v) for v in item.values() if v)
+
+
 def stale_runs_fail(*, now: datetime | None = None) -> int:
     """Runs left `running` by a worker that died (longer than ACTIVATION_SYNC_STALE_SECONDS, default 900 s,
     beyond any task's time limit) become `failed` (`worker_lost`), so they can be retried."""

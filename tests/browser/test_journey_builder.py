@@ -253,3 +253,49 @@ def test_step_counts_refresh_without_a_reload(page, make_user, manager):
     # the counts panel refreshes every 10 s and brings the step counts into the flow
     expect(passed).to_have_text("3", timeout=25_000)
     expect(page.locator('[data-step="0"] [data-outcome=passed]')).to_have_text("3")
+
+
+def test_steps_move_up_and_down_within_their_list_keeping_their_ids(page, make_user):
+    mia = in_english(make_user("mia", role="requester", team="E-commerce ops"))
+    f.manual_tag("vip")
+    ordered = {"all": [{"event": "order", "agg": "count", "window_days": 30, "op": ">=", "value": 1}]}
+    journey = _draft(
+        mia,
+        steps=[
+            {"wait": {"days": 1}},
+            {"branch": {"if": ordered, "then": [{"wait": {"days": 2}}, {"action": "tag_add", "tag": "vip"}]}},
+        ],
+    )
+    browser_login(page, "mia", "pw-mia-123")
+    page.goto(f"/journeys/{journey.pk}/")
+    first_then = '[data-path="steps[1].branch.then[0]"]'
+    expect(page.locator(f"{first_then} [data-action=move-up]")).to_be_disabled()
+
+    # the tag step moves up inside the branch's "then" path, then the first wait moves below the branch
+    page.locator('[data-path="steps[1].branch.then[1]"] [data-action=move-up]').first.click()
+    expect(page.locator(first_then)).to_have_attribute("data-kind", "tag_add")
+    page.locator('[data-path="steps[0]"] [data-action=move-down]').first.click()
+    expect(page.locator('[data-path="steps[0]"]')).to_have_attribute("data-kind", "branch")
+    expect(page.locator('[data-path="steps[1]"] [data-action=move-down]')).to_be_disabled()
+    # each step keeps its id, so its counts box stays its own
+    expect(page.locator('[data-path="steps[0].branch.then[0]"]')).to_have_attribute(
+        "data-step-id", "1.then.1"
+    )
+    expect(page.locator('[data-path="steps[1]"] .journey-counts')).to_have_attribute("data-step", "0")
+    page.click("#save-journey")
+    expect(page.locator(".alert-success")).to_contain_text("Saved as version 2")
+
+    assert services.latest_version(journey).steps == [
+        {
+            "id": "1",
+            "branch": {
+                "if": ordered,
+                "then": [
+                    {"id": "1.then.1", "action": "tag_add", "tag": "vip"},
+                    {"id": "1.then.0", "wait": {"days": 2}},
+                ],
+                "else": [],
+            },
+        },
+        {"id": "0", "wait": {"days": 1}},
+    ]

@@ -144,3 +144,26 @@ def test_a_refused_save_shows_the_error_beside_the_step_it_names(page, make_user
     )
     expect(page.locator('[data-path="steps[0]"] .journey-error')).to_have_count(0)
     assert services.latest_version(journey).number == 1
+
+
+def test_a_draft_starts_on_a_birthday_from_the_new_journey_form(page, make_user):
+    in_english(make_user("mia", role="requester", team="E-commerce ops"))
+    f.manual_tag("vip")
+    browser_login(page, "mia", "pw-mia-123")
+    page.goto("/journeys/")
+    page.click("#new-journey-button")
+    form = page.locator("#new-journey-form")
+    # only the chosen kind's fields show
+    expect(form.locator("#new-journey-date")).to_be_hidden()
+    form.get_by_label("Starts when a customer").select_option("date")
+    expect(form.locator("#new-journey-date")).to_be_visible()
+    expect(form.locator("#id_tag")).to_be_hidden()
+    expect(form.locator("#new-journey-schedule")).to_be_hidden()
+    form.locator("#id_name").fill("Birthday")
+    form.locator("#id_date_offset").select_option("before")
+    form.locator("#id_offset_days").fill("3")
+    form.locator("#id_at").fill("09:30")
+    page.click("#create-journey")
+    expect(page.locator("#journey-name")).to_have_text("Birthday")
+    trigger = services.latest_version(Journey.objects.get(name="Birthday")).trigger
+    assert trigger == {"kind": "date", "attribute": "birth_date", "days_before": 3, "at": "09:30"}

@@ -391,7 +391,7 @@ def test_running_preview_is_cancelled_through_its_endpoint(api_for, agent, monke
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
-                    "AND pid <> pg_backend_pid()",
+                    "AND pid <> pg_backend_pid() AND datname = current_database()",
                     ["%pg_sleep(20)%"],
                 )
                 running = cursor.fetchone()[0] > 0
@@ -410,7 +410,8 @@ def test_running_preview_is_cancelled_through_its_endpoint(api_for, agent, monke
     assert list(TagMembership.objects.filter(tag=tag).values_list("customer_id", flat=True)) == [member.pk]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND state = 'active' AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND state = 'active' "
+            "AND pid <> pg_backend_pid() AND datname = current_database()",
             ["%pg_sleep(20)%"],
         )
         assert cursor.fetchone()[0] == 0

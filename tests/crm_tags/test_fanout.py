@@ -182,3 +182,32 @@ def test_a_small_tag_stays_one_statement(rule_tags, settings):
     assert build.status == TagBuild.Status.DONE
     assert not TagBuildPart.objects.filter(build=build).exists()
     assert _members(t1) == [person.pk for person in people[:3]]
+
+
+def test_an_older_build_joining_after_a_newer_one_leaves_the_newer_membership(
+    rule_tags, settings, django_capture_on_commit_callbacks
+):
+    # given two fanned-out builds of a tag (as two joins upstream would queue), the older of the Shanghai
+    # customers, the newer of the Beijing one, their ranges not run yet
+    t1, people, shanghai = _world_of_three(rule_tags)
+    beijing = TagVersion.objects.create(
+        tag=t1, number=2, definition={"attr": "city", "op": "=", "value": "Beijing"}, depends_on=[]
+    )
+    settings.TAG_FANOUT_MIN_CUSTOMERS, settings.TAG_FANOUT_PARTS = 0, 2
+    with django_capture_on_commit_callbacks() as older_ranges:
+        older = _queued(t1, shanghai)
+        tasks.run_tag_build(older.pk)
+    with django_capture_on_commit_callbacks() as newer_ranges:
+        newer = _queued(t1, beijing)
+        tasks.run_tag_build(newer.pk)
+    # when the newer build's ranges run (and join) first
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in [*newer_ranges, *older_ranges]:
+            callback()
+    # then the newer build's membership stands, and the older one says why it did not apply
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert newer.status == TagBuild.Status.DONE
+    assert older.status == TagBuild.Status.FAILED and "newer build" in older.error
+    assert _members(t1) == [people[3].pk]
+    assert _matches() == 0

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from journeys import builder, engine, services
+from journeys.definition import program_of
 from journeys.models import Journey
 from tests.campaigns.factories import campaign_make
 from tests.conftest import in_english
@@ -385,3 +386,130 @@ def test_a_refused_save_never_shows_a_planted_email_or_phone_to_a_viewer_without
     body = response.content.decode()
     assert "li.na.planted@example.com" not in body and "13987654321" not in body
     assert draft.versions.count() == 1
+
+
+# --- moving a step up or down (the builder keeps the ids the steps had, so their counts go with them) ---
+
+A_MAIL = {"action": "tag_add", "tag": "vip"}
+A_WAIT = {"wait": {"days": 2}}
+
+
+@pytest.mark.parametrize(
+    ("steps", "moved", "first_in_list"),
+    [
+        (
+            [{"branch": {"if": ORDERED_RECENTLY, "then": [A_WAIT, A_MAIL], "else": []}}],
+            [
+                {
+                    "branch": {
+                        "if": ORDERED_RECENTLY,
+                        "then": [{"id": "0.then.1", **A_MAIL}, {"id": "0.then.0", **A_WAIT}],
+                        "else": [],
+                    }
+                }
+            ],
+            ("then", "0.then.1", "0.then.0"),
+        ),
+        (
+            [{"split": [{"percent": 50, "steps": [A_WAIT, A_MAIL]}, {"percent": 50, "steps": []}]}],
+            [
+                {
+                    "split": [
+                        {
+                            "percent": 50,
+                            "steps": [{"id": "0.split0.1", **A_MAIL}, {"id": "0.split0.0", **A_WAIT}],
+                        },
+                        {"percent": 50, "steps": []},
+                    ]
+                }
+            ],
+            ("0", "0.split0.1", "0.split0.0"),
+        ),
+        (
+            [{"wait": {"until_event": "order", "timeout_days": 3}, "then": [], "timeout": [A_WAIT, A_MAIL]}],
+            [
+                {
+                    "wait": {"until_event": "order", "timeout_days": 3},
+                    "then": [],
+                    "timeout": [{"id": "0.timeout.1", **A_MAIL}, {"id": "0.timeout.0", **A_WAIT}],
+                }
+            ],
+            ("timeout", "0.timeout.1", "0.timeout.0"),
+        ),
+    ],
+    ids=["branch", "split", "wait"],
+)
+def test_a_step_moved_inside_a_path_is_stored_in_its_new_place_with_its_id(
+    client_for, marketer, draft, steps, moved, first_in_list
+):
+    # given a draft with two steps in a branch's, a split's or a wait's path
+    assert _save(client_for(marketer), draft, _definition(steps=steps)).status_code == 302
+    # when the builder posts them swapped, each with the id (path) it had
+    response = _save(client_for(marketer), draft, _definition(steps=moved))
+    # then the version stores them in the new order, and the program walks them in it under their old ids
+    assert response.status_code == 302
+    assert _saved(draft)["steps"] == moved
+    program = program_of(moved)
+    arm, first, second = first_in_list
+    assert program.nodes["0"].lists[arm] == first
+    assert program.nodes[first].next == second and program.nodes[second].next is None
+
+
+def test_a_moved_step_keeps_its_counts_in_the_refresh(client_for, marketer, manager, vip):
+    # given an active journey whose first step (a wait of 0 hours) three customers passed
+    journey = f.journey(
+        marketer, tag=vip, steps=[{"wait": {"hours": 0}}, {"wait": {"days": 1}}], activate_as=manager
+    )
+    f.enter(vip, f.customers(3))
+    f.admit()
+    engine.run_due()
+    client = client_for(marketer)
+    # when the first step is moved down (the builder keeps both ids) and the new version activated
+    moved = [{"id": "1", "wait": {"days": 1}}, {"id": "0", "wait": {"hours": 0}}]
+    assert _save(client, journey, _definition(steps=moved)).status_code == 302
+    services.journey_activate(journey=Journey.objects.get(pk=journey.pk), by=manager, percent=100)
+    # then the stored steps are in the new order and the counts refresh still shows each step's counts
+    assert _saved(journey)["steps"] == moved
+    body = client.get(reverse("journeys:stats", args=[journey.pk])).content.decode()
+    data = json.loads(body.split('id="journey-stats-data" type="application/json">')[1].split("</script>")[0])
+    assert (data["0"]["kind"], data["0"]["passed"]) == ("wait", 3)
+    assert (data["1"]["kind"], data["1"]["passed"]) == ("wait", 0)
+    # and the builder page carries the moved definition with its ids
+    page = client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    shown = json.loads(
+        page.split('id="journey-definition-data" type="application/json">')[1].split("</script>")[0]
+    )
+    assert shown["steps"] == moved
+
+
+@pytest.mark.parametrize(
+    ("steps", "path", "message"),
+    [
+        ([{"id": "0..1", "wait": {"days": 1}}], "steps[0].id", "with dots only between them"),
+        (
+            [
+                {
+                    "branch": {
+                        "if": ORDERED_RECENTLY,
+                        "then": [A_WAIT, {"id": "0.then.0", **A_MAIL}],
+                        "else": [],
+                    }
+                }
+            ],
+            "steps[0].branch.then[1].id",
+            "repeats the step id",
+        ),
+    ],
+)
+def test_a_bad_or_repeated_kept_id_is_refused_naming_the_step(
+    client_for, marketer, draft, steps, path, message
+):
+    response = _save(client_for(in_english(marketer)), draft, _definition(steps=steps))
+    assert response.status_code == 422
+    errors = json.loads(
+        response.content.decode()
+        .split('id="journey-errors-data" type="application/json">')[1]
+        .split("</script>")[0]
+    )
+    assert [e["path"] for e in errors] == [path] and message in errors[0]["message"]
+    assert services.latest_version(draft).number == 1

@@ -2,7 +2,9 @@
 validation, errors by path), activation above the gray share, pause, the enrolment inspector; allow and
 deny per page; personal values never shown to a viewer without view_pii."""
 
+import html
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -104,6 +106,129 @@ def test_a_draft_without_its_tag_is_refused_and_nothing_is_saved(client_for, mar
     assert response.status_code == 422
     assert "Pick the tag the customer enters or leaves." in response.content.decode()
     assert not Journey.objects.exists()
+
+
+def _create(client, **fields):
+    return client.post(reverse("journeys:create"), {"name": "Timed", **fields})
+
+
+def _field_errors(response, field: str) -> list[str]:
+    """The errors the page shows under one field of the new-journey form."""
+    page = response.content.decode()
+    return [html.unescape(e) for e in re.findall(rf'data-error-for="{field}">([^<]*)<', page)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "trigger"),
+    [
+        (
+            {"date_attribute": "birth_date", "date_offset": "before", "offset_days": "3", "at": "09:30"},
+            {"kind": "date", "attribute": "birth_date", "days_before": 3, "at": "09:30"},
+        ),
+        (
+            {"date_attribute": "attributes.", "attribute_key": "signup_day", "date_offset": "after"}
+            | {"offset_days": "7", "at": "18:00"},
+            {"kind": "date", "attribute": "attributes.signup_day", "days_after": 7, "at": "18:00"},
+        ),
+        (
+            {"date_attribute": "birth_date", "date_offset": "on", "offset_days": "9", "at": "08:00"},
+            {"kind": "date", "attribute": "birth_date", "at": "08:00"},
+        ),
+    ],
+)
+def test_a_draft_starts_on_a_yearly_date(client_for, marketer, vip, fields, trigger):
+    response = _create(client_for(marketer), trigger_kind="date", **fields)
+    journey = Journey.objects.get(name="Timed")
+    assert response.status_code == 302 and journey.versions.get().trigger == trigger
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"date_attribute": "birth_date", "date_offset": "on", "at": "25:00"},
+            "at",
+            "At (company time zone): must be a time of day HH:MM (company time zone)",
+        ),
+        (
+            {
+                "date_attribute": "attributes.",
+                "attribute_key": "sign up!",
+                "date_offset": "on",
+                "at": "09:00",
+            },
+            "attribute_key",
+            "Detail key: must be birth_date or attributes.<key> (a date, YYYY-MM-DD)",
+        ),
+        (
+            {"date_attribute": "birth_date", "date_offset": "before", "offset_days": "400", "at": "09:00"},
+            "offset_days",
+            "Days: must be a whole number from 0 to 365",
+        ),
+        (
+            {"date_attribute": "birth_date", "date_offset": "after", "offset_days": "", "at": "09:00"},
+            "offset_days",
+            "Days: must be a whole number from 0 to 365",
+        ),
+    ],
+)
+def test_a_bad_yearly_date_is_refused_naming_the_field(client_for, marketer, vip, fields, field, message):
+    response = _create(client_for(in_english(marketer)), trigger_kind="date", **fields)
+    assert response.status_code == 422
+    assert _field_errors(response, field) == [message]
+    assert not Journey.objects.exists()
+
+
+def test_a_draft_starts_on_a_schedule_once_or_every_week(client_for, marketer, vip):
+    client = client_for(marketer)
+    _create(client, trigger_kind="schedule", tag="vip", repeat="once", once_at="2099-05-01T10:00")
+    _create(client, trigger_kind="schedule", tag="vip", repeat="week", weekday="5", at="07:15")
+    _create(client, trigger_kind="schedule", tag="vip", repeat="day", weekday="", at="06:00")
+    triggers = [j.versions.get().trigger for j in Journey.objects.order_by("pk")]
+    assert triggers == [
+        {"kind": "schedule", "tag": "vip", "at": "2099-05-01T10:00"},
+        {"kind": "schedule", "tag": "vip", "every": "week", "at": "07:15", "weekday": 5},
+        {"kind": "schedule", "tag": "vip", "every": "day", "at": "06:00"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"tag": "vip", "repeat": "once", "once_at": "2020-01-01T10:00"},
+            "once_at",
+            "On (company time zone): must be in the future",
+        ),
+        (
+            {"tag": "vip", "repeat": "once", "once_at": "next tuesday"},
+            "once_at",
+            "On (company time zone): must be an ISO 8601 date-time (once), or give every with HH:MM",
+        ),
+        (
+            {"tag": "", "repeat": "day", "at": "06:00"},
+            "tag",
+            "Tag: must be the slug of an existing tag",
+        ),
+        (
+            {"tag": "vip", "repeat": "week", "at": "7 am"},
+            "at",
+            "At (company time zone): must be a time of day HH:MM (company time zone)",
+        ),
+    ],
+)
+def test_a_bad_schedule_is_refused_naming_the_field(client_for, marketer, vip, fields, field, message):
+    response = _create(client_for(in_english(marketer)), trigger_kind="schedule", **fields)
+    assert response.status_code == 422
+    assert _field_errors(response, field) == [message]
+    assert not Journey.objects.exists()
+
+
+def test_the_new_journey_form_offers_date_and_schedule_triggers(client_for, marketer, vip):
+    html = client_for(in_english(marketer)).get(reverse("journeys:list")).content.decode()
+    assert '<option value="date">has a yearly date, such as a birthday</option>' in html
+    assert '<option value="schedule">is in a tag at a scheduled time</option>' in html
+    assert 'name="once_at"' in html and 'name="weekday"' in html and 'name="date_attribute"' in html
 
 
 def test_someone_without_a_team_may_not_create(client_for, make_user, vip):

@@ -63,7 +63,11 @@ def streaming_pair(django_db_setup, django_db_blocker) -> Iterator[StreamingPair
 
 
 # Tables a replica test writes (through services); emptied on the primary after each test.
-_WRITTEN = "tickets_ticket, crm_tags_customer, analytics_reportjob, accounts_user"
+_WRITTEN = (
+    "tickets_ticket, crm_tags_customer, analytics_reportjob, accounts_user, campaigns_campaign, "
+    "crm_tags_tag, crm_tags_tagbuild, crm_tags_tagmembership, crm_tags_tagmembershipchange, "
+    "privacy_consent, privacy_consentchange"
+)
 
 
 @pytest.fixture

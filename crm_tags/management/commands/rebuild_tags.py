@@ -6,7 +6,10 @@ from crm_tags.rules import parse_datetime_value
 
 
 class Command(BaseCommand):
-    help = "Rebuild published rule tags (all, in dependency order, or one) now (--sync) or on Celery."
+    help = (
+        "Rebuild published rule tags (all, in dependency order, or one) now (--sync) or on Celery; with "
+        "--sync, a tag over many customers still runs as range tasks on the tags queue."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tag", help="only this tag (slug)")
@@ -35,6 +38,12 @@ class Command(BaseCommand):
                 self.stdout.write("Queued a rebuild of every published rule tag.")
             return
         for build in services.tags_rebuild_all(trigger=TagBuild.Trigger.MANUAL, tags=tags, as_of=as_of):
+            if build.status == TagBuild.Status.RUNNING:
+                self.stdout.write(
+                    f"{build.tag.slug}: running over customer-id ranges on the tags queue (build {build.pk}); "
+                    "the tags that read it are rebuilt after it."
+                )
+                continue
             line = (
                 f"{build.tag.slug}: {build.status} in {build.seconds or 0:.2f}s, {build.members} members, "
                 f"+{build.entered} -{build.exited}"

@@ -5,6 +5,8 @@
 // builder (crm_tags/rule_builder.js): its one panel moves into the card being edited and its textarea
 // #id_definition carries the rule. Errors from a refused save are shown beside the step their path names.
 // The counts panel's htmx refresh carries the step counts too; they are copied into the step cards.
+// A step moves up or down within its list; the steps of that list then keep their ids (their paths at the
+// time) as explicit "id"s, so each step's counts stay with it.
 // No inline scripts (CSP): data and words come from json_script blocks.
 (function () {
   "use strict";
@@ -439,14 +441,70 @@
     return [el("div", { class: "d-flex align-items-center gap-3" }, [total, add]), sideBySide(columns)];
   }
 
-  function stepCard(step, list, index, path, id) {
+  // --- step ids: counts (and the engine) know a step by its id, a path unless the step names its own ---
+  function hasOwnId(step) { return !!step && typeof step === "object" && typeof step.id === "string"; }
+
+  // every id the definition's steps carry now, as journeys/definition.py computes them
+  function idsInUse() {
+    const used = new Set();
+    const walk = function (list, prefix) {
+      (Array.isArray(list) ? list : []).forEach(function (step, i) {
+        const id = hasOwnId(step) ? step.id : prefix + i;
+        used.add(id);
+        if (!step || typeof step !== "object") return;
+        if (step.branch && typeof step.branch === "object") { walk(step.branch.then, id + ".then."); walk(step.branch.else, id + ".else."); }
+        walk(step.then, id + ".then."); walk(step.timeout, id + ".timeout.");
+        (Array.isArray(step.split) ? step.split : []).forEach(function (arm, a) { if (arm) walk(arm.steps, id + ".split" + a + "."); });
+      });
+    };
+    walk(def.steps, "");
+    return used;
+  }
+
+  // before a list's steps change places, each keeps the id it has now (its path), so its counts and the
+  // ids of the steps inside it go with it
+  function pinIds(list, prefix) {
+    list.forEach(function (step, i) { if (step && typeof step === "object" && !hasOwnId(step)) step.id = prefix + i; });
+  }
+
+  // a step added where its path is already some kept id gets the next free one of that list
+  function addStep(list, prefix, step) {
+    const used = idsInUse();
+    if (used.has(prefix + list.length)) {
+      let n = list.length;
+      while (used.has(prefix + n)) n += 1;
+      step.id = prefix + n;
+    }
+    list.push(step);
+  }
+
+  function moveStep(list, prefix, index, by) {
+    const to = index + by;
+    if (to < 0 || to >= list.length) return;
+    pinIds(list, prefix);
+    const moved = list.splice(index, 1)[0];
+    list.splice(to, 0, moved);
+    render();
+  }
+
+  function removeStep(list, prefix, index) {
+    if (list.some(hasOwnId)) pinIds(list, prefix); // kept ids and paths must not meet after the removal
+    list.splice(index, 1);
+    render();
+  }
+
+  function stepCard(step, list, index, path, id, prefix) {
     const kind = kindOf(step);
     const node = el("div", { class: "card journey-step mb-0", "data-path": path, "data-step-id": id, "data-kind": kind });
-    const remove = el("button", { type: "button", class: "btn btn-sm btn-link text-danger p-0 ms-auto", "data-action": "remove-step", text: w.remove });
-    remove.addEventListener("click", function () { list.splice(index, 1); render(); });
+    const remove = el("button", { type: "button", class: "btn btn-sm btn-link text-danger p-0", "data-action": "remove-step", text: w.remove });
+    remove.addEventListener("click", function () { removeStep(list, prefix, index); });
+    const up = el("button", { type: "button", class: "btn btn-sm btn-outline-secondary py-0 px-1 ms-auto", "data-action": "move-up", title: w.moveUp, "aria-label": w.moveUp, disabled: index === 0, text: "↑" });
+    up.addEventListener("click", function () { moveStep(list, prefix, index, -1); });
+    const down = el("button", { type: "button", class: "btn btn-sm btn-outline-secondary py-0 px-1", "data-action": "move-down", title: w.moveDown, "aria-label": w.moveDown, disabled: index === list.length - 1, text: "↓" });
+    down.addEventListener("click", function () { moveStep(list, prefix, index, 1); });
     node.appendChild(el("div", { class: "card-header py-1 d-flex align-items-center gap-2" }, [
       el("span", { class: "text-body-secondary", text: (index + 1) + "." }),
-      el("span", { class: "fw-semibold", text: kindLabel(kind) || w.other }), remove,
+      el("span", { class: "fw-semibold", text: kindLabel(kind) || w.other }), up, down, remove,
     ]));
     const body = el("div", { class: "card-body py-2" });
     const parts = [];
@@ -478,14 +536,14 @@
     const flow = el("div", { class: "journey-flow", "data-list": path });
     list.forEach(function (step, i) {
       const id = step && typeof step === "object" && typeof step.id === "string" ? step.id : prefix + i;
-      flow.appendChild(stepCard(step, list, i, path + "[" + i + "]", id));
+      flow.appendChild(stepCard(step, list, i, path + "[" + i + "]", id, prefix));
       flow.appendChild(el("div", { class: "journey-connector", "aria-hidden": "true" }));
     });
     const add = el("div", { class: "journey-add d-flex flex-wrap align-items-end" });
     let chosen = t.stepKinds[0][0];
     add.appendChild(labelled(w.addStepHere, select(t.stepKinds, chosen, function (v) { chosen = v; }), "add-kind"));
     const button = el("button", { type: "button", class: "btn btn-sm btn-outline-primary mb-2", "data-action": "add-step", text: w.addStep });
-    button.addEventListener("click", function () { list.push(newStep(chosen)); render(); });
+    button.addEventListener("click", function () { addStep(list, prefix, newStep(chosen)); render(); });
     add.appendChild(button);
     flow.appendChild(add);
     return flow;
