@@ -39,9 +39,10 @@ lint: install
 	.venv/bin/ruff format --check .
 	python3 .ci/po.py check
 
-# Two test processes (pytest-xdist; a file's tests stay in one): each has its own test database, Redis
+# Two test processes (pytest-xdist, handing out tests in collection order, so each process runs its
+# transactional tests after the others, as pytest-django orders them): each has its own test database, Redis
 # database and media folder (config/settings.py, TEST_WORKER). `make test PYTEST_ARGS=-n0` runs in one.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist load
 test: install services messages lint
 	.venv/bin/pytest -q $(PYTEST_ARGS)
 

@@ -2,7 +2,8 @@
 their first step (a webhook) delivered, batched, to a local receiver; then the tick with N enrolments
 waiting and nothing due.
 
-    python bench/journeys.py [--customers 1000000] [--batch-size 1000] [--engine-batch 5000] [--ticks 20]
+    python bench/journeys.py [--customers 1000000] [--batch-size 1000] [--engine-batch 5000] [--engine-workers 1]
+                             [--ticks 20]
                              [--idle-only]
 
 Uses its own database (martech_bench_journeys). Generates N customers in Postgres, a manual tag and a
@@ -12,7 +13,8 @@ item's idempotency key). Then, timed from the build's start:
 
 1. the build: all N customers enter the tag (`tag_members_change`, one build);
 2. admission: the journey reads the build (`admit_tag_triggers`: one INSERT … SELECT);
-3. steps: `engine.run_due` until nothing is due (the webhook step writes N deliveries);
+3. steps: `engine.run_due` until nothing is due (the webhook step writes N deliveries), in --engine-workers
+   processes at once (each with its own connection, as that many journeys workers: SKIP LOCKED claims);
 4. delivery: `delivery.send_due` until every request is sent (requests of --batch-size items).
 
 Checks that the receiver saw N distinct keys, none twice, all signatures right. Then part two: N enrolments
@@ -23,7 +25,7 @@ body: tag and time admission, the event pass, the claim, deliveries) timed --tic
 to sort by own time); `BENCH_SQL=1` prints every statement of the steps over 20 ms and each `send_due`'s
 time. Celery's task modules are imported before the clock starts, as a worker has them.
 
-Ends with one line: build_s=… admit_s=… steps_s=… deliver_s=… total_s=… customers=… delivered=…
+Ends with one line: build_s=… admit_s=… steps_s=… deliver_s=… total_s=… customers=… engine_workers=… delivered=…
 duplicates=… bad_signatures=… tick_median_ms=… tick_max_ms=… claim_median_ms=…
 """
 
@@ -159,7 +161,44 @@ def setup(receiver_url: str, batch_size: int) -> tuple:
     return owner, tag, journey, waiting
 
 
-def enrol_and_deliver(tag, customers: int, engine_batch: int, receiver_url: str) -> dict:
+def _engine_process(engine_batch: int, done: multiprocessing.Queue) -> None:
+    """One engine worker: run due batches until none is due (SKIP LOCKED shares them out)."""
+    from django.db import connection
+
+    from journeys import engine
+
+    ran = 0
+    try:
+        while True:
+            batch = engine.run_due(batch_size=engine_batch, max_batches=100)
+            ran += batch
+            if batch == 0:
+                break
+    finally:
+        connection.close()
+        done.put(ran)
+
+
+def steps_in_processes(workers: int, engine_batch: int) -> int:
+    """The steps run by `workers` processes at once, as that many journeys workers would (each with its own
+    database connection; forked after this process closed its own)."""
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    done: multiprocessing.Queue = context.Queue()
+    processes = [context.Process(target=_engine_process, args=(engine_batch, done)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    ran = sum(done.get(timeout=3600) for _ in processes)
+    for process in processes:
+        process.join(60)
+        if process.exitcode != 0:
+            raise SystemExit(f"an engine process failed (exit code {process.exitcode})")
+    return ran
+
+
+def enrol_and_deliver(tag, customers: int, engine_batch: int, engine_workers: int, receiver_url: str) -> dict:
     from django.db import connection
 
     from crm_tags.manual_members import tag_members_change
@@ -247,6 +286,8 @@ def enrol_and_deliver(tag, customers: int, engine_batch: int, receiver_url: str)
         ran += engine.run_due(batch_size=engine_batch, max_batches=10)
         profiler.disable()
         pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(45)
+    if engine_workers > 1:
+        ran += steps_in_processes(engine_workers, engine_batch)
     while True:
         done = engine.run_due(batch_size=engine_batch, max_batches=100)
         ran += done
@@ -349,6 +390,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=1000, help="items per webhook request")
     parser.add_argument("--engine-batch", type=int, default=5000, help="enrolments claimed per transaction")
+    parser.add_argument(
+        "--engine-workers", type=int, default=1, help="processes running the steps at once (journeys workers)"
+    )
     parser.add_argument("--ticks", type=int, default=20, help="idle ticks timed")
     parser.add_argument(
         "--idle-only", action="store_true", help="only part two: the idle tick with N enrolments waiting"
@@ -365,7 +409,9 @@ def main() -> None:
         figures = dict.fromkeys(["build_s", "admit_s", "steps_s", "deliver_s", "total_s"], float("nan"))
         figures.update(enrolled=0, delivered=0, duplicates=0, bad_signatures=0)
         if not args.idle_only:
-            figures = enrol_and_deliver(tag, args.customers, args.engine_batch, receiver_url)
+            figures = enrol_and_deliver(
+                tag, args.customers, args.engine_batch, args.engine_workers, receiver_url
+            )
         figures.update(idle_tick(waiting, args.customers, args.ticks))
     finally:
         process.terminate()
@@ -379,6 +425,7 @@ def main() -> None:
                 f"deliver_s={figures['deliver_s']:.2f}",
                 f"total_s={figures['total_s']:.2f}",
                 f"customers={args.customers}",
+                f"engine_workers={args.engine_workers}",
                 f"enrolled={figures['enrolled']}",
                 f"delivered={figures['delivered']}",
                 f"duplicates={figures['duplicates']}",

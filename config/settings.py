@@ -455,6 +455,7 @@ TASK_QUEUE_TASKS = {
     "journeys": [
         "journeys.tasks.tick",
         "journeys.tasks.tag_build_done",
+        "journeys.tasks.events_arrived",
         "journeys.tasks.send_deliveries",
         "journeys.tasks.dry_run",
         "journeys.tasks.activation_after_build",

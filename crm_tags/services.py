@@ -17,8 +17,8 @@ from accounts.services import audit_record
 from config.concurrency import EditConflict
 from config.task_queue import enqueue
 from config.text import name_text
-from crm_tags import importers, permissions
-from crm_tags.models import Tag, TagBuild, TagCategory, TagVersion
+from crm_tags import dependencies, importers, permissions, signals
+from crm_tags.models import Event, Tag, TagBuild, TagCategory, TagVersion
 from crm_tags.rules import (
     RuleError,
     RuleInvalid,
@@ -84,6 +84,8 @@ def events_import(
         changes={"rows": result.rows, "customers": result.customers},
     )
     _rebuild_after_import()
+    if result.rows:  # whoever reads events (journeys: triggers, goals, waits) reads these now
+        transaction.on_commit(lambda: signals.events_committed.send(sender=Event, rows=result.rows))
     return result
 
 
@@ -498,56 +500,6 @@ def _queue_dependents(tag: Tag, *, as_of: datetime | None = None) -> None:
         tag_build_queue(tag=dependent, trigger=TagBuild.Trigger.DEPENDENCY, as_of=as_of)
 
 
-def tags_in_dependency_order(tags: list[Tag]) -> list[Tag]:
-    """Topological order: a tag comes after every tag its published rule reads."""
-    by_slug = {t.slug: t for t in tags}
-    deps = {
-        t.slug: [d for d in (t.current_version.depends_on if t.current_version_id else []) if d in by_slug]
-        for t in tags
-    }
-    ordered: list[Tag] = []
-    state: dict[str, int] = {}
-
-    def visit(slug: str) -> None:
-        if state.get(slug) == 2:
-            return
-        if state.get(slug) == 1:  # a cycle slipped past validation: break it, never loop
-            return
-        state[slug] = 1
-        for dep in deps[slug]:
-            visit(dep)
-        state[slug] = 2
-        ordered.append(by_slug[slug])
-
-    for slug in sorted(by_slug):
-        visit(slug)
-    return ordered
-
-
-def _readers() -> dict[str, list[str]]:
-    """slug -> the published tags whose rule reads it."""
-    readers: dict[str, list[str]] = {}
-    rows = Tag.objects.filter(current_version__isnull=False).values_list(
-        "slug", "current_version__depends_on"
-    )
-    for slug, deps in rows:
-        for dep in deps or []:
-            readers.setdefault(dep, []).append(slug)
-    return readers
-
-
-def _downstream(slug: str, readers: dict[str, list[str]]) -> set[str]:
-    """Every tag that reads `slug`, directly or through other tags."""
-    found: set[str] = set()
-    todo = [slug]
-    while todo:
-        for reader in readers.get(todo.pop(), []):
-            if reader not in found and reader != slug:
-                found.add(reader)
-                todo.append(reader)
-    return found
-
-
 def tags_rebuild_all(
     *, trigger: str, tags: list[Tag] | None = None, as_of: datetime | None = None
 ) -> list[TagBuild]:
@@ -571,7 +523,7 @@ def tags_rebuild_all(
     fanned: list[TagBuild] = []
     waiting: set[str] = set()  # downstream of a fanned-out tag: built after its join
     readers: dict[str, list[str]] | None = None
-    for tag in tags_in_dependency_order(tags):
+    for tag in dependencies.tags_in_dependency_order(tags):
         if tag.slug in waiting:
             continue
         build = TagBuild.objects.create(
@@ -583,8 +535,8 @@ def tags_rebuild_all(
         )
         if fanout.fans_out(build):
             fanned.append(build)
-            readers = _readers() if readers is None else readers
-            waiting |= _downstream(tag.slug, readers)
+            readers = dependencies.readers() if readers is None else readers
+            waiting |= dependencies.downstream(tag.slug, readers)
         else:
             build = tag_build_run(build=build, queue_dependents=False)
         builds.append(build)

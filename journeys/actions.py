@@ -152,8 +152,9 @@ def deliveries_insert(
     `customer.external_id`, `payload`: the rendered template from `payloads`, JSON per enrolment, or
     `constant`), and the items are grouped at once, in enrolment order, into requests of up to `batch_size`
     (each with its body fixed and a random Idempotency-Key), all in the step's transaction: grouping them
-    later would rewrite every item once more. A webhook item's own payload stays empty: its request's body
-    holds it (written once, and emptied when delivered). An e-mail's payload is `payloads` as is."""
+    later would rewrite every item once more. A webhook item is written `grouped`, its own payload empty:
+    its request's body holds it (emptied when delivered) and its request's status is its own (an item is
+    written again only when its request dies). An e-mail's payload is `payloads` as is."""
     arrays = [
         [e.pk for e in enrolments],
         [e.journey_id for e in enrolments],
@@ -192,7 +193,7 @@ def deliveries_insert(
             "SELECT %b::bigint, key, body, 'pending', 0, %b::timestamptz, '', %b::timestamptz FROM bodies ORDER BY chunk "
             "RETURNING id, idempotency_key) "
             + columns
-            + "SELECT 'webhook', %b::bigint, NULL, made.id, i.id, %b::text, i.key, '{}'::jsonb, 'pending', 0, "
+            + "SELECT 'webhook', %b::bigint, NULL, made.id, i.id, %b::text, i.key, '{}'::jsonb, 'grouped', 0, "
             "%b::timestamptz, '', %b::timestamptz, NULL "
             "FROM items i JOIN bodies b ON b.chunk = i.chunk JOIN made ON made.idempotency_key = b.key "
             "ORDER BY i.id",

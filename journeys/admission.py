@@ -84,8 +84,8 @@ def admit(
     with connection.cursor() as cursor:
         # the callers hold the journey's row (or the events cursor's): nobody else admits into it meanwhile
         cursor.execute("SELECT EXISTS (SELECT 1 FROM journeys_enrolment WHERE journey_id = %s)", [journey.pk])
-        first = not cursor.fetchone()[0]
-    where, params = _entry_sql(journey, version, now, first=first)
+        empty = not cursor.fetchone()[0]
+    where, params = _entry_sql(journey, version, now, first=empty)
     holdout_percent = int((version.entry or {}).get("holdout_percent", 0))
     if holdout_percent > 0:
         sql, holdout_params = gray_filter(holdout_seed(journey.pk), holdout_percent)
@@ -105,7 +105,9 @@ def admit(
             "CASE WHEN h.holdout THEN %s ELSE %s END, %s "
             f"FROM ({source_sql}) s CROSS JOIN LATERAL (SELECT {holdout} AS holdout) h "  # noqa: S608
             f"WHERE {where} "
-            "ON CONFLICT (journey_id, customer_id, trigger_ref) DO NOTHING"
+            # into an empty journey nothing can conflict (one row per customer, the journey held): a plain
+            # insert, without ON CONFLICT's speculative insertion per row
+            + ("" if empty else "ON CONFLICT (journey_id, customer_id, trigger_ref) DO NOTHING")
         )
         cursor.execute(
             sql,

@@ -118,8 +118,7 @@ def _send_one(now: datetime | None, sessions: list[requests.Session]) -> bool:
             request.status = WebhookRequest.Status.DELIVERED
             request.delivered_at = moment
             # delivered: the body (which may hold personal values a purpose allowed) is no longer needed
-            request.body = ""
-            Delivery.objects.filter(request=request).update(status=Delivery.Status.SENT, sent_at=moment)
+            request.body = ""  # its items stay `grouped`: the request's status is theirs
         elif request.attempts >= max_attempts():
             request.status = WebhookRequest.Status.DEAD
             _dead_letter_request(request, error[:500])

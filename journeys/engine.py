@@ -364,13 +364,18 @@ def _claim(now: datetime, limit: int) -> list[Claimed]:
     another worker holds are passed over). Customers are not read here: the steps that need them read them
     for their group (actions.with_customers); a webhook with a fixed template never does."""
     columns = ", ".join(f"e.{c}" for c in Claimed.COLUMNS)
+    active = list(Journey.objects.filter(status=Journey.Status.ACTIVE).values_list("pk", flat=True))
+    if not active:
+        return []
     with connection.cursor() as cursor:
-        # the partial index on next_at (state = 'active') finds the due ones; nothing due is one probe
+        # The partial index on next_at (state = 'active') finds the due ones in order and stops at LIMIT;
+        # nothing due is one probe. The active journeys go as a list: as a join (EXISTS) the planner
+        # guessed few rows and read, joined and sorted every due enrolment at each claim (150 ms a claim
+        # over 200,000 due, against 7 ms; bench/journeys.py).
         cursor.execute(
             f"SELECT {columns} FROM journeys_enrolment e WHERE e.state = 'active' AND e.next_at <= %s "  # noqa: S608
-            "AND EXISTS (SELECT 1 FROM journeys_journey j WHERE j.id = e.journey_id AND j.status = 'active') "
-            "ORDER BY e.next_at LIMIT %s FOR UPDATE OF e SKIP LOCKED",  # the index's order: it stops at LIMIT
-            [now, limit],
+            "AND e.journey_id = ANY(%s::bigint[]) ORDER BY e.next_at LIMIT %s FOR UPDATE OF e SKIP LOCKED",
+            [now, active, limit],
         )
         rows = cursor.fetchall()
     if not rows:

@@ -276,6 +276,9 @@ class Delivery(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        # a webhook item: sent with its request, whose status is the item's (not written again per item
+        # when the request is delivered: a million items would be rewritten); dead is written per item
+        GROUPED = "grouped", _("In a request")
         SENT = "sent", _("Sent")
         DEAD = "dead", _("Dead letter")
 

@@ -27,6 +27,15 @@ def tag_build_done(tag_id: int) -> None:
 
 
 @shared_task(acks_late=True)
+def events_arrived() -> None:
+    """An events import committed: read its events now (event triggers admit, goals convert, waits for an
+    event wake), run what became due and send it, rather than at the next beat."""
+    admission.process_new_events()
+    engine.run_due()
+    delivery.send_due()
+
+
+@shared_task(acks_late=True)
 def send_deliveries() -> None:
     delivery.send_due()
 

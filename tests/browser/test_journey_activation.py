@@ -23,24 +23,10 @@ def hook():
     server.server_close()
 
 
-def _refuse_the_second_request(receiver: rx.Receiver) -> None:
-    """The receiver answers 500 to the second request it gets (and 200 to every other)."""
-    answered = {"n": 0}
-    original = receiver.answer
-
-    def flaky(raw, headers):
-        answered["n"] += 1
-        if answered["n"] == 2:
-            receiver.fail_first = 1
-        return original(raw, headers)
-
-    receiver.answer = flaky
-
-
 def test_support_staff_sync_a_tag_to_a_new_webhook_and_retry_what_failed(page, make_user, support_team, hook):
     in_english(make_user("amy", role="agent", team=support_team.name))
     receiver, url = hook
-    _refuse_the_second_request(receiver)
+    receiver.fail_nth = 2  # the second batch is refused
     vip = f.manual_tag("vip")
     f.enter(vip, [f.customer(external_id=f"VIP{n}") for n in range(3)])
 

@@ -45,3 +45,22 @@ def agent(agent):
 @pytest.fixture
 def manager(manager):
     return _english(manager)
+
+
+@pytest.fixture
+def second_range_fails(monkeypatch) -> list[int]:
+    """The second customer-id range a fanned-out build runs raises (its rule's compile, as a lost worker
+    connection would); the list counts the ranges that started."""
+    from crm_tags import fanout
+
+    compile_rule = fanout.compile_rule
+    calls = []
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("range worker lost its connection")
+        return compile_rule(*args, **kwargs)
+
+    monkeypatch.setattr(fanout, "compile_rule", second_fails)
+    return calls

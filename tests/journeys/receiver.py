@@ -21,6 +21,7 @@ class Received:
 class Receiver:
     secret: str
     fail_first: int = 0
+    fail_nth: int = 0  # the n-th request received (1-based) is answered 500, the others as usual
     always_fail: bool = False
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -29,7 +30,7 @@ class Receiver:
         expected = "sha256=" + hmac.new(self.secret.encode(), raw, hashlib.sha256).hexdigest()
         signature_ok = hmac.compare_digest(expected, headers.get("X-Hub-Signature-256", ""))
         with self.lock:
-            failing = self.always_fail or self.fail_first > 0
+            failing = self.always_fail or self.fail_first > 0 or len(self.received) + 1 == self.fail_nth
             if self.fail_first > 0:
                 self.fail_first -= 1
             status = 500 if failing or not signature_ok else 200

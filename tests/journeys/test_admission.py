@@ -1,11 +1,13 @@
 """Triggers and entry rules: who enters a journey, once, from which trigger source."""
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from crm_tags import services as tag_services
 from crm_tags.rules import gray_filter
 from journeys import admission, engine
 from journeys.models import Enrolment, Journey
@@ -203,6 +205,21 @@ def test_event_trigger_admits_on_new_matching_events_only(manager):
     assert result["entered"] == 1 and again["entered"] == 0
     assert [e.customer_id for e in f.enrolments(journey)] == [big.pk]
     assert f.enrolments(journey)[0].trigger_ref.startswith("e")
+
+
+def test_an_events_import_wakes_the_event_journeys_at_once(manager, django_capture_on_commit_callbacks):
+    # given the engine has read the events so far, and a journey on orders
+    admission.process_new_events()
+    journey = f.journey(manager, trigger={"kind": "event", "event": "order"})
+    buyer = f.customer(external_id="BUY1")
+    # when a file with their order is imported and commits (no beat tick runs)
+    csv = f"customer_external_id,event_type,occurred_at,amount,channel\nBUY1,order,{timezone.now().isoformat()},80,web\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        tag_services.events_import(upload=io.BytesIO(csv.encode()), by=None)
+    # then they are enrolled and their first step ran
+    (enrolment,) = f.enrolments(journey)
+    assert enrolment.customer_id == buyer.pk and enrolment.trigger_ref.startswith("e")
+    assert enrolment.state == "completed"
 
 
 def test_event_trigger_with_a_property_condition(manager):

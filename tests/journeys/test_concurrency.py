@@ -182,7 +182,8 @@ def test_a_sigkilled_worker_process_mid_batch_leaves_every_key_delivered_exactly
         assert _eventually(lambda: sorted(receiver.delivered_keys()) == expected), receiver.received
         assert all(r.signature_ok for r in receiver.received)
         assert StepRun.objects.filter(outcome="acted").count() == 7
-        assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+        assert set(Delivery.objects.values_list("status", flat=True)) == {"grouped"}
+        assert set(WebhookRequest.objects.values_list("status", flat=True)) == {"delivered"}
     finally:
         if worker is not None and worker.poll() is None:
             worker.kill()

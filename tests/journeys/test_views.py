@@ -143,14 +143,16 @@ def test_a_draft_starts_on_a_yearly_date(client_for, marketer, vip, fields, trig
 
 
 @pytest.mark.parametrize(
-    ("fields", "field", "message"),
+    ("trigger_kind", "fields", "field", "message"),
     [
         (
+            "date",
             {"date_attribute": "birth_date", "date_offset": "on", "at": "25:00"},
             "at",
             "At (company time zone): must be a time of day HH:MM (company time zone)",
         ),
         (
+            "date",
             {
                 "date_attribute": "attributes.",
                 "attribute_key": "sign up!",
@@ -161,19 +163,47 @@ def test_a_draft_starts_on_a_yearly_date(client_for, marketer, vip, fields, trig
             "Detail key: must be birth_date or attributes.<key> (a date, YYYY-MM-DD)",
         ),
         (
+            "date",
             {"date_attribute": "birth_date", "date_offset": "before", "offset_days": "400", "at": "09:00"},
             "offset_days",
             "Days: must be a whole number from 0 to 365",
         ),
         (
+            "date",
             {"date_attribute": "birth_date", "date_offset": "after", "offset_days": "", "at": "09:00"},
             "offset_days",
             "Days: must be a whole number from 0 to 365",
         ),
+        (
+            "schedule",
+            {"tag": "vip", "repeat": "once", "once_at": "2020-01-01T10:00"},
+            "once_at",
+            "On (company time zone): must be in the future",
+        ),
+        (
+            "schedule",
+            {"tag": "vip", "repeat": "once", "once_at": "next tuesday"},
+            "once_at",
+            "On (company time zone): must be an ISO 8601 date-time (once), or give every with HH:MM",
+        ),
+        (
+            "schedule",
+            {"tag": "", "repeat": "day", "at": "06:00"},
+            "tag",
+            "Tag: must be the slug of an existing tag",
+        ),
+        (
+            "schedule",
+            {"tag": "vip", "repeat": "week", "at": "7 am"},
+            "at",
+            "At (company time zone): must be a time of day HH:MM (company time zone)",
+        ),
     ],
 )
-def test_a_bad_yearly_date_is_refused_naming_the_field(client_for, marketer, vip, fields, field, message):
-    response = _create(client_for(in_english(marketer)), trigger_kind="date", **fields)
+def test_a_bad_date_or_schedule_trigger_is_refused_naming_the_field(
+    client_for, marketer, vip, trigger_kind, fields, field, message
+):
+    response = _create(client_for(in_english(marketer)), trigger_kind=trigger_kind, **fields)
     assert response.status_code == 422
     assert _field_errors(response, field) == [message]
     assert not Journey.objects.exists()
@@ -190,38 +220,6 @@ def test_a_draft_starts_on_a_schedule_once_or_every_week(client_for, marketer, v
         {"kind": "schedule", "tag": "vip", "every": "week", "at": "07:15", "weekday": 5},
         {"kind": "schedule", "tag": "vip", "every": "day", "at": "06:00"},
     ]
-
-
-@pytest.mark.parametrize(
-    ("fields", "field", "message"),
-    [
-        (
-            {"tag": "vip", "repeat": "once", "once_at": "2020-01-01T10:00"},
-            "once_at",
-            "On (company time zone): must be in the future",
-        ),
-        (
-            {"tag": "vip", "repeat": "once", "once_at": "next tuesday"},
-            "once_at",
-            "On (company time zone): must be an ISO 8601 date-time (once), or give every with HH:MM",
-        ),
-        (
-            {"tag": "", "repeat": "day", "at": "06:00"},
-            "tag",
-            "Tag: must be the slug of an existing tag",
-        ),
-        (
-            {"tag": "vip", "repeat": "week", "at": "7 am"},
-            "at",
-            "At (company time zone): must be a time of day HH:MM (company time zone)",
-        ),
-    ],
-)
-def test_a_bad_schedule_is_refused_naming_the_field(client_for, marketer, vip, fields, field, message):
-    response = _create(client_for(in_english(marketer)), trigger_kind="schedule", **fields)
-    assert response.status_code == 422
-    assert _field_errors(response, field) == [message]
-    assert not Journey.objects.exists()
 
 
 def test_the_new_journey_form_offers_date_and_schedule_triggers(client_for, marketer, vip):

@@ -105,7 +105,8 @@ def _direct_psql(statement: str) -> None:
     argv = [pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", statement]
     argv += ["-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432), "-U", db["USER"]]
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
-    subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True, env=env)  # noqa: S603
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)  # noqa: S603
+    assert done.returncode == 0, f"{statement}: {done.stderr.strip()}"
 
 
 @pytest.fixture
@@ -151,8 +152,14 @@ def pgbouncer() -> Iterator[Bouncer]:
 def test_a_slice_of_the_suite_passes_through_pgbouncer_in_transaction_mode(pgbouncer: Bouncer):
     # given a copy of this run's migrated test database, made straight on Postgres
     connections.close_all()  # a template must have no other session
+    template = settings.DATABASES["default"]["NAME"]
+    # nor an idle one an earlier test's thread (a live server's, a sender's) left behind
+    _direct_psql(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template}' "
+        "AND pid <> pg_backend_pid()"
+    )
     _direct_psql(f'DROP DATABASE IF EXISTS "{POOLED_DATABASE}" WITH (FORCE)')
-    _direct_psql(f'CREATE DATABASE "{POOLED_DATABASE}" TEMPLATE "{settings.DATABASES["default"]["NAME"]}"')
+    _direct_psql(f'CREATE DATABASE "{POOLED_DATABASE}" TEMPLATE "{template}"')
     assert pgbouncer.admin("SHOW CONFIG")  # the console answers
     mode = [row for row in pgbouncer.admin("SHOW CONFIG") if row.get("key") == "pool_mode"]
     assert mode and mode[0]["value"] == "transaction"
