@@ -173,6 +173,11 @@ def page(browser, live_server):
         base_url=live_server.url, viewport={"width": 1366, "height": 900}, locale="en-US"
     )
     context.set_default_timeout(15_000)
+    # an assertion waits as long as an action does: the suite runs in two processes, and a page whose
+    # process shares the cores with the other's work can take more than expect's own 5 s default
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
     tab = context.new_page()
     yield tab
     context.close()
