@@ -41,15 +41,6 @@ SLICE = [
     "tests/analytics/test_report_jobs.py",
 ]
 
-# Left out: the slice's three transactional tests (threads with connections of their own). In one whole-suite
-# run of the dozen so far, Django's flush after each of them (one TRUNCATE of every table) failed through
-# the pooler while every other test passed; the cause is not found yet (the assertion below now prints the
-# database's own error first).
-SKIPPED = (
-    "not test_parallel_creates_get_gap_free_keys and not test_two_agents_transitioning_the_same_ticket "
-    "and not test_a_job_busy_in_one_long_step_keeps_beating"
-)
-
 CONFIG = """
 [databases]
 * = host={host} port={port}{password}
@@ -160,6 +151,12 @@ def test_a_slice_of_the_suite_passes_through_pgbouncer_in_transaction_mode(pgbou
     )
     _direct_psql(f'DROP DATABASE IF EXISTS "{POOLED_DATABASE}" WITH (FORCE)')
     _direct_psql(f'CREATE DATABASE "{POOLED_DATABASE}" TEMPLATE "{template}"')
+    # A copy does not take its template's database-level settings, and the slice's own session setup
+    # (tests/conftest.py) sets this one only for sessions opened after it: a server connection PgBouncer
+    # had opened before kept running without it, and a transactional test's flush (a TRUNCATE of every
+    # table, the audit trail's included) on it was refused (the one-off failure of earlier runs). Set
+    # before the pooler opens any.
+    _direct_psql(f"ALTER DATABASE \"{POOLED_DATABASE}\" SET martech.audit_truncate = 'on'")
     assert pgbouncer.admin("SHOW CONFIG")  # the console answers
     mode = [row for row in pgbouncer.admin("SHOW CONFIG") if row.get("key") == "pool_mode"]
     assert mode and mode[0]["value"] == "transaction"
@@ -173,7 +170,7 @@ def test_a_slice_of_the_suite_passes_through_pgbouncer_in_transaction_mode(pgbou
     try:
         # when the slice runs with every connection through the pooler
         result = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--reuse-db", "-k", SKIPPED, *SLICE],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--reuse-db", *SLICE],
             cwd=settings.BASE_DIR,
             env=env,
             capture_output=True,
