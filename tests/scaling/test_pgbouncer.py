@@ -154,7 +154,7 @@ def test_a_slice_of_the_suite_passes_through_pgbouncer_in_transaction_mode(pgbou
     # A copy does not take its template's database-level settings, and the slice's own session setup
     # (tests/conftest.py) sets this one only for sessions opened after it: a server connection PgBouncer
     # had opened before kept running without it, and a transactional test's flush (a TRUNCATE of every
-    # table, the audit trail's included) on it was refused (the one-off failure of earlier runs). Set
+    # table, the audit trail's included) on it was refused (the likely cause of earlier runs' failures). Set
     # before the pooler opens any.
     _direct_psql(f"ALTER DATABASE \"{POOLED_DATABASE}\" SET martech.audit_truncate = 'on'")
     assert pgbouncer.admin("SHOW CONFIG")  # the console answers
