@@ -171,20 +171,7 @@ def finish(build_id: int) -> None:
                 consent_filter=True,
             )
             _drop_matches(build.pk)
-            build.status = TagBuild.Status.DONE
-            build.finished_at = timezone.now()
-            build.seconds = (build.finished_at - started).total_seconds()
-            build.save(
-                update_fields=[
-                    "status",
-                    "finished_at",
-                    "seconds",
-                    "members",
-                    "entered",
-                    "exited",
-                    "excluded_by_consent",
-                ]
-            )
+            services.build_mark_done(build, seconds=(timezone.now() - started).total_seconds())
     except Exception as exc:  # noqa: BLE001 - any failure of a build is recorded and shown
         log.exception("fanned-out tag build %s failed", build_id)
         fail_build(build_id, str(exc))

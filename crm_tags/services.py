@@ -397,6 +397,24 @@ def _apply_membership(
     Tag.objects.filter(pk=tag.pk).update(members_count=build.members, last_built_at=now)
 
 
+def build_mark_done(build: TagBuild, *, seconds: float) -> None:
+    """Store a build as done with what `_apply_membership` counted (inside the applying transaction)."""
+    build.status = TagBuild.Status.DONE
+    build.finished_at = timezone.now()
+    build.seconds = seconds
+    build.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "seconds",
+            "members",
+            "entered",
+            "exited",
+            "excluded_by_consent",
+        ]
+    )
+
+
 # Advisory-lock namespace of running builds: held by the build's transaction, so it is free exactly
 # when no live process is running that build (a killed worker's connection releases it).
 BUILD_LOCK_NAMESPACE = 7301
@@ -424,20 +442,7 @@ def tag_build_run(*, build: TagBuild, queue_dependents: bool = True) -> TagBuild
             _apply_membership(
                 tag=tag, build=build, sql=compiled.sql, params=compiled.params, consent_filter=True
             )
-            build.status = TagBuild.Status.DONE
-            build.finished_at = timezone.now()
-            build.seconds = time.monotonic() - started
-            build.save(
-                update_fields=[
-                    "status",
-                    "finished_at",
-                    "seconds",
-                    "members",
-                    "entered",
-                    "exited",
-                    "excluded_by_consent",
-                ]
-            )
+            build_mark_done(build, seconds=time.monotonic() - started)
     except Exception as exc:  # noqa: BLE001 - any failure of a build is recorded and shown
         log.exception("tag build %s of %s failed", build.pk, build.tag_id)
         TagBuild.objects.filter(pk=build.pk).update(

@@ -55,8 +55,8 @@ def _entry_sql(
     # entrant (docs/journeys.md, "Measured").
     previous = "SELECT 1 FROM journeys_enrolment p WHERE p.customer_id = s.customer_id AND p.journey_id = %s"
     if first:
-        reentry = "first"
-    if reentry == "never":
+        pass  # nobody has been in the journey: no re-entry rule can refuse anyone
+    elif reentry == "never":
         clauses.append(f"({previous} LIMIT 1) IS NULL")
         params.append(journey.pk)
     elif reentry == "after_days":
