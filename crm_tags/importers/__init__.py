@@ -5,7 +5,8 @@ checked and typed by Arrow and streamed straight into COPY; any other file, or o
 a problem in, goes through the row-by-row validator that names every bad row.
 
 One module per concern: validation (columns, limits, cell checks, the result), customers, events (the
-validating path), fast_events and arrow_typing (the Arrow + COPY path), copy_formats (COPY encodings),
+validating path), fast_events and arrow_typing (the Arrow + COPY path), month_loads (big loads into the
+partitioned table, month by month), copy_formats (COPY encodings),
 totals, rank_upkeep, bulk_indexes (index and key rebuilds of big loads) and sql_session.
 """
 
@@ -17,6 +18,7 @@ from crm_tags.importers import (
     customers,
     events,
     fast_events,
+    month_loads,
     rank_upkeep,
     sql_session,
     totals,
@@ -44,6 +46,7 @@ from crm_tags.importers.fast_events import (
     _fast_import_events,
     _index_ordered,
 )
+from crm_tags.importers.month_loads import MONTH_MIN_ROWS
 from crm_tags.importers.rank_upkeep import _first_load_ranks, _keep_ranks, _pause_ranks, _resume_ranks
 from crm_tags.importers.totals import TOTALS_MERGE, _combined_totals, _merge_totals
 from crm_tags.importers.validation import (
@@ -67,6 +70,7 @@ __all__ = [
     "FAST_EVENTS",
     "FILE_BYTES_PER_CUSTOMER",
     "INDEX_ORDER_CHUNK",
+    "MONTH_MIN_ROWS",
     "LIMITS",
     "NULL",
     "TOTALS_MERGE",
@@ -107,6 +111,7 @@ _MODULES = (
     customers,
     events,
     fast_events,
+    month_loads,
     rank_upkeep,
     sql_session,
     totals,

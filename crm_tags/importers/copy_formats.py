@@ -16,13 +16,16 @@ def _copy_text(value: str) -> str:
     return value
 
 
-def _copy_payload(rows: Any, types: list[str]) -> bytes | memoryview:
+def _copy_payload(rows: Any, types: list[str], first_id: int | None = None) -> bytes | memoryview:
     """COPY data of the typed rows, in their order: binary rows, or text lines when the rows carry
-    text for extra columns (properties)."""
+    text for extra columns (properties). With `first_id`, each row leads with its id (first_id, then
+    the next numbers in order)."""
     if "zoned" not in rows.column_names:
-        return _binary_rows(rows, types)
+        return _binary_rows(rows, types, first_id)
+    ids = [] if first_id is None else [pc.cast(pa.array(_ids(first_id, rows.num_rows)), pa.string())]
     return _copy_lines(
         [
+            *ids,
             pc.cast(rows["customer_id"], pa.string()),
             pc.take(pa.array(types, pa.string()), rows["code"]),
             rows["zoned"],
@@ -50,16 +53,25 @@ def _fixed(records: Any) -> Any:
     return pa.Array.from_buffers(pa.binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(records)])
 
 
-def _binary_rows(rows: Any, types: list[str]) -> memoryview:
-    """The events as rows of COPY's binary format (customer_id, event_type, occurred_at, amount,
+def _ids(first_id: int, count: int) -> Any:
+    return np.arange(first_id, first_id + count, dtype=np.int64)
+
+
+def _binary_rows(rows: Any, types: list[str], first_id: int | None = None) -> memoryview:
+    """The events as rows of COPY's binary format ([id,] customer_id, event_type, occurred_at, amount,
     channel), in order: every field is a length and its bytes in network order. The fixed-width runs
     are numpy records; Arrow joins them with the event type and channel bytes row by row."""
     count = rows.num_rows
     customer_id, code, occurred_at, amounts, channel = (
         _whole(rows[name]) for name in ("customer_id", "code", "at", "amount", "channel")
     )
-    head = np.empty(count, dtype=[("fields", ">i2"), ("n1", ">i4"), ("customer", ">i8"), ("n2", ">i4")])
+    with_id = [] if first_id is None else [("n0", ">i4"), ("id", ">i8")]
+    head = np.empty(
+        count, dtype=[("fields", ">i2"), *with_id, ("n1", ">i4"), ("customer", ">i8"), ("n2", ">i4")]
+    )
     head["fields"], head["n1"], head["customer"] = 5, 8, customer_id.to_numpy(zero_copy_only=False)
+    if first_id is not None:
+        head["fields"], head["n0"], head["id"] = 6, 8, _ids(first_id, count)
     names = [name.encode() for name in types]
     head["n2"] = np.array([len(name) for name in names], dtype=np.int32)[code.to_numpy(zero_copy_only=False)]
     event_type = pc.take(pa.array(names, pa.binary()), code)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+import numpy as np
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from crm_tags.identity.imports import (
 )
 from crm_tags.identity.normalise import IdentifierInvalid
 from crm_tags.identity.rules import identity_rules
+from crm_tags.importers import month_loads
 from crm_tags.importers.arrow_typing import _NotFast
 from crm_tags.importers.bulk_indexes import EVENT_INDEXES, _bulk_indexes
 from crm_tags.importers.copy_formats import NULL, _copy_text
@@ -50,8 +52,60 @@ log = logging.getLogger(__name__)
 FAST_EVENTS = True  # tests switch it off to compare both paths
 
 
+EVENT_FIELDS = "customer_id, event_type, occurred_at, amount, channel, properties"
+
+
+def _insert_by_month(cursor: Any, staged: int) -> bool:
+    """Move the staged events into the partitioned table; a big load fills the months it brings most
+    of the rows of directly (month_loads). Returns whether it took the bulk path."""
+    with month_loads.by_month(cursor, staged) as bulk:
+        _pause_ranks(cursor, bool(bulk))
+        if not bulk:
+            cursor.execute(
+                f"INSERT INTO crm_tags_event ({EVENT_FIELDS}) SELECT {EVENT_FIELDS} FROM crm_stage_events_ids "  # noqa: S608
+                "ORDER BY customer_id, occurred_at"
+            )
+            return False
+        cursor.execute("SELECT min(occurred_at), max(occurred_at) FROM crm_stage_events_ids")
+        low, high = cursor.fetchone()
+        if low is not None:
+            partitions.ensure_range(cursor, low, high)
+        cursor.execute("SELECT (extract(epoch FROM occurred_at) * 1000000)::bigint FROM crm_stage_events_ids")
+        at_us = np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
+        direct, _rest = bulk.plan(at_us)
+        for month, positions in direct:
+            first_id = bulk.reserve_ids(len(positions))
+            cursor.execute(
+                f"INSERT INTO {month.name} (id, {EVENT_FIELDS}) SELECT %s + row_number() OVER () - 1, "  # noqa: S608
+                f"{EVENT_FIELDS} FROM crm_stage_events_ids WHERE occurred_at >= %s AND occurred_at < %s",
+                [first_id, month.low, month.high],
+            )
+        outside = " AND ".join(["NOT (occurred_at >= %s AND occurred_at < %s)"] * len(direct)) or "true"
+        cursor.execute(
+            f"INSERT INTO crm_tags_event ({EVENT_FIELDS}) SELECT {EVENT_FIELDS} FROM crm_stage_events_ids "  # noqa: S608
+            f"WHERE {outside}",
+            [moment for month, _positions in direct for moment in (month.low, month.high)],
+        )
+    return True
+
+
 def _insert_events(cursor: Any, staged: int) -> None:
     """Move the staged events into the table (a small load sorted, so the customer index fills in order)."""
+    if partitions.is_partitioned(cursor):
+        bulk = _insert_by_month(cursor, staged)
+    else:
+        bulk = _insert_plain(cursor, staged)
+    if bulk:
+        _resume_ranks(cursor)
+        cursor.execute(
+            "SELECT crm_tags_refresh_ranks(array_agg(customer_id), array_agg(event_type)) FROM ("
+            "SELECT DISTINCT customer_id, event_type FROM crm_stage_events_ids s WHERE EXISTS ("
+            "SELECT 1 FROM crm_tags_rankedcount p WHERE p.event_type = s.event_type)) t"
+        )
+
+
+def _insert_plain(cursor: Any, staged: int) -> bool:
+    """Move the staged events into the plain table. Returns whether it took the bulk path."""
     with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, staged) as bulk:
         _pause_ranks(cursor, bulk)
         if bulk:  # the table is held exclusively already: each row goes straight into its month
@@ -60,17 +114,10 @@ def _insert_events(cursor: Any, staged: int) -> None:
             if low is not None:
                 partitions.ensure_range(cursor, low, high)
         cursor.execute(
-            "INSERT INTO crm_tags_event (customer_id, event_type, occurred_at, amount, channel, properties) "  # noqa: S608
-            "SELECT customer_id, event_type, occurred_at, amount, channel, properties FROM crm_stage_events_ids"
+            f"INSERT INTO crm_tags_event ({EVENT_FIELDS}) SELECT {EVENT_FIELDS} FROM crm_stage_events_ids"  # noqa: S608
             + ("" if bulk else " ORDER BY customer_id, occurred_at")
         )
-    if bulk:
-        _resume_ranks(cursor)
-        cursor.execute(
-            "SELECT crm_tags_refresh_ranks(array_agg(customer_id), array_agg(event_type)) FROM ("
-            "SELECT DISTINCT customer_id, event_type FROM crm_stage_events_ids s WHERE EXISTS ("
-            "SELECT 1 FROM crm_tags_rankedcount p WHERE p.event_type = s.event_type)) t"
-        )
+    return bulk
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 
 from crm_tags import partitions, ranks
+from crm_tags.importers import month_loads
 from crm_tags.importers.arrow_typing import (
     _blocks,
     _customer_map,
@@ -100,49 +101,55 @@ def _fast_import_events(
     # Every event's customer gets a totals row, whose foreign key is checked in this transaction while
     # dropping the events' own key holds the customers table against deletes until commit: so the
     # events' key comes back unchecked (NOT VALID) and is validated in the background after commit.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        with _bulk_indexes(
+    # The partitioned table instead loads month by month (month_loads): only the months the load fills
+    # have their indexes rebuilt and their key checked.
+    partitioned = partitions.is_partitioned(cursor)
+    bulk_load = (
+        month_loads.by_month(cursor, estimate)
+        if partitioned
+        else _bulk_indexes(
             cursor, "crm_tags_event", EVENT_INDEXES, estimate, primary_key=True, keys_proven=True
-        ) as bulk:
+        )
+    )
+    # psycopg's own cursor: Django's debug wrapper (DEBUG=true) takes no writer
+    raw_cursor = getattr(cursor, "cursor", cursor)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with bulk_load as bulk:
             # (COPY … FREEZE, which a first load used, is refused on the partitioned events table)
-            first_load = _pause_ranks(cursor, bulk)
+            first_load = _pause_ranks(cursor, bool(bulk))
             blocks = itertools.chain([first], blocks)
+            parts: list[Any] = []
             if bulk:
                 with _step("type events"):
                     rows = pa.concat_tables(_in_order(pool, typed, _joined(blocks, BULK_BLOCKS)))
                 _month_partitions_for(cursor, rows)
                 rank = _collation_ranks(cursor, types)
-            parts: list[Any] = []
-            # a queued writer sends from its own thread: Python prepares the next rows meanwhile
-            # psycopg's own cursor: Django's debug wrapper (DEBUG=true) takes no writer
-            raw_cursor = getattr(cursor, "cursor", cursor)
-            writer = QueuedLibpqWriter(raw_cursor)
-            with (
-                _step("copy events"),
-                raw_cursor.copy(
-                    "COPY crm_tags_event (customer_id, event_type, occurred_at, amount, channel"
-                    + (", properties) FROM STDIN (FORMAT text" if extras else ") FROM STDIN (FORMAT binary")
-                    + ")",
-                    writer=writer,
-                ) as copy,
-            ):
-                if not extras:
-                    copy.write(BINARY_HEADER)
-                if bulk:
-                    parts.append(rows)
-                    # The totals' aggregation and a first load's ranks need no database: the pool
-                    # computes them while Postgres stores the rows and rebuilds the event indexes.
-                    summed = pool.submit(_combined_totals, parts, types, rank)
-                    for chunk in _index_ordered(rows, rank):
-                        copy.write(_copy_payload(chunk, types))
-                else:
-                    for block in blocks:
-                        block_rows = typed(block)
-                        copy.write(_copy_payload(block_rows, types))
-                        parts.append(block_rows)
-                if not extras:
-                    copy.write(BINARY_TRAILER)
-            if not bulk:
+                parts.append(rows)
+                # The totals' aggregation and a first load's ranks need no database: the pool
+                # computes them while Postgres stores the rows and rebuilds the event indexes.
+                summed = pool.submit(_combined_totals, parts, types, rank)
+                with _step("copy events"):
+                    if partitioned:
+                        direct, through_parent = bulk.plan(rows["at"].cast(pa.int64()).to_numpy())
+                        for month, positions in direct:
+                            month_rows = rows.take(positions)
+                            first_id = bulk.reserve_ids(month_rows.num_rows)
+                            _copy_rows(
+                                raw_cursor,
+                                month.name,
+                                extras,
+                                types,
+                                _index_ordered(month_rows, rank),
+                                first_id,
+                            )
+                        rest = rows.take(through_parent) if len(through_parent) < rows.num_rows else rows
+                    else:
+                        rest = rows
+                    if rest.num_rows:
+                        _copy_rows(raw_cursor, "crm_tags_event", extras, types, _index_ordered(rest, rank))
+            else:
+                with _step("copy events"):
+                    _copy_rows(raw_cursor, "crm_tags_event", extras, types, _typed_each(blocks, typed, parts))
                 summed = pool.submit(_combined_totals, parts, types, _collation_ranks(cursor, types))
             pairs = {t: ks for t, ks in ranks.registered().items() if t in types} if bulk else {}
             computed = pool.submit(_first_load_ranks, parts, types, pairs) if first_load and pairs else None
@@ -153,12 +160,49 @@ def _fast_import_events(
         if bulk:
             with _step("merge totals"):
                 groups, customers, lines, keys = summed.result()
-                _merge_totals(cursor, groups, lines)
+                # the events' key was checked in this load (each month's at its attach, the rest row by
+                # row): it proves the totals' customers, which are the events' own
+                _merge_totals(cursor, groups, lines, keys_proven=partitioned)
             with _step("keep ranks"):
                 _keep_ranks(cursor, pairs, types, keys, computed)
     rows_loaded = sum(part.num_rows for part in parts)
     log.info("imported %s events for %s customers (fast path)", rows_loaded, customers)
     return ImportResult(rows=rows_loaded, created=rows_loaded, customers=customers)
+
+
+def _typed_each(blocks: Iterator[bytes], typed: Any, parts: list[Any]) -> Iterator[Any]:
+    """Each block typed, in order, as COPY takes it (a small load streams), kept in `parts`."""
+    for block in blocks:
+        block_rows = typed(block)
+        parts.append(block_rows)
+        yield block_rows
+
+
+def _copy_rows(
+    raw_cursor: Any,
+    table: str,
+    extras: list,
+    types: list[str],
+    chunks: Iterator[Any],
+    first_id: int | None = None,
+) -> None:
+    """COPY the typed rows of `chunks` into `table`: binary, or text when they carry properties; with
+    `first_id`, numbered from it (a detached month has no id default)."""
+    names = "customer_id, event_type, occurred_at, amount, channel" + (", properties" if extras else "")
+    if first_id is not None:
+        names = "id, " + names
+    form = "text" if extras else "binary"
+    # a queued writer sends from its own thread: Python prepares the next rows meanwhile
+    writer = QueuedLibpqWriter(raw_cursor)
+    with raw_cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT {form})", writer=writer) as copy:
+        if not extras:
+            copy.write(BINARY_HEADER)
+        for chunk in chunks:
+            copy.write(_copy_payload(chunk, types, first_id))
+            if first_id is not None:
+                first_id += chunk.num_rows
+        if not extras:
+            copy.write(BINARY_TRAILER)
 
 
 def _joined(blocks: Iterator[bytes], count: int) -> Iterator[bytes]:

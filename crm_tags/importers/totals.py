@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from crm_tags.importers.bulk_indexes import _bulk_indexes
 from crm_tags.importers.copy_formats import NULL, _copy_lines, _utc_text
-from crm_tags.importers.sql_session import _local_settings
+from crm_tags.importers.sql_session import _local_settings, _step
 
 TOTALS_MERGE = (
     "events = crm_tags_customereventtotal.events + EXCLUDED.events, "
@@ -66,14 +66,21 @@ TOTAL_COLUMNS = (
 )
 
 
-def _merge_totals(cursor: Any, groups: int, lines: memoryview) -> None:
-    """Add the new totals (COPY text lines in TOTAL_COLUMNS order) into the lifetime totals. A big
-    merge drops the totals' indexes, unique constraint and foreign key and either copies straight into
-    an empty table or merges with two hash joins (UPDATE … FROM, INSERT … NOT EXISTS) instead of a
-    speculative insert per row; a small one is one INSERT … ON CONFLICT."""
-    with _bulk_indexes(cursor, "crm_tags_customereventtotal", TOTAL_INDEXES, groups, unique=True) as bulk:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_tags_customereventtotal)")
-        if bulk and not cursor.fetchone()[0]:  # a first load: nothing to add to
+def _merge_totals(cursor: Any, groups: int, lines: memoryview, *, keys_proven: bool = False) -> None:
+    """Add the new totals (COPY text lines in TOTAL_COLUMNS order) into the lifetime totals. A first big
+    load copies straight into the empty table (its indexes, unique constraint and foreign key dropped
+    and built after). A later big one is one MERGE (one hash join) with the key and customer indexes
+    kept: the rows' new versions stay on their half-empty page (HOT, see migration 0019), so only the
+    index on the last event's time, which changes, and the foreign key are dropped and built again. A
+    small one is one INSERT … ON CONFLICT. `keys_proven`: the caller proved every customer in this
+    transaction (the events' own key), so the totals' key comes back NOT VALID and is checked after
+    commit."""
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_tags_customereventtotal)")
+    empty = not cursor.fetchone()[0]
+    with _bulk_indexes(
+        cursor, "crm_tags_customereventtotal", TOTAL_INDEXES, groups, unique=empty, keys_proven=keys_proven
+    ) as bulk:
+        if bulk and empty:  # a first load: nothing to add to
             with cursor.copy(f"COPY crm_tags_customereventtotal ({TOTAL_COLUMNS}) FROM STDIN") as copy:
                 copy.write(lines)
             return
@@ -81,7 +88,7 @@ def _merge_totals(cursor: Any, groups: int, lines: memoryview) -> None:
             "CREATE TEMP TABLE crm_new_totals (customer_id bigint, event_type text, n bigint, ac bigint, "
             "s numeric, mn numeric, mx numeric, first timestamptz, last timestamptz) ON COMMIT DROP"
         )
-        with cursor.copy("COPY crm_new_totals FROM STDIN") as copy:
+        with _step("copy new totals"), cursor.copy("COPY crm_new_totals FROM STDIN") as copy:
             copy.write(lines)
         cursor.execute("ANALYZE crm_new_totals")
         if not bulk:
@@ -90,25 +97,23 @@ def _merge_totals(cursor: Any, groups: int, lines: memoryview) -> None:
                 "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals "
                 "ON CONFLICT (event_type, customer_id) DO UPDATE SET " + TOTALS_MERGE
             )
-        else:  # hash joins: a nested loop would rescan the rows this very statement inserts
-            with _local_settings(cursor, enable_nestloop="off", work_mem="256MB"):
-                _merge_totals_by_hash_joins(cursor)
+        else:  # a hash join: a nested loop would look every new total up in the index one by one
+            with (
+                _step("merge totals in place"),
+                _local_settings(cursor, enable_nestloop="off", work_mem="512MB", jit="off"),
+            ):
+                cursor.execute(TOTALS_MERGE_IN_PLACE)
         cursor.execute("DROP TABLE crm_new_totals")
 
 
-def _merge_totals_by_hash_joins(cursor: Any) -> None:
-    cursor.execute(
-        "UPDATE crm_tags_customereventtotal t SET events = t.events + n.n, "
-        "amount_count = t.amount_count + n.ac, "
-        "amount_sum = CASE WHEN t.amount_sum IS NULL THEN n.s WHEN n.s IS NULL THEN t.amount_sum "
-        "ELSE t.amount_sum + n.s END, amount_min = LEAST(t.amount_min, n.mn), "
-        "amount_max = GREATEST(t.amount_max, n.mx), first_at = LEAST(t.first_at, n.first), "
-        "last_at = GREATEST(t.last_at, n.last) FROM crm_new_totals n "
-        "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type"
-    )
-    cursor.execute(
-        f"INSERT INTO crm_tags_customereventtotal ({TOTAL_COLUMNS}) "  # noqa: S608
-        "SELECT customer_id, event_type, n, ac, s, mn, mx, first, last FROM crm_new_totals n "
-        "WHERE NOT EXISTS (SELECT 1 FROM crm_tags_customereventtotal t "
-        "WHERE t.customer_id = n.customer_id AND t.event_type = n.event_type)"
-    )
+TOTALS_MERGE_IN_PLACE = (
+    "MERGE INTO crm_tags_customereventtotal t USING crm_new_totals n "  # noqa: S608
+    "ON t.customer_id = n.customer_id AND t.event_type = n.event_type "
+    "WHEN MATCHED THEN UPDATE SET events = t.events + n.n, amount_count = t.amount_count + n.ac, "
+    "amount_sum = CASE WHEN t.amount_sum IS NULL THEN n.s WHEN n.s IS NULL THEN t.amount_sum "
+    "ELSE t.amount_sum + n.s END, amount_min = LEAST(t.amount_min, n.mn), "
+    "amount_max = GREATEST(t.amount_max, n.mx), first_at = LEAST(t.first_at, n.first), "
+    "last_at = GREATEST(t.last_at, n.last) "
+    f"WHEN NOT MATCHED THEN INSERT ({TOTAL_COLUMNS}) "
+    "VALUES (n.customer_id, n.event_type, n.n, n.ac, n.s, n.mn, n.mx, n.first, n.last)"
+)

@@ -138,6 +138,7 @@ def test_fast_path_equals_the_validating_path(name, bulk, taken, monkeypatch):
     # bulk: the indexes are rebuilt, the blocks typed two at a time and the rows copied in index order
     if bulk:
         monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+        monkeypatch.setattr(importers, "MONTH_MIN_ROWS", 1)  # every month loaded detached
     services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
     content = CASES[name]
     if content is None:
@@ -211,6 +212,7 @@ def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(
     come from a map of every customer or (a big table) from a lookup of the ones the file names."""
     if bulk:
         monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+        monkeypatch.setattr(importers, "MONTH_MIN_ROWS", 1)
     monkeypatch.setattr(importers, "FAST_BLOCK", 64)
     monkeypatch.setattr(importers, "FILE_BYTES_PER_CUSTOMER", 1 if every_customer else 10**9)
     services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
@@ -230,37 +232,47 @@ def test_a_file_read_in_many_blocks_adds_its_totals_up_across_blocks(
     assert fast[0] == ("imported", 40, 2)
 
 
-def _event_keys() -> list[tuple[str, bool]]:
+def _keys(table: str = "crm_tags_event") -> list[tuple[str, bool]]:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint "
-            "WHERE conrelid = 'crm_tags_event'::regclass AND contype = 'f'"
+            "WHERE conrelid = %s::regclass AND contype = 'f'",
+            [table],
         )
-        return cursor.fetchall()
+        return [(definition.split(" REFERENCES ")[0], valid) for definition, valid in cursor.fetchall()]
 
 
+@pytest.mark.parametrize("months", [False, True], ids=["through the parent", "month by month"])
 def test_bulk_load_into_the_partitioned_events_checks_the_customer_key_in_the_load(
-    monkeypatch, django_capture_on_commit_callbacks
+    months, monkeypatch, django_capture_on_commit_callbacks
 ):
-    # Postgres takes no NOT VALID foreign key on a partitioned table: the events' key comes back
-    # checked in the load itself (one pass), and nothing is left to validate after commit
+    # Postgres takes no NOT VALID foreign key on a partitioned table: the events' key is checked in the
+    # load itself (a detached month's when it is attached again, other rows row by row). That proves
+    # the totals' customers, which are the events' own: the totals' key comes back NOT VALID and is
+    # checked after commit.
     monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    if months:
+        monkeypatch.setattr(importers, "MONTH_MIN_ROWS", 1)
     services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
     with django_capture_on_commit_callbacks() as callbacks:
         services.events_import(upload=io.StringIO(f"{HEAD}\nA1,order,2026-03-01,1,web\n"), by=None)
-    assert [(d.split(" REFERENCES ")[0], v) for d, v in _event_keys()] == [
-        ("FOREIGN KEY (customer_id)", True)
-    ]
-    assert not [c for c in callbacks if "validate" in getattr(c, "__qualname__", "")]
-    assert services.constraint_validate(table="crm_tags_event", name="nothing") is False
+    assert _keys() == [("FOREIGN KEY (customer_id)", True)]
+    assert _keys("crm_tags_customereventtotal") == [("FOREIGN KEY (customer_id)", False)]
+    for callback in callbacks:
+        callback()
+    assert _keys("crm_tags_customereventtotal") == [("FOREIGN KEY (customer_id)", True)]
     assert Event.objects.count() == 1
 
 
-def test_a_deleted_customer_cannot_leave_events_behind_the_unchecked_key(monkeypatch):
-    # the events' key is checked later, but the totals' key refuses a customer that is gone
+@pytest.mark.parametrize("months", [False, True], ids=["through the parent", "month by month"])
+def test_a_deleted_customer_cannot_leave_events_behind_the_unchecked_key(months, monkeypatch):
+    # the events' key refuses a customer that is gone: row by row through the parent, or when its month
+    # is attached again
     monkeypatch.setattr(importers, "BULK_MIN_ROWS", 1)
+    if months:
+        monkeypatch.setattr(importers, "MONTH_MIN_ROWS", 1)
     services.customers_import(upload=io.StringIO(CUSTOMERS), by=None)
     known = importers._customer_map
 
@@ -273,8 +285,6 @@ def test_a_deleted_customer_cannot_leave_events_behind_the_unchecked_key(monkeyp
     from django.db import IntegrityError
     from psycopg.errors import ForeignKeyViolation
 
-    # (the events' own key refuses it instead when the load is not a bulk one: the partitions' row
-    # estimates decide)
     with pytest.raises((IntegrityError, ForeignKeyViolation)):
         services.events_import(upload=io.StringIO(f"{HEAD}\nA2,order,2026-03-01,1,web\n"), by=None)
 
