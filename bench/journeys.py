@@ -400,7 +400,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.customers < 1:
         parser.error("--customers must be positive")
-    bench_database_setup(DB_NAME, redis_db=12)
+    # the receiver is on loopback, which webhook destinations may reach only when allowed (config/outbound.py)
+    bench_database_setup(DB_NAME, redis_db=12, OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8")
     process, receiver_url = receiver_start()
     try:
         generate(args.customers)

@@ -570,6 +570,10 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MarTech Hub <martech-hub@localhost>")
 CHAT_WEBHOOK_URL = env("CHAT_WEBHOOK_URL", default="")
+# Addresses people type in (journey webhooks, team chat robots) reach only globally routable addresses,
+# plus these networks (comma-separated, e.g. "10.20.0.0/16" for a receiver on the office network):
+# config/outbound.py.
+OUTBOUND_ALLOWED_NETWORKS = env("OUTBOUND_ALLOWED_NETWORKS", default="")
 IM_INTAKE_TOKEN = env("IM_INTAKE_TOKEN", default="")
 # Monitoring alerts (tickets/intake_alerts.py): the bearer token of POST /api/v1/intake/alerts/ (unset:
 # the intake answers 503) and the name of the team its incident tickets go to.

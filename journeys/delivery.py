@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.template import Context, Engine
 from django.utils import timezone
 
+from config import outbound
 from journeys.models import Delivery, Destination, Enrolment, StepRun, WebhookRequest
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,11 @@ def _post(
     }
     timeout = float(getattr(settings, "JOURNEYS_WEBHOOK_TIMEOUT", 10))
     try:
-        response = (session or requests).post(
+        response = (session or outbound.session()).post(
             destination.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
+    except outbound.OutboundRefused as exc:  # the peer is on this machine or a private network
+        return None, str(exc)
     except requests.RequestException as exc:
         return None, type(exc).__name__
     return response.status_code, "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
@@ -109,7 +112,7 @@ def _send_one(now: datetime | None, sessions: list[requests.Session]) -> bool:
         if request is None:
             return False
         if not sessions:  # made when there is something to send (an idle tick makes none)
-            sessions.append(requests.Session())
+            sessions.append(outbound.session())
         status, error = _post(request.destination, request, session=sessions[0])
         request.attempts += 1
         request.last_status = status

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Team, User
+from config import outbound
 from config.task_queue import enqueue
 from tickets.models import ChatAttempt, ChatDelivery, ChatRobot
 
@@ -188,8 +190,12 @@ def delivery_attempt(delivery_id: int) -> ChatDelivery | None:
         robot = delivery.robot
         request = build_request(robot, title=delivery.title, text=delivery.text, url=_absolute(delivery.url))
         try:
-            response = requests.post(request.url, json=request.body, timeout=TIMEOUT_SECONDS)
+            response = outbound.session().post(
+                request.url, json=request.body, timeout=TIMEOUT_SECONDS, allow_redirects=False
+            )
             status, reply = response.status_code, read_reply(robot.kind, response.status_code, response.text)
+        except outbound.OutboundRefused as exc:  # no retry reaches an address it may not reach
+            status, reply = None, Reply(False, "refused", str(exc)[:500], permanent=True)
         except requests.RequestException as exc:
             status, reply = None, Reply(False, "network", str(exc)[:500])
         delivery.attempts += 1
@@ -265,6 +271,9 @@ def chat_robot_save(*, team: Team, by: User, robot: ChatRobot | None = None, **v
         if name == "secret" and keep_secret:
             continue
         setattr(robot, name, value.strip() if isinstance(value, str) else value)
+    refused = outbound.url_error(robot.webhook_url) if robot.webhook_url else ""
+    if refused:
+        raise ValidationError({"webhook_url": [refused]})
     robot.full_clean()
     robot.save()
     audit_record(

@@ -98,11 +98,11 @@ def _fast_import_events(
                 progress(read[0])
         return typed_rows
 
-    # Every event's customer gets a totals row, whose foreign key is checked in this transaction while
-    # dropping the events' own key holds the customers table against deletes until commit: so the
-    # events' key comes back unchecked (NOT VALID) and is validated in the background after commit.
-    # The partitioned table instead loads month by month (month_loads): only the months the load fills
-    # have their indexes rebuilt and their key checked.
+    # The partitioned table loads month by month (month_loads): only the months the load fills have
+    # their indexes rebuilt and their customer key checked. Into the plain table, every event's customer
+    # gets a totals row, whose foreign key is checked in this transaction while dropping the events' own
+    # key holds the customers table against deletes until commit: so the events' key comes back
+    # unchecked (NOT VALID) and is validated in the background after commit.
     partitioned = partitions.is_partitioned(cursor)
     bulk_load = (
         month_loads.by_month(cursor, estimate)

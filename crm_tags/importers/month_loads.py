@@ -1,6 +1,6 @@
 """A big load into the partitioned events table, month by month, so that its cost follows the load and
-not the history: each month the load fills (its rows at least a fifth of what the month holds) is
-detached, loses its indexes and keys, takes its rows straight from COPY, gets its indexes and primary
+not the history: each month the load fills (at least MONTH_MIN_ROWS of its rows, and more than a fifth
+of what the month holds) is detached, loses its indexes and keys, takes its rows straight from COPY, gets its indexes and primary
 key built once, and is attached again (Postgres then checks its foreign key and bounds, over that month
 only). Every other month, and every index over the years before, is left alone: the plain table's bulk
 path instead drops the table's indexes and rebuilds them over every row it holds."""
@@ -63,18 +63,22 @@ class MonthLoad:
         self.months = self._months()
         month = self.month_of(at_us)
         numbers, counts = np.unique(month, return_counts=True)
-        detached = self.detach(dict(zip(numbers.tolist(), counts.tolist(), strict=True)))
-        numbered = {id(m): number for number, m in enumerate(self.months)}
-        direct = [(m, np.flatnonzero(month == numbered[id(m)])) for m in detached]
-        chosen = np.isin(month, [numbered[id(m)] for m in detached])
-        return direct, np.flatnonzero(~chosen)
+        chosen = self.detach(dict(zip(numbers.tolist(), counts.tolist(), strict=True)))
+        direct = [(self.months[number], np.flatnonzero(month == number)) for number in chosen]
+        return direct, np.flatnonzero(~np.isin(month, chosen))
 
     def _months(self) -> list[Month]:
         found = []
         for name in partitions.month_partitions(self.cursor):
             day = date(int(name[-6:-2]), int(name[-2:]), 1)
-            low = datetime(day.year, day.month, 1, tzinfo=UTC)
-            found.append(Month(name, low, partitions._month_end(name)))
+            end = partitions.next_month(day)
+            found.append(
+                Month(
+                    name,
+                    datetime(day.year, day.month, 1, tzinfo=UTC),
+                    datetime(end.year, end.month, 1, tzinfo=UTC),
+                )
+            )
         return sorted(found, key=lambda month: month.low)
 
     def month_of(self, at_us: np.ndarray) -> np.ndarray:
@@ -88,23 +92,25 @@ class MonthLoad:
         inside = (index >= 0) & (at_us < highs[np.maximum(index, 0)])
         return np.where(inside, index, -1)
 
-    def detach(self, counts: dict[int, int]) -> list[Month]:
-        """Detach the months (`counts`: rows of the load by month index) worth loading directly, drop
-        their indexes and keys; returns them."""
+    def detach(self, counts: dict[int, int]) -> list[int]:
+        """Detach the months (`counts`: rows of the load by month number, -1 for none) worth loading
+        directly and drop their indexes and keys; returns their numbers."""
         self.cursor.execute(
             "SELECT c.relname, greatest(c.reltuples, 0) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = %s::regclass",
             [partitions.PARENT],
         )
         held = dict(self.cursor.fetchall())
-        for index, rows in sorted(counts.items()):
-            month = self.months[index] if index >= 0 else None
-            if month is None or rows < MONTH_MIN_ROWS or rows <= held.get(month.name, 0) / 5:
+        chosen = []
+        for number, rows in sorted(counts.items()):
+            if number < 0 or rows < MONTH_MIN_ROWS or rows <= held.get(self.months[number].name, 0) / 5:
                 continue
+            month = self.months[number]
             month.rows = rows
             self._detach(month)
             self.detached.append(month)
-        return self.detached
+            chosen.append(number)
+        return chosen
 
     def _detach(self, month: Month) -> None:
         cursor = self.cursor

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_record
+from config import outbound
 from config.task_queue import enqueue
 from crm_tags.models import Tag
 from journeys import permissions
@@ -43,6 +44,8 @@ def destination_errors(
     errors: list[tuple[str, str]] = []
     if kind == Destination.Kind.WEBHOOK and not url:
         errors.append(("url", _("is required for a webhook destination")))
+    elif kind == Destination.Kind.WEBHOOK and (refused := outbound.url_error(url)):
+        errors.append(("url", refused))
     if kind == Destination.Kind.FILE:
         error = files.folder_error(folder)
         if error:

@@ -181,3 +181,15 @@ def test_the_schema_documents_the_sync_endpoints():
     create = paths["/api/v1/destinations/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     component = schema["components"]["schemas"][create["$ref"].rsplit("/", 1)[1]]
     assert {"folder", "batch_size", "purpose", "personal_fields"} <= set(component["properties"])
+
+
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/hook", "http://[::1]:8080/hook"]
+)
+def test_a_webhook_on_this_machine_or_a_private_network_is_400_naming_the_url(api_for, agent, settings, url):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ""  # the tests' loopback receivers are allowed elsewhere
+    response = api_for(agent).post(DESTINATIONS, {"name": "x", "kind": "webhook", "url": url}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "url"
+    assert "only to addresses on the internet" in response.json()["detail"]
+    assert not Destination.objects.exists()

@@ -191,3 +191,18 @@ def test_quiet_hours_hold_a_customer_facing_webhook_but_not_an_internal_one(mana
     held, sent = (f.enrolments(j)[0] for j in journeys)
     assert held.state == "active" and held.next_at == late.replace(hour=8) + timedelta(days=1)
     assert sent.state == "completed"
+
+
+def test_a_webhook_whose_peer_is_refused_when_it_is_sent_reaches_nothing(manager, hook, settings):
+    # saved while its network was allowed, and refused by the time it is sent (an allowlist narrowed, or
+    # a name that now resolves to this machine): the connection is dropped before anything is sent
+    receiver, url = hook()
+    destination = f.webhook(manager, url, secret=SECRET)
+    settings.OUTBOUND_ALLOWED_NETWORKS = ""
+    _run(manager, destination, [f.customer(email="ann@example.com", phone="+8613800138000")])
+    delivery.send_due()
+    request = WebhookRequest.objects.get()
+    assert receiver.received == []
+    assert request.status == WebhookRequest.Status.PENDING and request.attempts == 1
+    assert request.last_error.startswith("not sent: 127.0.0.1 reached 127.0.0.1")
+    assert "ann@example.com" not in request.last_error and "13800138000" not in request.last_error

@@ -419,3 +419,24 @@ def test_managers_send_a_test_message_to_the_robots(client_for, receiver, suppor
     response = client_for(manager).post(f"/requests/oncall/teams/{support_team.pk}/robots/test/")
     assert response.status_code == 302
     assert ChatDelivery.objects.get().status == "sent" and len(receiver.received) == 1
+
+
+@pytest.mark.django_db
+def test_a_robot_on_a_private_address_is_refused_and_its_sends_fail_at_once(
+    client_for, support_team, manager, receiver, settings
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ""  # the tests' loopback receivers are allowed elsewhere
+    response = client_for(in_english(manager)).post(
+        f"/requests/oncall/teams/{support_team.pk}/robots/",
+        {"name": "x", "kind": "wecom", "webhook_url": "http://169.254.169.254/latest/meta-data/"},
+    )
+    assert response.status_code == 400 and b'data-error-for="webhook_url"' in response.content
+    assert b"only to addresses on the internet" in response.content
+    assert not ChatRobot.objects.exists()
+    # a robot saved while its network was allowed is refused when it connects: failed at once, no retry
+    _robot(support_team, "wecom", receiver.url)
+    [queued] = chat_robots.chat_post(team=support_team, title="Breach", text="P1 is late")
+    delivery = chat_robots.delivery_attempt(queued.pk)
+    assert receiver.received == []
+    assert delivery.status == ChatDelivery.Status.FAILED and delivery.attempts == 1
+    assert delivery.last_error.startswith("refused: not sent: 127.0.0.1 reached 127.0.0.1")
