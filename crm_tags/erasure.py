@@ -30,6 +30,29 @@ log = logging.getLogger(__name__)
 
 SURROGATE_PREFIX = "anon-"
 
+# Every table that references a customer, and what an erasure does with the person's rows there (a test
+# compares this with the models: a new reference must be handled here, or in the step named, first).
+MOVED = "moved to the surrogate"
+CUSTOMER_REFERENCES = {
+    "crm_tags.Event.customer": MOVED + " (customer_records_move; properties quoting the person scrubbed)",
+    "crm_tags.CustomerEventTotal.customer": MOVED,
+    "crm_tags.EventRank.customer": MOVED,
+    "crm_tags.TagMembership.customer": "ended: deleted, with an `erased` history entry on the surrogate",
+    "crm_tags.TagMembershipChange.customer": MOVED,
+    "crm_tags.CustomerValue.customer": MOVED,
+    "crm_tags.CustomerPurchaseDays.customer": MOVED + " (or recomputed for it by the events' trigger)",
+    "crm_tags.CustomerIdentifier.customer": "deleted (_identity_erase)",
+    "crm_tags.CustomerMerge.survivor": "deleted (_identity_erase)",
+    "privacy.Consent.customer": "deleted; the surrogate withdraws every purpose (privacy.rights)",
+    "privacy.ConsentChange.customer": "deleted (privacy.rights)",
+    "privacy.UnmaskedAccess.customer": "unlinked (privacy.rights)",
+    "privacy.PrivacyRequest.customer": "unlinked (privacy.rights)",
+    "journeys.Enrolment.customer": MOVED + " (journeys.services.customer_erase)",
+    "journeys.ContactCount.customer": MOVED + " (journeys.services.customer_erase)",
+    "journeys.SyncMember.customer": MOVED + " (journeys.services.customer_erase)",
+    "journeys.SyncBaseline.customer": MOVED + " (journeys.services.customer_erase)",
+}
+
 
 def customer_lock(*, customer_id: int) -> Customer | None:
     """The customer's row locked for the erasure (None when it is gone already)."""
@@ -62,10 +85,10 @@ def surrogate_create(*, customer: Customer, scrubber: Scrubber | None = None) ->
 def customer_records_move(
     *, customer: Customer, surrogate: Customer, at: datetime, scrubber: Scrubber | None = None
 ) -> dict[str, int]:
-    """Move the person's events, totals, ranks and tag history to the surrogate (set-based UPDATEs), end
-    their memberships (one `erased` entry each, on the surrogate; the tags' member counts go down), and
-    replace the person's values where event properties quote them. Returns how many rows of each kind
-    (never values)."""
+    """Move the person's events, totals, ranks, tag history, customer value and purchase days to the
+    surrogate (set-based UPDATEs), end their memberships (one `erased` entry each, on the surrogate; the
+    tags' member counts go down), delete their identifiers and merge records, and replace the person's
+    values where event properties quote them. Returns how many rows of each kind (never values)."""
     old, new = customer.pk, surrogate.pk
     with connection.cursor() as cursor:
         # Imports and the ranks' sync take this lock too: no event of the person is written between the
@@ -113,6 +136,20 @@ def customer_records_move(
         )
         memberships = cursor.rowcount
         properties = _event_properties_scrub(cursor, surrogate.pk, scrubber) if scrubber else 0
+        identity = _identity_erase(cursor, old)
+        # the value figures follow the events they are computed from (the events' update trigger may have
+        # recomputed the purchase days of both already: then the person has none left to move)
+        cursor.execute(
+            "UPDATE crm_tags_customervalue SET customer_id = %s WHERE customer_id = %s", [new, old]
+        )
+        values = cursor.rowcount
+        cursor.execute(
+            "UPDATE crm_tags_customerpurchasedays SET customer_id = %s WHERE customer_id = %s "
+            "AND NOT EXISTS (SELECT 1 FROM crm_tags_customerpurchasedays WHERE customer_id = %s)",
+            [new, old, new],
+        )
+        purchase_days = cursor.rowcount
+        cursor.execute("DELETE FROM crm_tags_customerpurchasedays WHERE customer_id = %s", [old])
     log.info(
         "customer %s moved to surrogate %s: %s events, %s totals, %s ranks, %s history, %s memberships ended",
         old,
@@ -130,7 +167,20 @@ def customer_records_move(
         "tag_history": history,
         "tag_memberships": memberships,
         "event_properties": properties,
+        **identity,
+        "customer_values": values,
+        "purchase_days": purchase_days,
     }
+
+
+def _identity_erase(cursor: Any, customer_id: int) -> dict[str, int]:
+    """The person's identifiers, and the records of the profiles merged into theirs (each a snapshot of
+    that profile's values and its old external id), are the person's values: they go. An erased person
+    cannot be unmerged."""
+    cursor.execute("DELETE FROM crm_tags_customeridentifier WHERE customer_id = %s", [customer_id])
+    identifiers = cursor.rowcount
+    cursor.execute("DELETE FROM crm_tags_customermerge WHERE survivor_id = %s", [customer_id])
+    return {"identifiers": identifiers, "merges": cursor.rowcount}
 
 
 def _event_properties_scrub(cursor: Any, customer_id: int, scrubber: Scrubber) -> int:

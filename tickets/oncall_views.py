@@ -183,16 +183,30 @@ def oncall_override_delete(request: HttpRequest, team_id: int, pk: int) -> HttpR
 
 @login_required
 def oncall_robots(request: HttpRequest, team_id: int) -> HttpResponse:
-    """A team's chat robots (managers add and remove them) and the log of their deliveries."""
+    """A team's chat robots (managers add, change and remove them) and the log of their deliveries."""
+    return _robots_page(request, team_id)
+
+
+@login_required
+def oncall_robot_edit(request: HttpRequest, team_id: int, pk: int) -> HttpResponse:
+    """The robots page with the form holding one robot's settings (a blank secret keeps the stored one)."""
+    _require_editor(request)
+    return _robots_page(request, team_id, get_object_or_404(ChatRobot, pk=pk, team_id=team_id))
+
+
+def _robots_page(request: HttpRequest, team_id: int, editing: ChatRobot | None = None) -> HttpResponse:
     _require_viewer(request)
     team = get_object_or_404(Team, pk=team_id)
-    form, status = ChatRobotForm(), 200
+    form, status = ChatRobotForm(instance=editing), 200
     if request.method == "POST":
         _require_editor(request)
-        form, status = ChatRobotForm(request.POST), 400
+        # the form fills a copy: the robot saved is read afresh, so a blank secret keeps the stored one
+        copy = ChatRobot.objects.get(pk=editing.pk) if editing else None
+        form, status = ChatRobotForm(request.POST, instance=copy), 400
         if form.is_valid():
             try:
-                chat_robot_save(team=team, by=request.user, **form.cleaned_data)
+                robot = ChatRobot.objects.get(pk=editing.pk) if editing else None
+                chat_robot_save(team=team, by=request.user, robot=robot, **form.cleaned_data)
             except DjangoValidationError as exc:
                 apply_errors(form, exc)
             else:
@@ -217,6 +231,7 @@ def oncall_robots(request: HttpRequest, team_id: int) -> HttpResponse:
             "robots": robots,
             "deliveries": deliveries,
             "form": form,
+            "editing": editing,
             "can_edit": permissions.can_edit_oncall(request.user),
         },
         status=status,

@@ -26,6 +26,11 @@ urlpatterns = [
     path("oncall/teams/<int:team_id>/robots/", oncall_views.oncall_robots, name="oncall_robots"),
     path("oncall/teams/<int:team_id>/robots/test/", oncall_views.oncall_robot_test, name="oncall_robot_test"),
     path(
+        "oncall/teams/<int:team_id>/robots/<int:pk>/edit/",
+        oncall_views.oncall_robot_edit,
+        name="oncall_robot_edit",
+    ),
+    path(
         "oncall/teams/<int:team_id>/robots/<int:pk>/delete/",
         oncall_views.oncall_robot_delete,
         name="oncall_robot_delete",

@@ -108,11 +108,6 @@ def _insert_plain(cursor: Any, staged: int) -> bool:
     """Move the staged events into the plain table. Returns whether it took the bulk path."""
     with _bulk_indexes(cursor, "crm_tags_event", EVENT_INDEXES, staged) as bulk:
         _pause_ranks(cursor, bulk)
-        if bulk:  # the table is held exclusively already: each row goes straight into its month
-            cursor.execute("SELECT min(occurred_at), max(occurred_at) FROM crm_stage_events_ids")
-            low, high = cursor.fetchone()
-            if low is not None:
-                partitions.ensure_range(cursor, low, high)
         cursor.execute(
             f"INSERT INTO crm_tags_event ({EVENT_FIELDS}) SELECT {EVENT_FIELDS} FROM crm_stage_events_ids"  # noqa: S608
             + ("" if bulk else " ORDER BY customer_id, occurred_at")

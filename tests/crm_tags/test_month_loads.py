@@ -194,3 +194,32 @@ def test_month_of_finds_each_times_month_and_none_outside_every_month(every_load
         "crm_tags_event_p202403",
         None,
     ]
+
+
+def _total_index_files() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.relname, i.relfilenode FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "WHERE x.indrelid = 'crm_tags_customereventtotal'::regclass"
+        )
+        return dict(cursor.fetchall())
+
+
+@PATHS
+def test_a_later_big_load_merges_the_totals_in_place(fast, every_load_is_big, monkeypatch):
+    # the fast path merges in place; the staged path's one INSERT … ON CONFLICT keeps every index too
+    monkeypatch.setattr(event_importer, "FAST_EVENTS", fast)
+    ann, bob = factories.customer(), factories.customer()
+    factories.events([(ann, "order", _at(2024, 1), Decimal("5")), (bob, "visit", _at(2024, 2), None)])
+    before = _total_index_files()
+    # a later load adds to both customers' totals (one of them a new type) and changes their last times
+    factories.events(
+        [(ann, "order", _at(2025, 3), Decimal("7")), (ann, "visit", _at(2025, 4), None)]
+        + [(bob, "visit", _at(2025, 4, 2), None), (bob, "order", _at(2023, 12), Decimal("2.25"))]
+    )
+    after = _total_index_files()
+    # the key and (customer, type) indexes kept their files: the rows were updated in place
+    kept = [name for name in before if name != "crm_total_type_last"]
+    assert len(kept) == 2 and {name: after[name] for name in kept} == {name: before[name] for name in kept}
+    assert set(after) == set(before)
+    assert _stored_totals() == _recounted_totals()

@@ -440,3 +440,69 @@ def test_a_robot_on_a_private_address_is_refused_and_its_sends_fail_at_once(
     assert receiver.received == []
     assert delivery.status == ChatDelivery.Status.FAILED and delivery.attempts == 1
     assert delivery.last_error.startswith("refused: not sent: 127.0.0.1 reached 127.0.0.1")
+
+
+@pytest.mark.django_db
+def test_managers_change_a_robot_and_a_blank_secret_keeps_the_stored_one(client_for, support_team, manager):
+    robot = _robot(support_team, "dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=a", SECRET)
+    client = client_for(in_english(manager))
+    page = client.get(f"/requests/oncall/teams/{support_team.pk}/robots/{robot.pk}/edit/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"Edit robot {robot.name}" in html and "access_token=a" in html
+    assert SECRET not in html  # the secret is never shown back
+    response = client.post(
+        f"/requests/oncall/teams/{support_team.pk}/robots/{robot.pk}/edit/",
+        {
+            "name": "Ops DingTalk",
+            "kind": "dingtalk",
+            "webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=b",
+            "secret": "",
+            "keyword": "告警",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    robot.refresh_from_db()
+    assert (robot.name, robot.keyword, robot.secret) == ("Ops DingTalk", "告警", SECRET)
+    assert robot.webhook_url.endswith("access_token=b")
+    assert ChatRobot.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_robot_changed_to_a_private_address_is_refused_and_kept(
+    client_for, support_team, manager, settings
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ""
+    robot = _robot(support_team, "wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k")
+    response = client_for(in_english(manager)).post(
+        f"/requests/oncall/teams/{support_team.pk}/robots/{robot.pk}/edit/",
+        {"name": "x", "kind": "wecom", "webhook_url": "http://10.0.0.8/send"},
+    )
+    assert response.status_code == 400 and b'data-error-for="webhook_url"' in response.content
+    robot.refresh_from_db()
+    assert robot.webhook_url.startswith("https://qyapi.weixin.qq.com/")
+
+
+@pytest.mark.django_db
+def test_agents_cannot_change_a_robot_nor_anyone_one_of_another_team(
+    client_for, support_team, agent, manager, make_user
+):
+    robot = _robot(support_team, "wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k")
+    url = f"/requests/oncall/teams/{support_team.pk}/robots/{robot.pk}/edit/"
+    assert client_for(agent).get(url).status_code == 403
+    assert (
+        client_for(agent)
+        .post(url, {"name": "x", "kind": "wecom", "webhook_url": "https://e.com/"})
+        .status_code
+        == 403
+    )
+    from accounts.models import Team
+
+    other = Team.objects.create(name="Other team")
+    assert (
+        client_for(manager).get(f"/requests/oncall/teams/{other.pk}/robots/{robot.pk}/edit/").status_code
+        == 404
+    )
+    robot.refresh_from_db()
+    assert robot.name == "wecom robot"

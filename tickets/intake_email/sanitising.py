@@ -18,42 +18,14 @@ import nh3
 from django.utils.translation import gettext as _
 from markdownify import markdownify
 
+from config.markdown import ALLOWED_TAGS
+
 if TYPE_CHECKING:
     from tickets.intake_email.parsing import MailFile
 
-_HTML_TAGS = {
-    "a",
-    "b",
-    "blockquote",
-    "br",
-    "code",
-    "div",
-    "em",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "i",
-    "img",
-    "li",
-    "ol",
-    "p",
-    "pre",
-    "s",
-    "span",
-    "strong",
-    "table",
-    "tbody",
-    "td",
-    "th",
-    "thead",
-    "tr",
-    "u",
-    "ul",
-}
+# The tags the ticket page's Markdown keeps (config.markdown), and underline: markdownify turns them
+# into Markdown; any other tag leaves its text.
+_HTML_TAGS = ALLOWED_TAGS | {"u"}
 # Dropped with everything inside them (nh3 keeps the text of other unknown tags).
 _DROPPED_WITH_CONTENT = {"script", "style", "head", "title", "xml", "template", "noscript", "object"}
 _CID_IMAGE = re.compile(r"!\[([^\]]*)\]\(cid:([^)\s]+)\)", re.IGNORECASE)
