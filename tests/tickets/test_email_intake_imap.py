@@ -1,6 +1,7 @@
-"""IMAP polling (issue 21) against a real IMAP server: Debian's dovecot, started by the test on a free
-loopback port under a temporary folder (its own configuration: plain login from a passwd-file, maildir,
-no TLS) and stopped afterwards. Messages are delivered with IMAP APPEND, as a mail server would file them."""
+"""IMAP polling (issue 21) against a real IMAP server: Debian's dovecot, started by the test on free
+loopback ports under a temporary folder (its own configuration: plain login from a passwd-file, maildir;
+plain IMAP on one port, IMAP over TLS on another with a certificate the test makes) and stopped afterwards.
+Messages are delivered with IMAP APPEND, as a mail server would file them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -37,9 +39,17 @@ USER, PASSWORD = "support", "imap-secret"
 class Dovecot:
     port: int
     folder: Path
+    tls_port: int = 0
 
     def url(self, mailbox: str = "INBOX") -> str:
         return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{mailbox}"
+
+    def tls_url(self, mailbox: str = "INBOX") -> str:
+        return f"imaps://{USER}:{PASSWORD}@127.0.0.1:{self.tls_port}/{mailbox}"
+
+    @property
+    def certificate(self) -> Path:
+        return self.folder / "cert.pem"
 
     def client(self) -> imaplib.IMAP4:
         client = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
@@ -67,7 +77,42 @@ def _accounts() -> tuple[str, str, str, int, int]:
     return "dovenull", "dovecot", "dovecot", internal.pw_uid, internal.pw_gid
 
 
-def _config(folder: Path, port: int) -> str:
+def _certificate(folder: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem): the test trusts it as its own CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+
+def _config(folder: Path, port: int, tls_port: int) -> str:
     login_user, internal_user, group, uid, gid = _accounts()
     return f"""
 protocols = imap
@@ -76,7 +121,9 @@ base_dir = {folder}/run
 state_dir = {folder}/state
 instance_name = martech-test-{port}
 log_path = {folder}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{folder}/cert.pem
+ssl_key = <{folder}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{folder}/mail/%u
@@ -100,7 +147,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -109,13 +158,16 @@ service anvil {{
 """
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen, log: Path) -> None:
+def _wait_until_listening(port: int, process: subprocess.Popen, log: Path, *, tls: bool = False) -> None:
+    """Until the port greets with "* OK" (over TLS, trusting the test's certificate, with `tls`)."""
+    context = ssl.create_default_context(cafile=str(log.parent / "cert.pem")) if tls else None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"dovecot exited: {log.read_text() if log.exists() else ''}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as raw:
+                conn = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
                 if conn.recv(64).startswith(b"* OK"):
                     return
         except OSError:
@@ -127,14 +179,15 @@ def _wait_until_listening(port: int, process: subprocess.Popen, log: Path) -> No
 def dovecot() -> Iterator[Dovecot]:
     folder = Path(tempfile.mkdtemp(prefix="martech-dovecot-"))
     folder.chmod(0o755)  # as root, dovecot's own users must reach the mail folder
-    port = _free_port()
+    port, tls_port = _free_port(), _free_port()
     _login, _internal, _group, uid, gid = _accounts()
     for sub in ("run", "state", "mail", "home"):
         (folder / sub).mkdir()
     for sub in ("mail", "home"):
         os.chown(folder / sub, uid, gid)
     (folder / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:::::\n")
-    (folder / "dovecot.conf").write_text(_config(folder, port))
+    _certificate(folder)
+    (folder / "dovecot.conf").write_text(_config(folder, port, tls_port))
     process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(folder / "dovecot.conf")],
         stdout=subprocess.PIPE,
@@ -142,7 +195,8 @@ def dovecot() -> Iterator[Dovecot]:
     )
     try:
         _wait_until_listening(port, process, folder / "dovecot.log")
-        yield Dovecot(port=port, folder=folder)
+        _wait_until_listening(tls_port, process, folder / "dovecot.log", tls=True)
+        yield Dovecot(port=port, folder=folder, tls_port=tls_port)
     finally:
         process.terminate()
         try:
@@ -258,6 +312,30 @@ def test_a_wrong_password_fails_the_poll_without_touching_mail(base, mailbox, se
     _deliver(mailbox, corpus_mail("01_plain_utf8.eml"))
 
     with pytest.raises(imaplib.IMAP4.error):
+        tasks.poll_inbound_imap()
+
+    assert _unseen_and_count(mailbox) == (1, 1)
+    assert not Ticket.objects.filter(channel="email").exists()
+
+
+def test_imaps_polls_over_tls_with_a_certificate_the_system_trusts(base, mailbox, settings, monkeypatch):
+    # the server's certificate is trusted the way a deployment trusts its CA: OpenSSL's SSL_CERT_FILE
+    monkeypatch.setenv("SSL_CERT_FILE", str(mailbox.certificate))
+    settings.INBOUND_IMAP_URL = mailbox.tls_url()
+    _deliver(mailbox, corpus_mail("01_plain_utf8.eml"))
+
+    assert tasks.poll_inbound_imap() == {"failed": 0, "ticket": 1}
+    assert _unseen_and_count(mailbox) == (0, 1)
+
+
+def test_imaps_refuses_a_certificate_it_cannot_verify_and_touches_no_mail(
+    base, mailbox, settings, monkeypatch
+):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    settings.INBOUND_IMAP_URL = mailbox.tls_url()
+    _deliver(mailbox, corpus_mail("01_plain_utf8.eml"))
+
+    with pytest.raises(ssl.SSLCertVerificationError):
         tasks.poll_inbound_imap()
 
     assert _unseen_and_count(mailbox) == (1, 1)
