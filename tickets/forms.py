@@ -172,6 +172,11 @@ MILESTONES = [
 ]
 
 
+STANDARD_MILESTONES = {key for key, _label in MILESTONES}
+BLANK_MILESTONE_ROWS = 2  # rows for more milestones of a plan's own, beside its own ones
+OWN_MILESTONE = re.compile(r"^own_name_(\d+)$")
+
+
 class PlanForm(BootstrapFormMixin, forms.Form):
     implementation_path = forms.CharField(
         label=_("Implementation path"), widget=forms.Textarea(attrs={"rows": 4})
@@ -197,29 +202,75 @@ class PlanForm(BootstrapFormMixin, forms.Form):
             help_text=_("Leave empty for the defaults of this team and type (one manager if none are set)."),
             widget=forms.CheckboxSelectMultiple,
         )
+        # milestones of the plan's own (any name the API was given, or typed here): each row a name and date
+        own = []
+        for number in range(self._own_rows()):
+            self.fields[f"own_name_{number}"] = forms.CharField(
+                label=_("Another milestone"), required=False, max_length=60
+            )
+            self.fields[f"own_due_{number}"] = forms.DateField(
+                label=_("Its due date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+            )
+            own += [f"own_name_{number}", f"own_due_{number}"]
         order = [
             "implementation_path",
             *[f"milestone_{k}" for k, _l in MILESTONES],
+            *own,
             "resources",
             "signoffs",
             "submit",
         ]
         self.order_fields(order)
 
+    def _own_rows(self) -> int:
+        """As many rows as the form was rendered with (bound), or the plan's own milestones and blanks."""
+        if self.is_bound:
+            return sum(1 for key in self.data if OWN_MILESTONE.match(key))
+        return sum(1 for key in self.initial if OWN_MILESTONE.match(key)) + BLANK_MILESTONE_ROWS
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in [key for key in self.fields if OWN_MILESTONE.match(key)]:
+            due = name.replace("own_name_", "own_due_")
+            if cleaned.get(name) and not cleaned.get(due) and due not in self.errors:
+                self.add_error(due, _("Give the milestone a due date."))
+            elif cleaned.get(due) and not cleaned.get(name):
+                self.add_error(name, _("Name the milestone."))
+        return cleaned
+
     def milestones(self) -> list[dict[str, str]]:
-        return [
+        """The standard milestones in their order, and the plan's own placed among them by date (after
+        those due the same day or before), so only the standard ones' order is checked."""
+        items = [
             {"name": key, "due": self.cleaned_data[f"milestone_{key}"].isoformat()}
             for key, _label in MILESTONES
             if self.cleaned_data.get(f"milestone_{key}")
         ]
+        own = [
+            (self.cleaned_data[key].strip(), self.cleaned_data[key.replace("own_name_", "own_due_")])
+            for key in self.fields
+            if OWN_MILESTONE.match(key) and (self.cleaned_data.get(key) or "").strip()
+        ]
+        for name, due in sorted(own, key=lambda item: item[1]):
+            place = next((i for i, item in enumerate(items) if item["due"] > due.isoformat()), len(items))
+            items.insert(place, {"name": name, "due": due.isoformat()})
+        return items
 
     @staticmethod
     def initial_from(plan: Any) -> dict[str, Any]:
         if plan is None:
             return {}
         initial = {"implementation_path": plan.implementation_path, "resources": plan.resources}
+        own = 0
         for milestone in plan.milestones or []:
-            initial[f"milestone_{milestone.get('name')}"] = milestone.get("due")
+            if milestone.get("name") in STANDARD_MILESTONES:
+                initial[f"milestone_{milestone.get('name')}"] = milestone.get("due")
+            else:
+                initial[f"own_name_{own}"], initial[f"own_due_{own}"] = (
+                    milestone.get("name"),
+                    milestone.get("due"),
+                )
+                own += 1
         from tickets.signoff import current_signoffs
 
         initial["signoffs"] = [

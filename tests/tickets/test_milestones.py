@@ -218,3 +218,55 @@ def test_the_ticket_list_api_filters_overdue_milestones(api_for, requester, agen
 
     body = api_for(agent).get("/api/v1/tickets/", {"milestone": "overdue"}).json()
     assert [row["key"] for row in body["results"]] == [late.key]
+
+
+# Milestones of a plan's own --------------------------------------------------------------------------
+
+
+def test_editing_a_plan_in_the_form_keeps_its_own_milestones(client_for, ticket, agent):
+    # given a plan whose milestones include one of its own (the API takes any name)
+    in_english(agent)
+    plan_with(ticket, agent, ("confirm", days(1)), ("UAT with the brand team", days(5)), ("go_live", days(9)))
+    # the form shows it for editing, with blank rows for more
+    page = client_for(agent).get(reverse("tickets:detail", args=[ticket.key])).content.decode()
+    assert 'name="own_name_0" value="UAT with the brand team"' in page and 'name="own_name_2"' in page
+    # when the plan is saved through the form with another one added in a blank row
+    response = client_for(agent).post(
+        reverse("tickets:plan", args=[ticket.key]),
+        {
+            "implementation_path": "Path",
+            "milestone_confirm": days(1).isoformat(),
+            "milestone_go_live": days(9).isoformat(),
+            "own_name_0": "UAT with the brand team",
+            "own_due_0": days(5).isoformat(),
+            "own_name_1": "Legal review",
+            "own_due_1": days(2).isoformat(),
+            "own_name_2": "",
+            "own_due_2": "",
+        },
+    )
+    # then both are kept, in the order of their dates among the standard ones
+    assert response.status_code == 302
+    assert list(PlanMilestone.objects.order_by("position").values_list("name", "due")) == [
+        ("confirm", days(1)),
+        ("Legal review", days(2)),
+        ("UAT with the brand team", days(5)),
+        ("go_live", days(9)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ({"own_name_0": "Legal review", "own_due_0": ""}, "own_due_0", "Give the milestone a due date."),
+        ({"own_name_0": "", "own_due_0": "2026-12-20"}, "own_name_0", "Name the milestone."),
+    ],
+)
+def test_a_milestone_of_its_own_needs_a_name_and_a_date(client_for, ticket, agent, row, field, message):
+    in_english(agent)
+    response = client_for(agent).post(
+        reverse("tickets:plan", args=[ticket.key]), {"implementation_path": "Path", **row}
+    )
+    assert response.status_code == 400
+    assert f'data-error-for="{field}"' in response.content.decode() and message in response.content.decode()
+    assert not SolutionPlan.objects.exists()
