@@ -63,10 +63,11 @@ def _bound(day: date) -> str:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat()
 
 
-def _month_end(name: str) -> datetime:
-    """Where the month partition called `name` ends."""
-    end = next_month(date(int(name[-6:-2]), int(name[-2:]), 1))
-    return datetime(end.year, end.month, 1, tzinfo=UTC)
+def month_span(name: str) -> tuple[datetime, datetime]:
+    """Where the month partition called `name` starts and ends (UTC)."""
+    day = date(int(name[-6:-2]), int(name[-2:]), 1)
+    end = next_month(day)
+    return datetime(day.year, day.month, 1, tzinfo=UTC), datetime(end.year, end.month, 1, tzinfo=UTC)
 
 
 def estimate(cursor, table: str) -> tuple[bool, float]:
@@ -204,7 +205,7 @@ def drop_months_before(before: datetime) -> dict[str, int]:
     with connection.cursor() as cursor:
         if not is_partitioned(cursor):
             return {"months": 0, "events": 0}
-        names = [name for name in sorted(month_partitions(cursor)) if _month_end(name) <= before]
+        names = [name for name in sorted(month_partitions(cursor)) if month_span(name)[1] <= before]
     for name in names:
         with transaction.atomic(), connection.cursor() as cursor:
             # no writer adds or moves events of these customers between the drop and the recount

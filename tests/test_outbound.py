@@ -3,13 +3,11 @@ saved, and refused again when they connect (a name may resolve elsewhere by then
 sent. The tests' own receivers are on loopback, which the test settings allow; each test here allows
 nothing unless it says so."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 import requests
 
 from config import outbound
+from tests.journeys import receiver as rx
 
 
 @pytest.fixture(autouse=True)
@@ -19,24 +17,9 @@ def nothing_allowed(settings):
 
 @pytest.fixture
 def receiver():
-    """A real HTTP server on loopback that counts the requests reaching it."""
-    hits = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    """A real HTTP server on loopback that records the requests reaching it (the journeys' receiver)."""
+    got, url, server = rx.start("secret")
+    yield url, got.received
     server.shutdown()
     server.server_close()
 
@@ -84,16 +67,16 @@ def test_the_allowed_networks_let_a_private_receiver_in(settings):
 
 def test_a_connection_that_reaches_a_refused_address_sends_nothing(receiver):
     # the name was fine when saved; at connect time its peer is loopback (DNS rebinding looks the same)
-    base, hits = receiver
+    url, received = receiver
     with pytest.raises(outbound.OutboundRefused, match="127.0.0.1"):
-        outbound.session().post(f"{base}/hook", json={"secret": "x"}, timeout=5)
-    assert hits == []
+        outbound.session().post(url, json={"deliveries": []}, timeout=5)
+    assert received == []
     # it is a ConnectionError: callers count it as a failed attempt
     assert issubclass(outbound.OutboundRefused, requests.ConnectionError)
 
 
 def test_a_connection_to_an_allowed_network_goes_through(receiver, settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.0/8"
-    base, hits = receiver
-    assert outbound.session().post(f"{base}/hook", json={}, timeout=5).status_code == 200
-    assert hits == ["/hook"]
+    url, received = receiver
+    outbound.session().post(url, json={"deliveries": []}, timeout=5)
+    assert [item.body for item in received] == [{"deliveries": []}]

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
-import numpy as np
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -66,15 +65,16 @@ def _insert_by_month(cursor: Any, staged: int) -> bool:
                 "ORDER BY customer_id, occurred_at"
             )
             return False
-        cursor.execute("SELECT min(occurred_at), max(occurred_at) FROM crm_stage_events_ids")
-        low, high = cursor.fetchone()
-        if low is not None:
-            partitions.ensure_range(cursor, low, high)
-        cursor.execute("SELECT (extract(epoch FROM occurred_at) * 1000000)::bigint FROM crm_stage_events_ids")
-        at_us = np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
-        direct, _rest = bulk.plan(at_us)
-        for month, positions in direct:
-            first_id = bulk.reserve_ids(len(positions))
+        # the rows counted by their UTC month: the months to make first, and the ones worth detaching
+        cursor.execute(
+            "SELECT date_trunc('month', occurred_at, 'UTC'), count(*) FROM crm_stage_events_ids GROUP BY 1"
+        )
+        counts = dict(cursor.fetchall())
+        if counts:
+            partitions.ensure_range(cursor, min(counts), max(counts))
+        direct = bulk.plan_counts(counts)
+        for month in direct:
+            first_id = bulk.reserve_ids(counts[month.low])
             cursor.execute(
                 f"INSERT INTO {month.name} (id, {EVENT_FIELDS}) SELECT %s + row_number() OVER () - 1, "  # noqa: S608
                 f"{EVENT_FIELDS} FROM crm_stage_events_ids WHERE occurred_at >= %s AND occurred_at < %s",
@@ -84,7 +84,7 @@ def _insert_by_month(cursor: Any, staged: int) -> bool:
         cursor.execute(
             f"INSERT INTO crm_tags_event ({EVENT_FIELDS}) SELECT {EVENT_FIELDS} FROM crm_stage_events_ids "  # noqa: S608
             f"WHERE {outside}",
-            [moment for month, _positions in direct for moment in (month.low, month.high)],
+            [moment for month in direct for moment in (month.low, month.high)],
         )
     return True
 

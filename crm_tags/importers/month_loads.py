@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -36,15 +36,11 @@ def _micros(moment: datetime) -> int:
 @dataclass
 class Month:
     name: str
+    bound: str  # its partition bound, as the catalog gives it ("FOR VALUES FROM (…) TO (…)")
     low: datetime
     high: datetime
-    rows: int = 0  # the load's rows in this month
     indexes: list[str] = field(default_factory=list)  # definitions, recreated before the attach
     primary_key: tuple[str, str] | None = None
-
-    @property
-    def bound(self) -> str:
-        return f"FOR VALUES FROM ('{self.low.isoformat()}') TO ('{self.high.isoformat()}')"
 
 
 class MonthLoad:
@@ -67,18 +63,19 @@ class MonthLoad:
         direct = [(self.months[number], np.flatnonzero(month == number)) for number in chosen]
         return direct, np.flatnonzero(~np.isin(month, chosen))
 
+    def plan_counts(self, counts: dict[datetime, int]) -> list[Month]:
+        """The same from the load's rows counted by the start of their UTC month (a load staged in SQL):
+        the months it fills, detached."""
+        self.months = self._months()
+        number = {month.low: index for index, month in enumerate(self.months)}
+        by_number = {number[start]: rows for start, rows in counts.items() if start in number}
+        return [self.months[index] for index in self.detach(by_number)]
+
     def _months(self) -> list[Month]:
-        found = []
-        for name in partitions.month_partitions(self.cursor):
-            day = date(int(name[-6:-2]), int(name[-2:]), 1)
-            end = partitions.next_month(day)
-            found.append(
-                Month(
-                    name,
-                    datetime(day.year, day.month, 1, tzinfo=UTC),
-                    datetime(end.year, end.month, 1, tzinfo=UTC),
-                )
-            )
+        found = [
+            Month(name, bound, *partitions.month_span(name))
+            for name, bound in partitions.month_partitions(self.cursor).items()
+        ]
         return sorted(found, key=lambda month: month.low)
 
     def month_of(self, at_us: np.ndarray) -> np.ndarray:
@@ -106,7 +103,6 @@ class MonthLoad:
             if number < 0 or rows < MONTH_MIN_ROWS or rows <= held.get(self.months[number].name, 0) / 5:
                 continue
             month = self.months[number]
-            month.rows = rows
             self._detach(month)
             self.detached.append(month)
             chosen.append(number)
